@@ -1,0 +1,204 @@
+"""The raw namespaces that forward functions and first-order VJPs receive as ``xp``.
+
+``scalar`` works on Python floats with IEEE results (``math`` raises where IEEE gives inf or
+nan, so the rare exceptional cases fall back to numpy float64). ``numpy_ns`` works on arrays.
+Both offer the same names, so that one rule serves ``Value`` and ``Tensor``; ``autograd.ops``
+builds the third namespace, over nodes, for higher order.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import numpy as np
+
+try:  # numpy >= 2: entering np.errstate costs ~1 us, setting its context variable ~0.1 us
+    from numpy._core._ufunc_config import _extobj_contextvar as _extobj
+    from numpy._core.umath import _make_extobj
+
+    _IGNORE = _make_extobj(all="ignore")
+
+    @contextmanager
+    def quiet():
+        """Silence numpy floating-point warnings: IEEE results (inf, nan) are the answer."""
+        token = _extobj.set(_IGNORE)
+        try:
+            yield
+        finally:
+            _extobj.reset(token)
+
+    def quiet_enter():
+        return _extobj.set(_IGNORE)
+
+    def quiet_exit(token) -> None:
+        _extobj.reset(token)
+
+except ImportError:  # pragma: no cover - other numpy layouts
+
+    def quiet():
+        """Silence numpy floating-point warnings: IEEE results (inf, nan) are the answer."""
+        return np.errstate(all="ignore")
+
+    def quiet_enter():
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+
+    def quiet_exit(token) -> None:
+        token.__exit__(None, None, None)
+
+
+def _np_float(fn, *args) -> float:
+    with quiet():
+        return float(fn(*(np.float64(a) for a in args)))
+
+
+def _s_exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _s_log(x):
+    if x > 0:
+        return math.log(x)
+    return -math.inf if x == 0 else math.nan
+
+
+def _s_sqrt(x):
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
+def _s_trig(fn):
+    def f(x):
+        try:
+            return fn(x)
+        except ValueError:  # sin(inf)
+            return math.nan
+
+    return f
+
+
+def _s_div(x, y):
+    try:
+        return x / y
+    except ZeroDivisionError:
+        return _np_float(np.divide, x, y)
+
+
+def _s_pow(x, y):
+    try:
+        r = x**y
+    except (ZeroDivisionError, OverflowError):
+        return _np_float(np.power, x, y)
+    return r if type(r) is float else _np_float(np.power, x, y)  # complex for (-8) ** (1/3)
+
+
+def _s_sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + _s_exp(-x))
+    e = _s_exp(x)
+    return e / (1.0 + e)
+
+
+def _s_sign(x):
+    return (x > 0) - (x < 0) + 0.0
+
+
+scalar = SimpleNamespace(
+    name="scalar",
+    exp=_s_exp,
+    log=_s_log,
+    sqrt=_s_sqrt,
+    tanh=math.tanh,
+    sin=_s_trig(math.sin),
+    cos=_s_trig(math.cos),
+    sigmoid=_s_sigmoid,
+    relu=lambda x: x if (x > 0 or x != x) else 0.0,
+    abs=abs,
+    sign=_s_sign,
+    div=_s_div,
+    pow=_s_pow,
+    equal=lambda x, y: float(x == y),
+    greater=lambda x, y: float(x > y),
+    less=lambda x, y: float(x < y),
+    where=lambda c, x, y: x if c else y,
+    maximum=lambda x, y: x if x > y or x != x else y,
+    minimum=lambda x, y: x if x < y or x != x else y,
+)
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _reduce_nonempty(fn, name):
+    def reduce(x, axis=None, keepdims=False):
+        if x.size == 0:
+            raise ValueError(f"{name}: the tensor of shape {x.shape} has size 0 (no {name}imum)")
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    return reduce
+
+
+def _logsumexp(x, axis=-1, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) along the axis: shift by nothing
+    s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return s if keepdims else np.squeeze(s, axis=axis)
+
+
+def _untake(g, index, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    if any(isinstance(i, np.ndarray) for i in (index if isinstance(index, tuple) else (index,))):
+        np.add.at(out, index, g)  # repeated indices accumulate
+    else:
+        out[index] = g
+    return out
+
+
+def _onehot(labels, n, dtype):
+    out = np.zeros((len(labels), n), dtype=dtype)
+    out[np.arange(len(labels)), labels] = 1
+    return out
+
+
+numpy_ns = SimpleNamespace(
+    name="numpy",
+    exp=np.exp,
+    log=np.log,
+    sqrt=np.sqrt,
+    tanh=np.tanh,
+    sin=np.sin,
+    cos=np.cos,
+    sigmoid=_sigmoid,
+    relu=lambda x: np.maximum(x, 0),
+    abs=np.abs,
+    sign=np.sign,
+    div=np.divide,
+    pow=np.power,
+    equal=np.equal,
+    greater=np.greater,
+    less=np.less,
+    where=np.where,
+    maximum=np.maximum,
+    minimum=np.minimum,
+    sum=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+    max=_reduce_nonempty(np.max, "max"),
+    min=_reduce_nonempty(np.min, "min"),
+    reshape=np.reshape,
+    transpose=np.transpose,
+    matmul=np.matmul,
+    broadcast_to=np.broadcast_to,
+    concatenate=lambda *xs, axis=0: np.concatenate(xs, axis=axis),
+    stack=lambda *xs, axis=0: np.stack(xs, axis=axis),
+    logsumexp=_logsumexp,
+    cast=lambda x, dtype: x.astype(dtype),
+    untake=_untake,
+    onehot=_onehot,
+    arange=np.arange,
+)

@@ -1,0 +1,294 @@
+"""The tape: nodes, grad mode, recording an op, and the one backward pass.
+
+A node is the output of one tape entry: it keeps the op, the inputs it read (nodes, or plain
+constants stored in place) and a creation number. Reverse creation order is a valid reverse
+topological order, so backward needs no recursion and no global list of entries.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+import sys
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from . import backend
+
+_counter = itertools.count()  # creation numbers: later nodes never feed earlier ones
+
+
+class _State(threading.local):
+    grad_enabled = True
+    anomaly = False
+    module = None  # dotted path of the nn module being called, for drawings
+
+
+state = _State()
+
+
+class no_grad:
+    """Context manager and decorator: operations inside record nothing (thread-local)."""
+
+    def __enter__(self) -> None:
+        self._prev = getattr(self, "_prev", [])
+        self._prev.append(state.grad_enabled)
+        state.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        state.grad_enabled = self._prev.pop()
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator: operations inside record, even within ``no_grad``."""
+
+    def __enter__(self) -> None:
+        self._prev = getattr(self, "_prev", [])
+        self._prev.append(state.grad_enabled)
+        state.grad_enabled = True
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with enable_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations in this thread are recorded."""
+    return state.grad_enabled
+
+
+class Op:
+    """One primitive: a forward and a VJP, written once for every kind of input.
+
+    ``forward(xp, *inputs, **params)`` computes the output from raw inputs.
+    ``vjp(xp, g, out, need, *inputs, **params)`` returns one gradient per input (None where
+    ``need`` says no one asks for it). The engine calls it with raw values and the raw
+    namespace for a first-order backward, and with nodes and the differentiable namespace
+    for higher order, so the same lines record their own derivative.
+    """
+
+    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom")
+
+    def __init__(self, name, forward, vjp, symbol=None, doc="", custom=False):
+        self.name = name
+        self.forward = forward
+        self.vjp = vjp
+        self.symbol = symbol or name
+        self.doc = doc
+        self.custom = custom
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+
+registry: dict[str, Op] = {}
+
+
+def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
+          doc: str = "") -> Op:
+    """Register a built-in primitive."""
+    op = registry[name] = Op(name, forward, vjp, symbol, doc)
+    return op
+
+
+class Node:
+    """Common state of ``Value`` and ``Tensor``: what produced it and from what."""
+
+    __slots__ = ("data", "grad", "label", "_op", "_args", "_params", "_id", "_trace",
+                 "__weakref__")
+    requires_grad = True
+    _scalar = False
+    _grad0: Any = None  # what an intermediate's grad is reset to before a backward
+    _ns: Any = None  # the raw namespace of this kind of node
+
+    def _init_node(self, data, op=None, args=(), params=None, label=""):
+        self.data = data
+        self.grad = self._grad0
+        self.label = label
+        self._op = op
+        self._args = args
+        self._params = params
+        self._id = next(_counter)
+        self._trace = _creation_site() if state.anomaly else None
+
+    @property
+    def op(self) -> str:
+        """Name of the op that produced this node ('' for a leaf)."""
+        return self._op.name if self._op is not None else ""
+
+    @property
+    def inputs(self) -> tuple:
+        """The nodes and constants this node was computed from (empty for a leaf)."""
+        return self._args if self._op is not None else ()
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+
+def kind_of(args) -> type | None:
+    """The node class (Value or Tensor) of an op's arguments; TypeError when they mix."""
+    kind = None
+    for a in args:
+        if isinstance(a, Node):
+            k = a._kind
+            if kind is None:
+                kind = k
+            elif k is not kind:
+                raise TypeError(
+                    f"cannot combine {kind.__name__} and {k.__name__} in one operation: a Value "
+                    "is a scalar node and a Tensor an array node; use Tensor(v.data) or t.item()"
+                )
+    return kind
+
+
+def apply(op: Op, *args: Any, **params: Any) -> Any:
+    """Run ``op`` on nodes and constants; record it on the tape when a gradient may flow.
+
+    With no node among the arguments, the raw result is returned (this is what lets a VJP
+    mix nodes with constant masks in higher order).
+    """
+    kind = kind_of(args)
+    if kind is None:
+        ns = backend.numpy_ns if any(isinstance(a, np.ndarray) for a in args) else backend.scalar
+        return op.forward(ns, *args, **params)
+    return kind._apply(op, args, params)
+
+
+def _creation_site() -> str:
+    """The first stack frame outside autograd and nn: where the user created a node."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    nn_dir = os.path.join(os.path.dirname(here), "nn")
+    f = sys._getframe(2)
+    while f is not None:
+        fn = os.path.abspath(f.f_code.co_filename)
+        if not (fn.startswith(here) or fn.startswith(nn_dir)):
+            return f"{fn}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>"
+
+
+def graph(root: Node) -> list[Node]:
+    """Every node that requires grad and leads to ``root``, newest first (iterative)."""
+    seen = {root}
+    stack = [root]
+    nodes = []
+    while stack:
+        n = stack.pop()
+        nodes.append(n)
+        if n._op is not None:
+            for a in n._args:
+                if isinstance(a, Node) and a.requires_grad and a not in seen:
+                    seen.add(a)
+                    stack.append(a)
+    nodes.sort(key=_creation, reverse=True)
+    return nodes
+
+
+def _creation(n: Node) -> int:
+    return n._id
+
+
+def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
+    """Replay the tape behind ``root`` in reverse, accumulating into every ``.grad``.
+
+    Leaves accumulate across calls; intermediates are reset first, so a second backward over
+    the same graph adds exactly one more copy to each leaf.
+    """
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this result does not require grad (it was computed under no_grad or "
+            "only from constants); create its inputs with requires_grad=True and compute it "
+            "in grad mode"
+        )
+    nodes = graph(root)
+    for n in nodes:
+        if n._op is not None:
+            n.grad = n._grad0
+    root._seed(seed)
+
+    if create_graph:
+        from .ops import node_ns as xp
+    else:
+        xp = root._ns
+    anomaly = state.anomaly
+    prev = state.grad_enabled
+    state.grad_enabled = create_graph
+    token = backend.quiet_enter()
+    try:
+        for n in nodes:
+            op = n._op
+            if op is None:
+                continue
+            g = n.grad
+            if g is None:
+                continue
+            args = n._args
+            need = tuple([isinstance(a, Node) and a.requires_grad for a in args])
+            n._check_saved()
+            if create_graph:
+                vals, out = args, n
+            else:
+                vals = tuple([a.data if isinstance(a, Node) else a for a in args])
+                out = n.data
+            params = n._params
+            if params:
+                grads = op.vjp(xp, g, out, need, *vals, **params)
+            else:
+                grads = op.vjp(xp, g, out, need, *vals)
+            if len(grads) != len(args):
+                raise RuntimeError(f"{op.name}: its VJP returned {len(grads)} gradients for "
+                                   f"{len(args)} inputs")
+            for a, ga, nd in zip(args, grads, need):
+                if not nd or ga is None:
+                    continue
+                if type(ga) is not float or not a._scalar:
+                    ga = a._fix_grad(ga, op, g, xp)
+                if anomaly:
+                    _check_finite(ga, n)
+                old = a.grad
+                a.grad = ga if old is None else old + ga
+    finally:
+        backend.quiet_exit(token)
+        state.grad_enabled = prev
+
+
+def _check_finite(ga: Any, n: Node) -> None:
+    data = ga.data if isinstance(ga, Node) else ga
+    ok = math.isfinite(data) if isinstance(data, float) else bool(np.all(np.isfinite(data)))
+    if not ok:
+        where = n._trace or "<created outside detect_anomaly>"
+        raise FloatingPointError(
+            f"detect_anomaly: the backward of '{n._op.name}' produced a non-finite gradient "
+            f"(nan or inf); that '{n._op.name}' was created at {where}"
+        )
+
+
+class detect_anomaly:
+    """Context manager: record where each node is created and stop the backward pass at the
+    first op whose VJP yields a non-finite gradient (FloatingPointError naming the op and the
+    source line). Slower; for debugging."""
+
+    def __enter__(self) -> detect_anomaly:
+        self._prev = state.anomaly
+        state.anomaly = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        state.anomaly = self._prev

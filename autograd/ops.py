@@ -1,0 +1,241 @@
+"""The op table: every differentiable primitive, forward and VJP side by side, defined once.
+
+Each VJP receives ``xp`` (a namespace), the upstream gradient ``g``, the op's output ``out``,
+``need`` (one bool per input: does anyone want that gradient?) and the inputs. It uses Python
+operators only for ``+ - *`` (and indexing), and ``xp`` for everything else, so the same line
+runs on floats, on arrays, and on nodes when a higher-order gradient is being recorded.
+Broadcasting is undone by the engine, not here: a rule may return a gradient of the output's
+(broadcast) shape.
+
+Non-differentiable points, decided once:
+relu'(0) = 0; abs'(0) = 0; at ties, max/min over an axis and maximum/minimum split the gradient
+evenly between the tied entries; d(x ** y)/dy at x == 0 is 0; clip (a composite) passes the
+gradient at its bounds; comparisons and argmax carry no gradient.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import backend
+from .engine import Node, apply, defop
+
+
+def _kshape(shape, axis, keepdims):
+    """The shape of a reduction of ``shape`` over ``axis`` with keepdims=True."""
+    if keepdims:
+        return None
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _spread(xp, g, x, axis, keepdims):
+    """Broadcast a reduction's gradient back over the reduced axes."""
+    ks = _kshape(x.shape, axis, keepdims)
+    return xp.broadcast_to(g if ks is None else xp.reshape(g, ks), x.shape)
+
+
+# ----- elementwise arithmetic ------------------------------------------------------------------
+ADD = defop("add", lambda xp, x, y: x + y,
+            lambda xp, g, out, need, x, y: (g, g), symbol="+")
+MUL = defop("mul", lambda xp, x, y: x * y,
+            lambda xp, g, out, need, x, y: (g * y if need[0] else None,
+                                            g * x if need[1] else None), symbol="*")
+DIV = defop("div", lambda xp, x, y: xp.div(x, y),
+            lambda xp, g, out, need, x, y: (xp.div(g, y) if need[0] else None,
+                                            -xp.div(g * out, y) if need[1] else None), symbol="/")
+NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,), symbol="neg")
+# d/dy x**y = x**y log x, taken as 0 at x == 0 (log is evaluated at 1 there, so no nan leaks in)
+POW = defop("pow", lambda xp, x, y: xp.pow(x, y),
+            lambda xp, g, out, need, x, y: (
+                g * y * xp.pow(x, y - 1) if need[0] else None,
+                g * out * xp.log(xp.where(xp.equal(x, 0), 1.0, x)) if need[1] else None),
+            symbol="**")
+
+# ----- elementwise functions -------------------------------------------------------------------
+EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out,))
+LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(g, x),))
+SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
+             lambda xp, g, out, need, x: (xp.div(g * 0.5, out),))
+TANH = defop("tanh", lambda xp, x: xp.tanh(x),
+             lambda xp, g, out, need, x: (g * (1.0 - out * out),))
+SIGMOID = defop("sigmoid", lambda xp, x: xp.sigmoid(x),
+                lambda xp, g, out, need, x: (g * out * (1.0 - out),))
+RELU = defop("relu", lambda xp, x: xp.relu(x),
+             lambda xp, g, out, need, x: (g * xp.greater(x, 0),), doc="relu'(0) = 0")
+ABS = defop("abs", lambda xp, x: xp.abs(x),
+            lambda xp, g, out, need, x: (g * xp.sign(x),), doc="abs'(0) = 0")
+SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),))
+COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),))
+
+
+def _split(xp, mask, g, need):
+    """Send g to x where mask is 1, to y where 0, half to each where 0.5 (ties)."""
+    return (g * mask if need[0] else None, g * (1.0 - mask) if need[1] else None)
+
+
+MAXIMUM = defop("maximum", lambda xp, x, y: xp.maximum(x, y),
+                lambda xp, g, out, need, x, y: _split(
+                    xp, xp.greater(x, y) + 0.5 * xp.equal(x, y), g, need),
+                doc="ties split the gradient evenly")
+MINIMUM = defop("minimum", lambda xp, x, y: xp.minimum(x, y),
+                lambda xp, g, out, need, x, y: _split(
+                    xp, xp.less(x, y) + 0.5 * xp.equal(x, y), g, need),
+                doc="ties split the gradient evenly")
+WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
+              lambda xp, g, out, need, c, x, y: (
+                  None,
+                  xp.where(c, g, 0.0) if need[1] else None,
+                  xp.where(c, 0.0, g) if need[2] else None))
+
+# ----- reductions ------------------------------------------------------------------------------
+SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
+            lambda xp, g, out, need, x, axis, keepdims: (_spread(xp, g, x, axis, keepdims),))
+
+
+def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
+    ks = _kshape(x.shape, axis, keepdims)
+    mask = xp.equal(x, out if ks is None else xp.reshape(out, ks))  # constant: no gradient
+    share = xp.div(mask, xp.sum(mask, axis, True))  # ties split evenly
+    return (_spread(xp, g, x, axis, keepdims) * share,)
+
+
+MAX = defop("max", lambda xp, x, axis, keepdims: xp.max(x, axis, keepdims), _extreme_vjp,
+            doc="ties split the gradient evenly; empty input is a ValueError")
+MIN = defop("min", lambda xp, x, axis, keepdims: xp.min(x, axis, keepdims), _extreme_vjp,
+            doc="ties split the gradient evenly; empty input is a ValueError")
+LOGSUMEXP = defop(
+    "logsumexp", lambda xp, x, axis, keepdims: xp.logsumexp(x, axis, keepdims),
+    lambda xp, g, out, need, x, axis, keepdims: (
+        _spread(xp, g, x, axis, keepdims)
+        * xp.exp(x - _spread(xp, out, x, axis, keepdims)),),
+    doc="computed stably (shifted by the maximum); finite at 1e4")
+
+# ----- shape -----------------------------------------------------------------------------------
+RESHAPE = defop("reshape", lambda xp, x, shape: xp.reshape(x, shape),
+                lambda xp, g, out, need, x, shape: (xp.reshape(g, x.shape),))
+TRANSPOSE = defop("transpose", lambda xp, x, axes: xp.transpose(x, axes),
+                  lambda xp, g, out, need, x, axes: (
+                      xp.transpose(g, tuple(int(i) for i in np.argsort(axes))),))
+CAST = defop("cast", lambda xp, x, dtype: xp.cast(x, dtype),
+             lambda xp, g, out, need, x, dtype: (g,))  # the engine casts back to x's dtype
+GETITEM = defop("getitem", lambda xp, x, index: x[index],
+                lambda xp, g, out, need, x, index: (xp.untake(g, index, x.shape),),
+                doc="repeated integer indices accumulate")
+# scatter-add into zeros: getitem's VJP, a primitive so that getitem differentiates again
+UNTAKE = defop("untake", lambda xp, g, index, shape: xp.untake(g, index, shape),
+               lambda xp, g, out, need, x, index, shape: (g[index],))
+
+
+def _concatenate_vjp(xp, g, out, need, *xs, axis):
+    grads, start = [], 0
+    for x, nd in zip(xs, need):
+        stop = start + x.shape[axis]
+        grads.append(g[(slice(None),) * axis + (slice(start, stop),)] if nd else None)
+        start = stop
+    return tuple(grads)
+
+
+CONCATENATE = defop("concatenate", lambda xp, *xs, axis: xp.concatenate(*xs, axis=axis),
+                    _concatenate_vjp)
+STACK = defop("stack", lambda xp, *xs, axis: xp.stack(*xs, axis=axis),
+              lambda xp, g, out, need, *xs, axis: tuple(
+                  g[(slice(None),) * axis + (i,)] if nd else None for i, nd in enumerate(need)))
+
+
+def _matmul_vjp(xp, g, out, need, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return (g * y if need[0] else None, g * x if need[1] else None)
+    # numpy's 1-d rules: a 1-d x is a row (1, k), a 1-d y a column (k, 1)
+    x1, y1 = x.ndim == 1, y.ndim == 1
+    if x1:
+        g = xp.reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])
+        x = xp.reshape(x, (1,) + x.shape)
+    if y1:
+        g = xp.reshape(g, g.shape + (1,))
+        y = xp.reshape(y, y.shape + (1,))
+    dx = dy = None
+    if need[0]:
+        dx = xp.matmul(g, y.mT)
+        dx = xp.reshape(dx, dx.shape[:-2] + dx.shape[-1:]) if x1 else dx
+    if need[1]:
+        dy = xp.matmul(x.mT, g)
+        dy = xp.reshape(dy, dy.shape[:-1]) if y1 else dy
+    return (dx, dy)  # batch dimensions are summed away by the engine
+
+
+MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="@")
+
+# ----- fused, for stability --------------------------------------------------------------------
+# Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label].
+# Its VJP is softmax(z) - onehot(label), written with primitives, so it differentiates again.
+CROSS_ENTROPY = defop(
+    "cross_entropy",
+    lambda xp, z, labels: xp.logsumexp(z, 1, False) - z[xp.arange(len(labels)), labels],
+    lambda xp, g, out, need, z, labels: (
+        xp.reshape(g, (len(labels), 1))
+        * (xp.exp(z - xp.logsumexp(z, 1, True)) - xp.onehot(labels, z.shape[1], z.dtype)),
+        None),
+    doc="stable at logits of +-1000; labels carry no gradient")
+
+
+# ----- the differentiable namespace: the same names as backend's, over nodes ------------------
+def _raw(x):
+    return x.data if isinstance(x, Node) else x
+
+
+def _ns_of(*xs):
+    return backend.numpy_ns if any(isinstance(x, np.ndarray) for x in xs) else backend.scalar
+
+
+def _const(name):
+    """A non-differentiable function (comparisons, sign): applied to the values, no node."""
+
+    def f(*xs):
+        raw = [_raw(x) for x in xs]
+        return getattr(_ns_of(*raw), name)(*raw)
+
+    return f
+
+
+def _unary(op):
+    return lambda x: apply(op, x)
+
+
+def _broadcast_to(x, shape):
+    if not isinstance(x, Node):
+        return np.broadcast_to(x, shape)
+    if x.shape == tuple(shape):
+        return x
+    return x + np.zeros(shape, dtype=x.dtype)  # add's VJP sums back over the broadcast axes
+
+
+node_ns = SimpleNamespace(
+    name="node",
+    exp=_unary(EXP), log=_unary(LOG), sqrt=_unary(SQRT), tanh=_unary(TANH),
+    sin=_unary(SIN), cos=_unary(COS), sigmoid=_unary(SIGMOID), relu=_unary(RELU),
+    abs=_unary(ABS),
+    div=lambda x, y: apply(DIV, x, y),
+    pow=lambda x, y: apply(POW, x, y),
+    maximum=lambda x, y: apply(MAXIMUM, x, y),
+    minimum=lambda x, y: apply(MINIMUM, x, y),
+    where=lambda c, x, y: apply(WHERE, _raw(c), x, y),
+    sum=lambda x, axis=None, keepdims=False: apply(SUM, x, axis=axis, keepdims=keepdims),
+    max=lambda x, axis=None, keepdims=False: apply(MAX, x, axis=axis, keepdims=keepdims),
+    min=lambda x, axis=None, keepdims=False: apply(MIN, x, axis=axis, keepdims=keepdims),
+    logsumexp=lambda x, axis=-1, keepdims=False: apply(LOGSUMEXP, x, axis=axis,
+                                                       keepdims=keepdims),
+    reshape=lambda x, shape: apply(RESHAPE, x, shape=tuple(shape)),
+    transpose=lambda x, axes: apply(TRANSPOSE, x, axes=tuple(axes)),
+    matmul=lambda x, y: apply(MATMUL, x, y),
+    cast=lambda x, dtype: apply(CAST, x, dtype=dtype),
+    untake=lambda g, index, shape: apply(UNTAKE, g, index=index, shape=tuple(shape)),
+    concatenate=lambda *xs, axis=0: apply(CONCATENATE, *xs, axis=axis),
+    stack=lambda *xs, axis=0: apply(STACK, *xs, axis=axis),
+    broadcast_to=_broadcast_to,
+    sign=_const("sign"), equal=_const("equal"), greater=_const("greater"), less=_const("less"),
+    onehot=backend.numpy_ns.onehot, arange=np.arange,
+)

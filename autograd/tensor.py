@@ -1,0 +1,504 @@
+"""``Tensor``: an array node holding a numpy array, and the array-level functions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import backend, ops
+from .engine import Node, apply, backward, kind_of, state
+from .operators import Operators
+
+Axis = int | Sequence[int] | None
+
+
+def _const(c: Any, what: str) -> Any:
+    """A constant operand of a Tensor op: Python scalars stay Python scalars (so float32 data
+    stays float32), numpy scalars become Python scalars, sequences become arrays."""
+    if isinstance(c, (bool, int, float)):
+        return c
+    if isinstance(c, np.generic) and c.dtype.kind in "biuf":
+        return c.item()
+    if isinstance(c, (np.ndarray, list, tuple)):
+        arr = np.asarray(c)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: unsupported operand: an array of dtype {arr.dtype}")
+        return arr
+    raise TypeError(f"{what}: unsupported operand type {type(c).__name__} for Tensor")
+
+
+def _shapes(vals) -> str:
+    return " and ".join(str(np.shape(v)) for v in vals if isinstance(v, np.ndarray))
+
+
+def _index(index: Any) -> Any:
+    """Tensors and lists inside an index become arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _axes(axis: Axis, ndim: int, what: str) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{what}: axis {a} is out of range for a tensor of {ndim} dims")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+class Tensor(Operators, Node):
+    """An array on the tape.
+
+    ``Tensor(data, requires_grad=False, dtype=None, label="")`` copies ``data``. Python floats
+    give float64; float32 stays float32 through every op; integer and bool tensors exist but
+    cannot require grad.
+    """
+
+    __slots__ = ("_rg", "_version", "_saved", "_module")
+    __array_ufunc__ = None  # numpy defers to us: ndarray + Tensor is a Tensor
+    _ns = backend.numpy_ns
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 label: str = "") -> None:
+        if isinstance(data, Node):
+            if not isinstance(data, Tensor):
+                raise TypeError("Tensor: got a Value; use Tensor(v.data)")
+            data = data.data
+        try:
+            arr = np.array(data, dtype=dtype, copy=True)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"Tensor: cannot make an array of {type(data).__name__}: {e}") \
+                from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (numbers expected"
+                            f"{'; a list of Values? use Value alone' if arr.dtype == object else ''})")
+        self._init_node(arr, label=label)
+        self._version = [0]
+        self._saved = None
+        self._module = None
+        self._rg = False
+        self.requires_grad = requires_grad
+
+    @staticmethod
+    def _const(c: Any, what: str) -> Any:
+        return _const(c, what)
+
+    @classmethod
+    def _apply(cls, op, args, params):
+        vals, stored, saved = [], [], []
+        rg = False
+        for a in args:
+            if isinstance(a, Tensor):
+                v = a.data
+                rg = rg or a._rg
+                saved.append(a._version[0])
+            else:
+                a = v = _const(a, op.name)
+                saved.append(None)
+            vals.append(v)
+            stored.append(a)
+        token = backend.quiet_enter()
+        try:
+            data = op.forward(backend.numpy_ns, *vals, **params)
+        except ValueError as e:
+            raise ValueError(f"{op.name}: {e} (input shapes {_shapes(vals)})") from None
+        finally:
+            backend.quiet_exit(token)
+        if type(data) is not np.ndarray:
+            data = np.asarray(data)
+        out = Tensor.__new__(Tensor)
+        if rg and state.grad_enabled and data.dtype.kind == "f":
+            out._init_node(data, op, tuple(stored), params or None)
+            out._rg = True
+            out._saved = tuple(saved)
+            out._module = state.module
+        else:
+            out._init_node(data)
+            out._rg = False
+            out._saved = None
+            out._module = None
+        out._version = [0]
+        return out
+
+    # ----- attributes --------------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, not {self.dtype}")
+        if not flag and self._op is not None:
+            raise RuntimeError("requires_grad can only be turned off on a leaf; use detach()")
+        self._rg = bool(flag)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place; returns self."""
+        self.requires_grad = flag
+        return self
+
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    T = property(lambda self: self.transpose())
+    mT = property(lambda self: self.transpose(*range(self.ndim - 2), self.ndim - 1,
+                                              self.ndim - 2))
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def item(self) -> float | int | bool:
+        """The single element as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item: the tensor has {self.size} elements (size must be 1)")
+        return self.data.item()
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of {self.size} elements is "
+                             "ambiguous (size must be 1); use .data.any() or .data.all()")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def numpy(self) -> np.ndarray:
+        """A read-only view of the data."""
+        view = self.data.view()
+        view.flags.writeable = False
+        return view
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing data and version counter, outside the graph."""
+        out = Tensor.__new__(Tensor)
+        out._init_node(self.data, label=self.label)
+        out._rg, out._saved, out._module = False, None, None
+        out._version = self._version
+        return out
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A differentiable dtype conversion (to an integer dtype it carries no gradient)."""
+        return apply(ops.CAST, self, dtype=np.dtype(dtype))
+
+    def argmax(self, axis: int | None = None) -> np.ndarray:
+        """Indices of the maxima (a plain array)."""
+        return np.argmax(self.data, axis=axis)
+
+    def argmin(self, axis: int | None = None) -> np.ndarray:
+        """Indices of the minima (a plain array)."""
+        return np.argmin(self.data, axis=axis)
+
+    # ----- reductions --------------------------------------------------------------------------
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes by default)."""
+        return apply(ops.SUM, self, axis=_axes(axis, self.ndim, "sum"), keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis``; over zero elements it is nan."""
+        axes = _axes(axis, self.ndim, "mean")
+        n = math.prod(self.shape[a] for a in axes) if axes is not None else self.size
+        return self.sum(axes, keepdims) * (1.0 / n if n else math.nan)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Largest values (ties share the gradient evenly)."""
+        return apply(ops.MAX, self, axis=_axes(axis, self.ndim, "max"), keepdims=keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Smallest values (ties share the gradient evenly)."""
+        return apply(ops.MIN, self, axis=_axes(axis, self.ndim, "min"), keepdims=keepdims)
+
+    def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Variance (numpy's ``ddof``: 0 by default)."""
+        axes = _axes(axis, self.ndim, "var")
+        n = math.prod(self.shape[a] for a in axes) if axes is not None else self.size
+        d = self - self.mean(axes, keepdims=True)
+        return (d * d).sum(axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+
+    def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Standard deviation (numpy's ``ddof``: 0 by default)."""
+        return self.var(axis, keepdims, ddof).sqrt()
+
+    def logsumexp(self, axis: Axis = -1, keepdims: bool = False) -> Tensor:
+        """log(sum(exp(x))) over ``axis``, computed stably."""
+        return apply(ops.LOGSUMEXP, self, axis=_axes(axis, self.ndim, "logsumexp"),
+                     keepdims=keepdims)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """x - logsumexp(x) over ``axis`` (stable)."""
+        return self - self.logsumexp(axis, keepdims=True)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """exp(log_softmax(x)) over ``axis`` (stable)."""
+        return self.log_softmax(axis).exp()
+
+    # ----- shape -------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """A tensor with the same data in a new shape (-1 infers one dimension)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        return apply(ops.RESHAPE, self, shape=tuple(int(s) for s in shape))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes (reverse them when none are given), as numpy does."""
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(range(self.ndim - 1, -1, -1))
+        if sorted(int(a) % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"transpose: axes {axes} do not match shape {self.shape}")
+        return apply(ops.TRANSPOSE, self, axes=tuple(int(a) % self.ndim for a in axes))
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        """Remove axes of length one."""
+        axes = _axes(axis, self.ndim, "squeeze")
+        if axes is None:
+            axes = tuple(i for i, s in enumerate(self.shape) if s == 1)
+        if any(self.shape[a] != 1 for a in axes):
+            raise ValueError(f"squeeze: an axis in {axis} of shape {self.shape} is not 1")
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    def expand_dims(self, axis: int) -> Tensor:
+        """Insert an axis of length one at ``axis``."""
+        return self.reshape(np.expand_dims(self.data, axis).shape)
+
+    def flatten(self) -> Tensor:
+        """A 1-d tensor of all elements."""
+        return self.reshape(-1)
+
+    def clip(self, low: float | None = None, high: float | None = None) -> Tensor:
+        """Values limited to [low, high]; the gradient passes inside and at the bounds."""
+        inside = np.ones(self.shape, dtype=bool)
+        if low is not None:
+            inside &= self.data >= low
+        if high is not None:
+            inside &= self.data <= high
+        return where(inside, self, np.clip(self.data, low, high))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return apply(ops.GETITEM, self, index=_index(index))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return apply(ops.MATMUL, self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return apply(ops.MATMUL, other, self)
+
+    # ----- in-place changes --------------------------------------------------------------------
+    def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor:
+        if isinstance(other, Node):
+            kind_of((self, other))
+        if state.grad_enabled:
+            if self._rg and self._op is None:
+                raise RuntimeError(
+                    f"{name}: in-place change of a leaf tensor that requires grad; update it "
+                    "inside `with autograd.no_grad():` (as optimizers do), or rebind the name")
+            if self._rg or (isinstance(other, Tensor) and other._rg):
+                return None  # the caller records a new node and rebinds the name
+        o = other.data if isinstance(other, Tensor) else _const(other, name)
+        with backend.quiet():
+            try:
+                ufunc(self.data, o, out=self.data)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e} (shapes {self.shape} and {np.shape(o)})") from None
+        self._version[0] += 1
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace("+=", other, np.add) or self + other
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace("-=", other, np.subtract) or self - other
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace("*=", other, np.multiply) or self * other
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace("/=", other, np.divide) or self / other
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(value, Node):
+            kind_of((self, value))
+        if state.grad_enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
+            raise RuntimeError(
+                "setitem: in grad mode, assigning into a tensor that requires grad (or from "
+                "one) is not recorded; build the result with where/concatenate, or assign "
+                "inside `with autograd.no_grad():`")
+        v = value.data if isinstance(value, Tensor) else _const(value, "setitem")
+        self.data[_index(index)] = v
+        self._version[0] += 1
+
+    # ----- backward ----------------------------------------------------------------------------
+    def backward(self, grad: Any = None, *, create_graph: bool = False) -> None:
+        """Fill ``.grad`` of every tensor this one depends on.
+
+        ``grad`` (the seed) may be omitted only when this tensor has one element; otherwise it
+        must have exactly this tensor's shape.
+        """
+        if grad is None and self.size != 1:
+            raise RuntimeError(
+                f"backward: this tensor has shape {self.shape}; pass a gradient of that shape "
+                "(backward(grad)) or reduce it first (e.g. .sum())")
+        backward(self, grad, create_graph)
+
+    def _seed(self, seed: Any) -> None:
+        if seed is None:
+            seed = np.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = seed.data if isinstance(seed, Tensor) else np.asarray(seed)
+            if seed.shape != self.shape:
+                raise ValueError(f"backward: the gradient has shape {seed.shape} but the "
+                                 f"tensor has shape {self.shape}; they must match exactly")
+            seed = seed.astype(self.dtype)  # a copy: the caller's array is never written
+        self.grad = seed if self.grad is None else self.grad + seed
+
+    def _fix_grad(self, ga: Any, op: Any, g: Any, xp: Any) -> Any:
+        """Sum a rule's gradient back to this tensor's shape, check it, cast it, own it."""
+        if isinstance(ga, Node):
+            if not isinstance(ga, Tensor):
+                raise RuntimeError(f"{op.name}: its VJP returned a Value for a Tensor input")
+            ga = _unbroadcast(xp, ga, self.shape, op)
+            return ga if ga.dtype == self.dtype else ga.astype(self.dtype)
+        if type(ga) is not np.ndarray:
+            ga = np.asarray(ga)
+            owned = True
+        else:
+            owned = not (ga is g or ga.base is not None or op.custom)
+        if ga.shape != self.shape:
+            ga = _unbroadcast(backend.numpy_ns, ga, self.shape, op)
+            owned = True
+        if ga.dtype != self.dtype:
+            return ga.astype(self.dtype)
+        return ga if owned else ga.copy()
+
+    def _check_saved(self) -> None:
+        if self._version[0] != 0:
+            raise RuntimeError(
+                f"{self._op.name}: its output of shape {self.shape} was modified in place "
+                f"after it was computed (version 0 when recorded, now {self._version[0]})")
+        for a, v in zip(self._args, self._saved):
+            if v is not None and a._version[0] != v:
+                raise RuntimeError(
+                    f"{self._op.name}: an input of shape {a.shape} that backward needs was "
+                    f"modified in place after the op was recorded (version {v} when recorded, "
+                    f"now {a._version[0]}); recompute the forward pass after changing it")
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=20)
+        extra = ""
+        if self.dtype != np.float64:
+            extra += f", dtype={self.dtype}"
+        if self._op is not None:
+            extra += f", op={self._op.name}"
+        elif self._rg:
+            extra += ", requires_grad=True"
+        if self.label:
+            extra += f", label={self.label!r}"
+        return f"Tensor({body}{extra})"
+
+
+Tensor._kind = Tensor
+
+
+def _unbroadcast(xp: Any, ga: Any, shape: tuple, op: Any) -> Any:
+    """Sum a gradient of a broadcast shape back to ``shape``; RuntimeError if it cannot be."""
+    gs = ga.shape
+    if gs == shape:
+        return ga
+    lead = len(gs) - len(shape)
+    if lead < 0 or any(s != 1 and s != gs[i + lead] for i, s in enumerate(shape)):
+        raise RuntimeError(f"{op.name}: its VJP returned a gradient of shape {gs} for an "
+                           f"input of shape {shape}")
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and gs[i + lead] != 1)
+    return xp.reshape(xp.sum(ga, axes, True), shape)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> Tensor:
+    """Same as ``Tensor(...)``."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, label=label)
+
+
+def zeros(shape: int | Sequence[int], *, dtype: Any = np.float64,
+          requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros."""
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(shape: int | Sequence[int], *, dtype: Any = np.float64,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(shape: int | Sequence[int], *, seed: int | None = None, dtype: Any = np.float64,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from ``numpy.random.default_rng(seed)``."""
+    data = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _tensors_or_const(xs: Iterable[Any], what: str) -> list:
+    xs = list(xs)
+    if not xs:
+        raise ValueError(f"{what}: needs at least one tensor")
+    return [x if isinstance(x, Node) else _const(x, what) for x in xs]
+
+
+def concatenate(tensors: Iterable[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    xs = _tensors_or_const(tensors, "concatenate")
+    ndim = np.ndim(xs[0].data if isinstance(xs[0], Node) else xs[0])
+    if ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
+    ax = _axes(axis, ndim, "concatenate")[0]
+    return _as_tensor(apply(ops.CONCATENATE, *xs, axis=ax))
+
+
+def stack(tensors: Iterable[Any], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis."""
+    xs = _tensors_or_const(tensors, "stack")
+    ndim = np.ndim(xs[0].data if isinstance(xs[0], Node) else xs[0]) + 1
+    ax = _axes(axis, ndim, "stack")[0]
+    return _as_tensor(apply(ops.STACK, *xs, axis=ax))
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """Elementwise ``x`` where ``condition`` holds, else ``y``. The condition carries no
+    gradient. Beware: the gradient of the branch not taken is still computed, so
+    ``where(x > 0, log(x), 0)`` at x = 0 gives 0 * inf = nan; mask the input instead:
+    ``log(where(x > 0, x, 1))``."""
+    c = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    return _as_tensor(apply(ops.WHERE, c.astype(bool, copy=False), x, y))
+
+
+def maximum(x: Any, y: Any) -> Tensor:
+    """Elementwise maximum (ties split the gradient evenly)."""
+    return _as_tensor(apply(ops.MAXIMUM, x, y))
+
+
+def minimum(x: Any, y: Any) -> Tensor:
+    """Elementwise minimum (ties split the gradient evenly)."""
+    return _as_tensor(apply(ops.MINIMUM, x, y))

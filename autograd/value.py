@@ -1,0 +1,102 @@
+"""``Value``: a scalar node holding a Python float."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .engine import Node, backward, state
+from .operators import Operators
+
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def _scalar(c: Any, what: str) -> float:
+    if type(c) is float:
+        return c
+    if isinstance(c, _NUMBER):
+        return float(c)
+    if isinstance(c, np.ndarray):
+        raise TypeError(f"{what}: a Value cannot take a numpy array (shape {c.shape}); use "
+                        "autograd.Tensor for arrays")
+    raise TypeError(f"{what}: unsupported operand type {type(c).__name__} for Value "
+                    "(int, float or a numpy real scalar expected)")
+
+
+class Value(Operators, Node):
+    """A scalar on the tape: ``.data`` is a float, ``.grad`` a float (0.0 until reached).
+
+    Arithmetic is IEEE float64: ``log(0) = -inf``, ``1/0 = inf``, ``sqrt(-1) = nan``; it never
+    raises and never gives a complex number.
+    """
+
+    __slots__ = ()
+    __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
+    _grad0 = 0.0
+    _ns = backend.scalar
+    _scalar = True
+
+    def __init__(self, data: float, label: str = "") -> None:
+        self._init_node(_scalar(data, "Value"), label=label)
+
+    @staticmethod
+    def _const(c: Any, what: str) -> float:
+        return _scalar(c, what)
+
+    @classmethod
+    def _apply(cls, op, args, params):
+        vals = []
+        stored = []
+        for a in args:
+            if isinstance(a, Value):
+                v = a.data
+            else:
+                a = v = _scalar(a, op.name)
+            vals.append(v)
+            stored.append(a)
+        data = op.forward(backend.scalar, *vals, **params) if params else \
+            op.forward(backend.scalar, *vals)
+        if type(data) is not float:
+            data = _scalar(data, op.name)
+        out = Value.__new__(Value)
+        if state.grad_enabled:
+            out._init_node(data, op, tuple(stored), params or None)
+        else:
+            out._init_node(data)
+        return out
+
+    def backward(self, *, create_graph: bool = False) -> None:
+        """Fill ``.grad`` of every value this one depends on (seed: 1.0)."""
+        backward(self, 1.0, create_graph)
+
+    def _seed(self, seed: float) -> None:
+        self.grad = self.grad + seed
+
+    def _fix_grad(self, ga, op, g, xp):
+        if isinstance(ga, Value):
+            return ga
+        try:
+            return _scalar(ga if not isinstance(ga, np.ndarray) or ga.shape else ga.item(),
+                           op.name)
+        except TypeError:
+            raise RuntimeError(f"{op.name}: its VJP returned {type(ga).__name__} "
+                               f"{getattr(ga, 'shape', '')} for a Value input") from None
+
+    def _check_saved(self) -> None:
+        pass  # a Value never changes in place
+
+    def __float__(self) -> float:
+        return self.data
+
+    def __bool__(self) -> bool:
+        return self.data != 0
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        g = f"{self.grad:.6g}" if type(self.grad) is float else repr(self.grad)
+        return f"Value(data={self.data:.6g}, grad={g}{label})"
+
+
+Value._kind = Value
