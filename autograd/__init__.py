@@ -1,6 +1,8 @@
 """tapegrad's autograd: scalar ``Value`` and array ``Tensor`` nodes on one tape."""
 
-from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad, primitive
+from .functional import grad, hessian, hvp, jacobian, value_and_grad
+from .gradcheck import GradcheckError, gradcheck
 from .tensor import (Tensor, concatenate, maximum, minimum, ones, randn, stack, tensor, where,
                      zeros)
 from .value import Value
@@ -10,4 +12,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Value", "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
+    "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
+    "GradcheckError",
 ]

@@ -184,8 +184,11 @@ def _creation_site() -> str:
     return "<unknown>"
 
 
-def graph(root: Node) -> list[Node]:
-    """Every node that requires grad and leads to ``root``, newest first (iterative)."""
+def graph(root: Node, oldest: int = -1) -> list[Node]:
+    """Every node that requires grad and leads to ``root``, newest first (iterative).
+
+    Nodes created before ``oldest`` are not followed: they cannot depend on anything newer.
+    """
     seen = {root}
     stack = [root]
     nodes = []
@@ -194,7 +197,8 @@ def graph(root: Node) -> list[Node]:
         nodes.append(n)
         if n._op is not None:
             for a in n._args:
-                if isinstance(a, Node) and a.requires_grad and a not in seen:
+                if isinstance(a, Node) and a.requires_grad and a not in seen \
+                        and a._id > oldest:
                     seen.add(a)
                     stack.append(a)
     nodes.sort(key=_creation, reverse=True)
@@ -205,11 +209,12 @@ def _creation(n: Node) -> int:
     return n._id
 
 
-def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
-    """Replay the tape behind ``root`` in reverse, accumulating into every ``.grad``.
+def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
+             ) -> tuple[list[Node], dict[Node, Any]]:
+    """Replay the tape behind ``root`` in reverse from the gradient ``seed``.
 
-    Leaves accumulate across calls; intermediates are reset first, so a second backward over
-    the same graph adds exactly one more copy to each leaf.
+    Returns the nodes visited (newest first) and a dict of their gradients; writes no
+    ``.grad`` field. With ``create_graph`` the gradients are nodes themselves.
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -217,12 +222,8 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             "only from constants); create its inputs with requires_grad=True and compute it "
             "in grad mode"
         )
-    nodes = graph(root)
-    for n in nodes:
-        if n._op is not None:
-            n.grad = n._grad0
-    root._seed(seed)
-
+    nodes = graph(root, oldest)
+    grads = {root: seed}
     if create_graph:
         from .ops import node_ns as xp
     else:
@@ -236,7 +237,7 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             op = n._op
             if op is None:
                 continue
-            g = n.grad
+            g = grads.get(n)
             if g is None:
                 continue
             args = n._args
@@ -249,24 +250,41 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
                 out = n.data
             params = n._params
             if params:
-                grads = op.vjp(xp, g, out, need, *vals, **params)
+                vjps = op.vjp(xp, g, out, need, *vals, **params)
             else:
-                grads = op.vjp(xp, g, out, need, *vals)
-            if len(grads) != len(args):
-                raise RuntimeError(f"{op.name}: its VJP returned {len(grads)} gradients for "
+                vjps = op.vjp(xp, g, out, need, *vals)
+            if len(vjps) != len(args):
+                raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
                                    f"{len(args)} inputs")
-            for a, ga, nd in zip(args, grads, need):
+            for a, ga, nd in zip(args, vjps, need):
                 if not nd or ga is None:
                     continue
                 if type(ga) is not float or not a._scalar:
                     ga = a._fix_grad(ga, op, g, xp)
                 if anomaly:
                     _check_finite(ga, n)
-                old = a.grad
-                a.grad = ga if old is None else old + ga
+                old = grads.get(a)
+                grads[a] = ga if old is None else old + ga
     finally:
         backend.quiet_exit(token)
         state.grad_enabled = prev
+    return nodes, grads
+
+
+def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
+    """Backpropagate from ``root`` and store the gradients in ``.grad``.
+
+    Leaves accumulate across calls; intermediates are overwritten (reset first), so a second
+    backward over the same graph adds exactly one more copy to each leaf.
+    """
+    nodes, grads = backprop(root, root._make_seed(seed), create_graph)
+    for n in nodes:
+        g = grads.get(n)
+        if n._op is not None:
+            n.grad = n._grad0 if g is None else g
+        elif g is not None:
+            old = n.grad
+            n.grad = g if old is None else old + g
 
 
 def _check_finite(ga: Any, n: Node) -> None:
@@ -292,3 +310,28 @@ class detect_anomaly:
 
     def __exit__(self, *exc: object) -> None:
         state.anomaly = self._prev
+
+
+def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
+    """Define a differentiable primitive of your own, through the same table as the built-ins.
+
+    ``forward(xp, *inputs)`` computes the output; ``vjp(xp, g, out, *inputs)`` returns one
+    gradient per input (None where none is needed). Written with operators and ``xp``, it is
+    differentiable again. The result works on floats, arrays, ``Value``s and ``Tensor``s.
+
+        >>> cube = primitive("cube", lambda xp, x: x * x * x,
+        ...                  lambda xp, g, out, x: (g * 3.0 * x * x,))
+    """
+
+    def rule(xp, g, out, need, *inputs):
+        grads = vjp(xp, g, out, *inputs)
+        return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+
+    op = Op(name, forward, rule, custom=True)
+
+    def fn(*inputs: Any) -> Any:
+        return apply(op, *inputs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.op = op
+    return fn

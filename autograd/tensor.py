@@ -359,16 +359,15 @@ class Tensor(Operators, Node):
                 "(backward(grad)) or reduce it first (e.g. .sum())")
         backward(self, grad, create_graph)
 
-    def _seed(self, seed: Any) -> None:
+    def _make_seed(self, seed: Any) -> np.ndarray:
         if seed is None:
-            seed = np.ones(self.shape, dtype=self.dtype)
+            return np.ones(self.shape, dtype=self.dtype)
         else:
             seed = seed.data if isinstance(seed, Tensor) else np.asarray(seed)
             if seed.shape != self.shape:
                 raise ValueError(f"backward: the gradient has shape {seed.shape} but the "
                                  f"tensor has shape {self.shape}; they must match exactly")
-            seed = seed.astype(self.dtype)  # a copy: the caller's array is never written
-        self.grad = seed if self.grad is None else self.grad + seed
+        return seed.astype(self.dtype)  # a copy: the caller's array is never written
 
     def _fix_grad(self, ga: Any, op: Any, g: Any, xp: Any) -> Any:
         """Sum a rule's gradient back to this tensor's shape, check it, cast it, own it."""

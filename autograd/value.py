@@ -71,8 +71,8 @@ class Value(Operators, Node):
         """Fill ``.grad`` of every value this one depends on (seed: 1.0)."""
         backward(self, 1.0, create_graph)
 
-    def _seed(self, seed: float) -> None:
-        self.grad = self.grad + seed
+    def _make_seed(self, seed: float) -> float:
+        return 1.0
 
     def _fix_grad(self, ga, op, g, xp):
         if isinstance(ga, Value):

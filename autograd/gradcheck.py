@@ -1,0 +1,206 @@
+"""``gradcheck``: the engine's gradients against central finite differences, in float64."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from .engine import Node, backprop, enable_grad, no_grad
+from .tensor import Tensor
+from .value import Value
+
+
+class GradcheckError(AssertionError):
+    """The analytic gradient disagrees with finite differences (or misbehaves)."""
+
+
+def _prepare(x: Any, i: int) -> tuple[str, Any]:
+    """An input as (kind, float64 raw data)."""
+    data = x.data if isinstance(x, Node) else x
+    if isinstance(x, Value) or isinstance(data, (int, float, np.integer, np.floating)) and \
+            not isinstance(x, Tensor):
+        return "value", float(data)
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "iuf" or arr.dtype.kind != "f" and isinstance(x, Tensor):
+        raise TypeError(f"gradcheck: input {i} has dtype {arr.dtype}; floats expected")
+    if arr.dtype != np.float64:
+        if arr.dtype.kind == "f":
+            warnings.warn(f"gradcheck: input {i} is {arr.dtype}; checking it in float64",
+                          UserWarning, stacklevel=3)
+        arr = arr.astype(np.float64)
+    return "tensor", np.array(arr, dtype=np.float64)
+
+
+def _nodes(kinds: list[str], raws: list[Any]) -> list[Node]:
+    return [Value(r) if k == "value" else Tensor(r, requires_grad=True)
+            for k, r in zip(kinds, raws)]
+
+
+def _out_array(out: Any) -> np.ndarray:
+    data = out.data if isinstance(out, Node) else out
+    return np.asarray(data, dtype=np.float64)
+
+
+def _vjp(out: Any, nodes: list[Node], seed: Any, create_graph: bool = False) -> list[Any]:
+    """Gradients of ``out`` seeded with ``seed`` for each input node (zeros if unreached)."""
+    zeros = [0.0 if isinstance(n, Value) else np.zeros(n.shape) for n in nodes]
+    if not isinstance(out, Node) or not out.requires_grad:
+        return zeros
+    _, grads = backprop(out, seed, create_graph=create_graph)
+    return [grads.get(n, z) for n, z in zip(nodes, zeros)]
+
+
+def _seed(out: Any, values: np.ndarray) -> Any:
+    if isinstance(out, Tensor):
+        return values.reshape(out.shape).astype(out.dtype)
+    return float(values.reshape(()))
+
+
+def _fail(msg: str) -> None:
+    raise GradcheckError("gradcheck: " + msg)
+
+
+def gradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3, fast: bool | None = None, order: int = 1,
+              seed: int = 0) -> bool:
+    """Check the gradients of ``f`` at ``inputs`` against central finite differences.
+
+    Inputs are floats, arrays, ``Value``s or ``Tensor``s (checked in float64; float32 is
+    up-cast with a UserWarning); the output may have any shape. Small problems (inputs x
+    outputs <= 10^4 elements) compare the full Jacobian; larger ones, or ``fast=True``,
+    compare deterministic random projections ``u^T J v``. Also checks that a zero upstream
+    gradient gives zero, that two backward passes agree, that gradients have the inputs'
+    shapes and dtypes, and that the inputs are not mutated. ``order=2`` also checks second
+    derivatives. Returns True or raises ``GradcheckError``.
+    """
+    if not inputs:
+        raise ValueError("gradcheck: no inputs to check")
+    prepared = [_prepare(x, i) for i, x in enumerate(inputs)]
+    kinds = [k for k, _ in prepared]
+    raws = [r for _, r in prepared]
+    before = [np.array(x.data if isinstance(x, Node) else x, copy=True) for x in inputs]
+    rng = np.random.default_rng(seed)
+
+    nodes = _nodes(kinds, raws)
+    out = f(*nodes)
+    out0 = _out_array(out)
+    n_in = sum(np.size(r) for r in raws)
+    use_full = (n_in * out0.size <= 10_000) if fast is None else not fast
+
+    def evaluate(i: int, raw_i: Any) -> np.ndarray:
+        args = list(raws)
+        args[i] = raw_i
+        with no_grad():
+            return _out_array(f(*_nodes(kinds, args)))
+
+    _check_protocol(out, nodes, out0, rng)
+    if use_full:
+        _check_full(out, nodes, raws, out0, evaluate, eps, atol, rtol)
+    else:
+        _check_projections(out, nodes, raws, out0, evaluate, eps, atol, rtol, rng)
+
+    for i, (x, b) in enumerate(zip(inputs, before)):
+        now = x.data if isinstance(x, Node) else x
+        if not np.array_equal(np.asarray(now), b, equal_nan=True):
+            _fail(f"input {i} was mutated by f or by its backward pass")
+
+    if order >= 2:
+        u = rng.standard_normal(out0.shape)
+        ws = [rng.standard_normal(np.shape(r)) for r in raws]
+
+        def first(*xs: Node) -> Any:
+            """A random projection of the first derivatives, as a differentiable node."""
+            with enable_grad():  # the finite differences evaluate it under no_grad
+                o = f(*xs)
+                gs = _vjp(o, list(xs), _seed(o, u), create_graph=True)
+                total = 0.0
+                for g, w in zip(gs, ws):
+                    term = g * (w if isinstance(g, Tensor) or np.ndim(g) else float(w))
+                    if isinstance(term, Tensor):
+                        term = term.sum()
+                    elif not isinstance(term, Value):
+                        term = float(np.sum(term))  # a constant first derivative
+                    total = total + term
+                return total
+
+        try:
+            gradcheck(first, *raws, eps=eps, atol=atol, rtol=rtol, fast=fast,
+                      order=order - 1, seed=seed + 1)
+        except GradcheckError as e:
+            raise GradcheckError(f"second derivatives: {e}") from None
+    return True
+
+
+def _check_protocol(out: Any, nodes: list[Node], out0: np.ndarray, rng: Any) -> None:
+    """Zero in, zero out; reentrant; shapes and dtypes of the gradients."""
+    u = rng.standard_normal(out0.shape)
+    first = _vjp(out, nodes, _seed(out, u))
+    second = _vjp(out, nodes, _seed(out, u))
+    zero = _vjp(out, nodes, _seed(out, np.zeros(out0.shape)))
+    for i, (n, a, b, z) in enumerate(zip(nodes, first, second, zero)):
+        if isinstance(n, Tensor):
+            a = np.asarray(a)
+            if a.shape != n.shape or a.dtype != n.dtype:
+                _fail(f"the gradient of input {i} has shape {a.shape} and dtype {a.dtype}, "
+                      f"the input {n.shape} and {n.dtype}")
+        if not np.array_equal(a, b, equal_nan=True):
+            _fail(f"two backward passes gave different gradients for input {i}")
+        if np.any(np.asarray(z) != 0):
+            _fail(f"a zero upstream gradient gave a nonzero gradient for input {i}: {z}")
+
+
+def _report(i: int, idx: Any, a: float, n: float, diff: np.ndarray, numeric: np.ndarray,
+            atol: float, rtol: float, out_index: Any = None) -> None:
+    rel = diff / np.maximum(np.abs(numeric), 1e-300)
+    where = f"input {i}, element {idx}" + (f" (output element {out_index})"
+                                            if out_index is not None else "")
+    _fail(f"{where}: analytic {a!r} vs numeric {n!r}; max abs error {diff.max():.3g}, "
+          f"max rel error {rel.max():.3g} (atol={atol}, rtol={rtol})")
+
+
+def _check_full(out, nodes, raws, out0, evaluate, eps, atol, rtol) -> None:
+    # analytic: one backward per output element
+    analytic = [np.zeros((out0.size,) + np.shape(r)) for r in raws]
+    for j in range(out0.size):
+        e = np.zeros(out0.size)
+        e[j] = 1.0
+        for i, g in enumerate(_vjp(out, nodes, _seed(out, e))):
+            analytic[i][j] = g
+    # numeric: two forward passes per input element
+    for i, r in enumerate(raws):
+        numeric = np.zeros_like(analytic[i])
+        for k in range(np.size(r)):
+            idx = np.unravel_index(k, np.shape(r)) if np.ndim(r) else ()
+            plus, minus = np.array(r, dtype=np.float64), np.array(r, dtype=np.float64)
+            plus[idx] += eps
+            minus[idx] -= eps
+            p, m = evaluate(i, plus if np.ndim(r) else float(plus)), \
+                evaluate(i, minus if np.ndim(r) else float(minus))
+            numeric[(slice(None),) + idx] = ((p - m) / (2 * eps)).reshape(-1)
+        diff = np.abs(analytic[i] - numeric)
+        bad = ~(diff <= atol + rtol * np.abs(numeric))
+        if np.any(bad):
+            j, *idx = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            idx = tuple(int(t) for t in idx)
+            _report(i, idx, float(analytic[i][(j, *idx)]), float(numeric[(j, *idx)]), diff,
+                    numeric, atol, rtol, tuple(int(t) for t in np.unravel_index(j, out0.shape)) if out0.ndim else None)
+
+
+def _check_projections(out, nodes, raws, out0, evaluate, eps, atol, rtol, rng,
+                       count: int = 3) -> None:
+    for t in range(count):
+        u = rng.standard_normal(out0.shape)
+        grads = _vjp(out, nodes, _seed(out, u))
+        for i, r in enumerate(raws):
+            v = rng.standard_normal(np.shape(r))
+            a = float(np.sum(np.asarray(grads[i]) * v))
+            plus = np.asarray(r) + eps * v
+            minus = np.asarray(r) - eps * v
+            if not np.ndim(r):
+                plus, minus = float(plus), float(minus)
+            n = float(np.sum((evaluate(i, plus) - evaluate(i, minus)) / (2 * eps) * u))
+            if not abs(a - n) <= atol + rtol * abs(n):
+                _report(i, f"(random projection {t})", a, n, np.array([abs(a - n)]),
+                        np.array([n]), atol, rtol)

@@ -1,0 +1,331 @@
+"""The tape behind a result, and a plain-text walk through its backward pass.
+
+``tape(root)`` lists the ops that lead to ``root`` in the order they ran: the list that
+``backward`` replays in reverse. ``explain(root)`` narrates that replay for teaching. It computes
+its numbers with the op table's own VJPs (no second copy of the calculus) and never writes to
+any ``.grad``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .engine import Node, graph
+
+FULL_LIMIT = 40  # explain() shows every step of graphs with at most this many ops
+_EDGE = 5  # ...and the first and last few of larger ones
+_TABLE_LIMIT = 200  # str(Tape) shows every row up to this many entries
+_ELEMENTWISE = frozenset({"add", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh",
+                          "sigmoid", "relu", "abs", "sin", "cos", "maximum", "minimum",
+                          "where", "cast"})
+
+
+# ----- formatting, shared with autograd.viz -----------------------------------------------------
+def format_number(x: Any) -> str:
+    """A number with up to 7 significant digits (``-4``, ``138.8338``, ``1e-08``)."""
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{float(x):.7g}"
+
+
+def format_array(a: Any, digits: int = 4) -> str:
+    """Values of a small array (six or fewer elements) on one line, else min / mean / max."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return format_number(a.item())
+    if a.size <= 6:
+        short = {"float_kind": lambda v: f"{v:.{digits}g}"}
+        text = np.array2string(a, separator=", ", max_line_width=10**6, formatter=short)
+        return " ".join(text.split())
+    with backend.quiet():
+        lo, mean, hi = a.min(), a.mean(), a.max()
+    return f"min {lo:.{digits}g} mean {mean:.{digits}g} max {hi:.{digits}g}"
+
+
+def format_data(x: Any) -> str:
+    """A float as a number, an array as ``shape dtype values``."""
+    if isinstance(x, np.ndarray):
+        return f"{tuple(x.shape)} {x.dtype} {format_array(x)}"
+    return format_number(x)
+
+
+def format_params(params: dict | None, width: int = 30) -> str:
+    """An op's keyword parameters, short (``axis=(1,)``); defaults are left out."""
+    parts = []
+    for k, v in (params or {}).items():
+        if v is None or v is False:
+            continue
+        text = f"{k}={v}"
+        parts.append(text if len(text) <= width else text[: width - 3] + "...")
+    return " ".join(parts)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# ----- the tape ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """One recorded op: its position on the tape, its name, what it read and what it made.
+
+    ``inputs`` holds nodes and plain constants as the op stored them; ``output`` is the node
+    the op produced; ``params`` its keyword parameters (axis, shape, ...) or None.
+    """
+
+    index: int
+    op: str
+    inputs: tuple
+    output: Node
+    params: dict | None = None
+
+
+class Tape(list):
+    """The entries leading to a result, in execution order (a list of ``Entry``).
+
+    ``str()`` is a table: index, op, inputs and output. Nodes are called by their label, or
+    ``%i`` (the output of entry ``i``) and ``leafK`` when they have none; ``name(node)`` says
+    which.
+    """
+
+    def __init__(self, entries: list[Entry], root: Node, names: dict[Node, str],
+                 leaves: list[Node]) -> None:
+        super().__init__(entries)
+        self.root = root
+        self.leaves = leaves
+        self._names = names
+
+    def name(self, x: Any) -> str:
+        """How this tape calls a node, or a short description of a constant."""
+        if isinstance(x, Node):
+            return self._names.get(x) or "?"
+        if isinstance(x, np.ndarray):
+            return f"const {format_data(x)}"
+        return format_number(x) if isinstance(x, (int, float, np.number)) else repr(x)
+
+    def describe(self, entry: Entry) -> str:
+        """``out = op(inputs)`` for one entry."""
+        params = format_params(entry.params)
+        args = ", ".join(self.name(a) for a in entry.inputs)
+        return f"{self.name(entry.output)} = {entry.op}({args}{', ' + params if params else ''})"
+
+    def rows(self, entries: list[Entry]) -> list[str]:
+        """Table rows (without header) for some of the entries."""
+        table = [(str(e.index), f"{e.op} {format_params(e.params)}".strip(),
+                  _clip(", ".join(self.name(a) for a in e.inputs), 60),
+                  f"{self.name(e.output)} = {_clip(format_data(e.output.data), 60)}")
+                 for e in entries]
+        head = ("#", "op", "inputs", "output")
+        widths = [max([len(head[i])] + [len(r[i]) for r in table]) for i in range(3)]
+        return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3]
+                for r in [head] + table]
+
+    def leaf_lines(self) -> list[str]:
+        """One line per leaf: its name and data."""
+        return [f"  {self.name(n)} = {format_data(n.data)}"
+                f"{'' if n.requires_grad else '  (no grad)'}" for n in self.leaves]
+
+    def __str__(self) -> str:
+        lines = [f"tape of {self.name(self.root)}: {len(self)} ops, {len(self.leaves)} leaves"]
+        if self.leaves:
+            lines += ["leaves:"] + self.leaf_lines()[:_TABLE_LIMIT]
+        if len(self) <= _TABLE_LIMIT:
+            lines += self.rows(list(self))
+        else:
+            rows = self.rows(self[:20] + self[-20:])
+            lines += rows[:21] + [f"... ({len(self) - 40} more entries) ..."] + rows[21:]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def tape(root: Node) -> Tape:
+    """The ops leading to ``root`` in the order they ran (leaves are not entries).
+
+    This is the list that ``backward`` replays in reverse. Iterative; works for ``Value`` and
+    ``Tensor`` graphs alike.
+    """
+    nodes = graph(root)
+    nodes.reverse()  # ascending creation number: execution order
+    entries = [Entry(i, n._op.name, n._args, n, n._params)
+               for i, n in enumerate(n for n in nodes if n._op is not None)]
+    leaves: list[Node] = []
+    seen = set()
+    for e in entries:
+        for a in e.inputs:
+            if isinstance(a, Node) and a._op is None and a not in seen:
+                seen.add(a)
+                leaves.append(a)
+    if root._op is None:
+        leaves.append(root)
+    names = {e.output: f"%{e.index}" for e in entries}
+    names.update((n, f"leaf{k}") for k, n in enumerate(leaves))
+    counts = Counter(n.label for n in names if n.label)
+    for n, default in names.items():
+        if n.label:
+            names[n] = n.label if counts[n.label] == 1 else f"{n.label}({default})"
+    return Tape(entries, root, names, leaves)
+
+
+# ----- replaying the backward pass without touching .grad --------------------------------------
+@dataclass
+class _Send:
+    to: Node
+    grad: Any  # what the op sends to this input (already summed back to its shape)
+    total: Any  # the input's gradient after adding it
+    before: Any  # ... and before (None for the first contribution)
+    k: int  # this is contribution k of `uses`
+    uses: int
+
+
+@dataclass
+class _Step:
+    entry: Entry
+    grad: Any  # the gradient arriving at the entry's output
+    parts: list  # (tape index of consumer or None for the seed, value) when several arrived
+    sends: list
+
+
+def _seed(root: Node) -> Any:
+    if isinstance(root.data, np.ndarray):
+        return np.ones(root.data.shape, dtype=root.data.dtype)
+    return 1.0
+
+
+def _vjp(node: Node, g: Any, need: tuple) -> tuple:
+    """The op table's VJP on raw values, as the first-order backward calls it."""
+    vals = tuple(a.data if isinstance(a, Node) else a for a in node._args)
+    with backend.quiet():
+        return node._op.vjp(type(node)._ns, g, node.data, need, *vals, **(node._params or {}))
+
+
+def _replay(t: Tape) -> tuple[Iterator[_Step], dict]:
+    """Steps of the backward pass over ``t`` (reverse order) and the leaves' gradients."""
+    uses: Counter = Counter()
+    for e in t:
+        for a in e.inputs:
+            if isinstance(a, Node) and a.requires_grad:
+                uses[a] += 1
+    grads: dict = {t.root: _seed(t.root)}
+    parts: dict = {t.root: [(None, grads[t.root])]}
+    got: Counter = Counter()
+
+    def steps() -> Iterator[_Step]:
+        for e in reversed(t):
+            n = e.output
+            g = grads.pop(n, None)
+            if g is None:
+                continue
+            n._check_saved()
+            need = tuple(isinstance(a, Node) and a.requires_grad for a in e.inputs)
+            sends = []
+            for a, ga, nd in zip(e.inputs, _vjp(n, g, need), need):
+                if not nd or ga is None:
+                    continue
+                if type(ga) is not float or not a._scalar:
+                    ga = a._fix_grad(ga, n._op, g, type(n)._ns)
+                before = grads.get(a)
+                grads[a] = ga if before is None else before + ga
+                got[a] += 1
+                if uses[a] > 1:
+                    parts.setdefault(a, []).append((e.index, ga))
+                sends.append(_Send(a, ga, grads[a], before, got[a], uses[a]))
+            yield _Step(e, g, parts.pop(n, []), sends)
+
+    return steps(), grads
+
+
+def _local(step: _Step) -> list:
+    """Local derivatives of an elementwise op (its VJP with g = 1), one per sent input."""
+    e = step.entry
+    if not (e.output._scalar or e.op in _ELEMENTWISE):
+        return [None] * len(step.sends)
+    need = tuple(any(s.to is a for s in step.sends) for a in e.inputs)
+    local = _vjp(e.output, _seed(e.output), need)
+    return [lg for lg, nd in zip(local, need) if nd]
+
+
+def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
+    e = step.entry
+    lines = [f"step {number} of {total} (tape #{e.index}): {t.describe(e)}"]
+    g = format_data(step.grad)
+    if len(step.parts) > 1:
+        terms = " + ".join(f"{format_data(v)} (from {'the seed' if i is None else f'#{i}'})"
+                           for i, v in step.parts)
+        g = f"{terms} = {g}"
+    lines.append(f"    gradient arriving at {t.name(e.output)}: {g}")
+    for s, local in zip(step.sends, _local(step)):
+        if local is None:
+            how = f"sends the VJP of {e.op} ="
+        elif not isinstance(local, np.ndarray):
+            how = f"local derivative {format_data(local)}, sends {format_data(step.grad)} x " \
+                  f"{format_data(local)} ="
+        else:
+            how = f"local derivative {format_data(local)}, sends gradient x local"
+            if s.grad.shape != e.output.data.shape:
+                how += f" summed back to shape {s.grad.shape}"
+            how += " ="
+        line = f"    to {t.name(s.to)}: {how} {format_data(s.grad)}"
+        if s.uses > 1:
+            total = format_data(s.total) if s.before is None else \
+                f"{format_data(s.before)} + {format_data(s.grad)} = {format_data(s.total)}"
+            line += f"   [{t.name(s.to)} is used {s.uses} times; running total {total}" \
+                    f" ({s.k} of {s.uses})]"
+        lines.append(line)
+    return lines
+
+
+def explain(root: Node) -> str:
+    """A plain-text walk through the backward pass of ``root``, for teaching.
+
+    It shows the tape in execution order, then each replay step in reverse: the node and its
+    op, the gradient arriving from its consumers, the local derivative (elementwise ops), what
+    it sends to each input, and the running total of a value that is used several times (where
+    gradients are summed). Graphs of more than 40 ops are summarised (counts per op, the first
+    and last steps). The numbers come from the op table's VJPs; no ``.grad`` is changed.
+    Returns the text; it prints nothing.
+    """
+    t = tape(root)
+    kind = type(root).__name__
+    lines = [f"explain: backward of {t.name(root)} = {format_data(root.data)} ({kind}); "
+             f"{len(t)} ops on the tape, {len(t.leaves)} leaves", ""]
+    small = len(t) <= FULL_LIMIT
+    lines.append("Forward pass: the tape in execution order")
+    if t.leaves:
+        lines += ["leaves:"] + t.leaf_lines()[: None if small else 20]
+        if not small and len(t.leaves) > 20:
+            lines.append(f"  ... and {len(t.leaves) - 20} more leaves")
+    if small:
+        lines += t.rows(list(t))
+    else:
+        counts = Counter(e.op for e in t)
+        lines.append("ops: " + ", ".join(f"{op} x{c}" for op, c in counts.most_common()))
+        rows = t.rows(t[:_EDGE] + t[-_EDGE:])
+        lines += rows[: _EDGE + 1] + [f"... ({len(t) - 2 * _EDGE} more entries) ..."] + \
+            rows[_EDGE + 1:]
+    lines += ["", "Backward pass: the tape replayed in reverse, one VJP per step",
+              f"seed: gradient of {t.name(root)} with respect to itself = "
+              f"{format_data(_seed(root))}"]
+    steps, grads = _replay(t)
+    total = len(t)
+    for number, step in enumerate(steps, 1):
+        if small or number <= _EDGE or number > total - _EDGE:
+            lines += _step_lines(t, step, number, total)
+        elif number == _EDGE + 1:
+            lines.append(f"... ({total - 2 * _EDGE} steps not shown) ...")
+    lines += ["", "Result: the gradient of each leaf (what backward() would store in .grad)"]
+    shown = [n for n in t.leaves if n.requires_grad]
+    for n in shown[: None if small else 20]:
+        g = grads.get(n)
+        lines.append(f"  {t.name(n)}: grad = {'0 (no path)' if g is None else format_data(g)}")
+    if not small and len(shown) > 20:
+        lines.append(f"  ... and {len(shown) - 20} more leaves")
+    return "\n".join(lines)

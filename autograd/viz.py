@@ -1,0 +1,253 @@
+"""Drawing computation graphs with Graphviz.
+
+``draw_graph(root)`` returns a ``graphviz.Digraph`` (displayed inline in Jupyter; ``.render()``
+writes SVG or PNG; ``save_graph`` writes one file by suffix). Node names in the source are
+stable: ``v<n>`` for the value with creation number ``n``, ``op<n>`` for the op that produced
+it, ``c<n>_<k>`` for the constant that is argument ``k`` of that op, and ``cut`` for the marker
+shown when ``max_nodes`` stopped the drawing.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+import graphviz
+import numpy as np
+
+from .engine import Node
+from .tape import format_array, format_params
+
+INSTALL_HINT = (
+    "the Graphviz 'dot' program is needed to render drawings but was not found on PATH; "
+    "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
+    "(macOS) or `conda install graphviz` (conda); building the source (.source) works without it"
+)
+
+_COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum"})
+_STYLE = {  # fill colour and shape of each kind of value node
+    "output": {"fillcolor": "#b7e4c7", "penwidth": "2"},
+    "parameter": {"fillcolor": "#ffe08a"},
+    "leaf": {"fillcolor": "#cfe2ff"},
+    "input": {"fillcolor": "#f1f3f5", "style": "filled,dashed"},
+    "value": {"fillcolor": "white"},
+}
+
+
+class GraphvizNotFound(graphviz.ExecutableNotFound):
+    """Rendering needs the Graphviz ``dot`` program; the message says how to install it."""
+
+    def __init__(self, message: str = INSTALL_HINT) -> None:
+        RuntimeError.__init__(self, message)
+
+
+class Digraph(graphviz.Digraph):
+    """A ``graphviz.Digraph`` whose rendering explains how to install Graphviz when the
+    ``dot`` program is missing. ``drawn``, ``visited`` and ``cut`` describe the drawing:
+    nodes drawn (values, ops, constants, cut marker), graph values examined, and whether
+    ``max_nodes`` cut it."""
+
+    drawn = 0
+    visited = 0
+    cut = False
+
+    def pipe(self, *args: Any, **kwargs: Any) -> Any:
+        """Render through ``dot`` and return the output (also used for Jupyter display)."""
+        try:
+            return super().pipe(*args, **kwargs)
+        except graphviz.ExecutableNotFound as e:
+            raise GraphvizNotFound() from e
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        """Write the source and the rendered file (``format="svg"`` or ``"png"``)."""
+        try:
+            return super().render(*args, **kwargs)
+        except graphviz.ExecutableNotFound as e:
+            raise GraphvizNotFound() from e
+
+
+def _html(lines: list[str], bold_first: bool = False) -> str:
+    """An HTML-like label of escaped lines (``{ } | < > " \\`` and newlines stay literal)."""
+    out = []
+    for i, line in enumerate(lines):
+        text = "<br/>".join(html.escape(part) for part in str(line).split("\n"))
+        out.append(f"<b>{text}</b>" if bold_first and i == 0 else text)
+    return "<" + "<br/>".join(out) + ">"
+
+
+def _number(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _value_lines(n: Node, show_data: bool, show_grad: bool) -> list[str]:
+    lines = [n.label] if n.label else []
+    data = n.data
+    if isinstance(data, np.ndarray):
+        lines.append(f"{tuple(data.shape)} {data.dtype}")
+        if show_data:
+            lines.append(format_array(data))
+        if show_grad and n.grad is not None:
+            g = n.grad.data if isinstance(n.grad, Node) else n.grad
+            lines.append(f"grad {format_array(g)}")
+    else:
+        if show_data:
+            lines.append(f"data {_number(data)}")
+        if show_grad and n.grad is not None:
+            g = n.grad.data if isinstance(n.grad, Node) else n.grad
+            lines.append(f"grad {_number(g)}")
+    return lines or [type(n).__name__]
+
+
+def _kind(n: Node, root: Node) -> str:
+    if n is root:
+        return "output"
+    if n._op is not None:
+        return "value"
+    if not n.requires_grad:
+        return "input"
+    if type(n).__name__ == "Parameter" or n.label:
+        return "parameter"
+    return "leaf"
+
+
+def _const_label(c: Any) -> str:
+    if isinstance(c, np.ndarray):
+        return f"{tuple(c.shape)} {format_array(c)}"
+    return _number(c) if isinstance(c, (int, float, np.number)) else repr(c)[:30]
+
+
+def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
+               show_grad: bool = True, show_tape: bool = False, max_nodes: int = 500,
+               clusters: bool = True) -> Digraph:
+    """Draw the graph that computed ``root`` (a ``Value`` or a ``Tensor``).
+
+    One node per value (label; data, or for tensors shape, dtype and values or min / mean /
+    max; grad when known) and one per op (its symbol, ``+ * / ** neg``, or its name), edges in
+    data-flow direction; constants are small plain nodes. Leaves, parameters, data inputs and
+    the output are coloured differently; a value used by several ops (its gradients are
+    summed) has an orange border and says how many. ``show_tape`` numbers the ops in tape
+    order. ``clusters`` boxes the ops run inside an ``nn`` module, titled by its dotted path.
+
+    The traversal is breadth-first from ``root`` and iterative; it stops once ``max_nodes``
+    nodes (values, ops, constants and the cut marker) are drawn, so the nodes nearest the root
+    are kept, and a marker shows where the graph was cut. It never visits more than
+    ``max_nodes`` values (``.visited``).
+    """
+    if max_nodes < 2:
+        raise ValueError(f"draw_graph: max_nodes must be at least 2, not {max_nodes}")
+    budget = max_nodes - 1  # the last slot is kept for the cut marker
+    values: list[Node] = [root]
+    ops: list[Node] = []
+    consts: list[tuple[str, Any, Node]] = []
+    edges: list[tuple[str, str, str]] = []  # (tail, head, label)
+    uses: Counter = Counter()
+    cut_ops: list[Node] = []
+    seen = {root}
+    queue = deque([root])
+    drawn = 1
+    while queue and not cut_ops:
+        n = queue.popleft()
+        if n._op is None:
+            continue
+        if drawn >= budget:
+            cut_ops.append(n)  # its op is not drawn: cut the edge into the value
+            break
+        drawn += 1
+        ops.append(n)
+        edges.append((f"op{n._id}", f"v{n._id}", ""))
+        ordered = len(n._args) > 1 and n._op.name not in _COMMUTATIVE
+        for k, a in enumerate(n._args):
+            tag = str(k) if ordered else ""
+            if isinstance(a, Node) and a in seen:
+                edges.append((f"v{a._id}", f"op{n._id}", tag))
+                uses[a] += 1
+                continue
+            if drawn >= budget:
+                cut_ops.append(n)
+                break
+            drawn += 1
+            if isinstance(a, Node):
+                seen.add(a)
+                values.append(a)
+                queue.append(a)
+                edges.append((f"v{a._id}", f"op{n._id}", tag))
+                uses[a] += 1
+            else:
+                consts.append((f"c{n._id}_{k}", a, n))
+                edges.append((f"c{n._id}_{k}", f"op{n._id}", tag))
+    cut_ops += [n for n in queue if n._op is not None and n not in cut_ops]
+
+    dot = Digraph(graph_attr={"rankdir": rankdir},
+                  node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    module = (lambda n: getattr(n, "_module", None) or None) if clusters else (lambda n: None)
+    groups: dict[str | None, list[tuple[str, dict]]] = {}
+    for n in values:
+        kind = _kind(n, root)
+        lines = _value_lines(n, show_data, show_grad)
+        attrs = {"shape": "box", "style": "filled", **_STYLE[kind]}
+        if uses[n] > 1:
+            lines.append(f"used {uses[n]}x: grads summed")
+            attrs.update(color="#e8590c", penwidth="2")
+        attrs["label"] = _html(lines, bold_first=bool(n.label))
+        groups.setdefault(module(n), []).append((f"v{n._id}", attrs))
+    number = {n: i for i, n in enumerate(sorted(ops, key=lambda n: n._id))}
+    for n in ops:
+        text = [n._op.symbol]
+        if show_tape:
+            text[0] = f"#{number[n]}  {text[0]}"
+        params = format_params(n._params)
+        if params:
+            text.append(params)
+        attrs = {"shape": "ellipse", "style": "filled", "fillcolor": "#e9ecef",
+                 "label": _html(text)}
+        groups.setdefault(module(n), []).append((f"op{n._id}", attrs))
+    for name, c, n in consts:
+        attrs = {"shape": "plaintext", "fontsize": "9", "label": _html([_const_label(c)])}
+        groups.setdefault(module(n), []).append((name, attrs))
+
+    for path, members in groups.items():
+        if path is None:
+            for name, attrs in members:
+                dot.node(name, **attrs)
+            continue
+        with dot.subgraph(name=f"cluster_{path}") as sub:
+            sub.attr(label=_html([path]), style="rounded,dashed", color="#868e96",
+                     fontname="Helvetica")
+            for name, attrs in members:
+                sub.node(name, **attrs)
+    for tail, head, tag in edges:
+        if tag:
+            dot.edge(tail, head, label=tag, fontsize="9")
+        else:
+            dot.edge(tail, head)
+    if cut_ops:
+        note = f"graph cut at max_nodes={max_nodes}: ops farther from the output not drawn"
+        dot.node("cut", _html([note]), shape="octagon", style="filled", fillcolor="#ffc9c9",
+                 color="#c92a2a", fontsize="10")
+        for n in cut_ops:
+            target = f"op{n._id}" if n in number else f"v{n._id}"
+            dot.edge("cut", target, style="dashed", color="#c92a2a")
+        drawn += 1
+    dot.drawn, dot.visited, dot.cut = drawn, len(seen), bool(cut_ops)
+    return dot
+
+
+def save_graph(dot: graphviz.Digraph, path: str | Path) -> Path:
+    """Write ``dot`` to ``path``: rendered by its suffix (``.svg``, ``.png``, ``.pdf``), or the
+    source for ``.dot``/``.gv``. Without the Graphviz program the source is written next to it
+    (``.dot`` suffix) instead. Returns the path written."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt in ("dot", "gv"):
+        path.write_text(dot.source)
+        return path
+    try:
+        data = dot.pipe(format=fmt or "svg")
+    except graphviz.ExecutableNotFound:
+        path = path.with_suffix(".dot")
+        path.write_text(dot.source)
+        return path
+    path.write_bytes(data)
+    return path
