@@ -17,10 +17,10 @@ Axis = int | Sequence[int] | None
 def _const(c: Any, what: str) -> Any:
     """A constant operand of a Tensor op: Python scalars stay Python scalars (so float32 data
     stays float32), numpy scalars become Python scalars, sequences become arrays."""
+    if isinstance(c, np.generic) and c.dtype.kind in "biuf":
+        return c.item()  # np.float64 is a float subclass, but numpy would keep it float64
     if isinstance(c, (bool, int, float)):
         return c
-    if isinstance(c, np.generic) and c.dtype.kind in "biuf":
-        return c.item()
     if isinstance(c, (np.ndarray, list, tuple)):
         arr = np.asarray(c)
         if arr.dtype.kind not in "biuf":
@@ -323,16 +323,20 @@ class Tensor(Operators, Node):
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace("+=", other, np.add) or self + other
+        done = self._inplace("+=", other, np.add)
+        return self + other if done is None else done
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._inplace("-=", other, np.subtract) or self - other
+        done = self._inplace("-=", other, np.subtract)
+        return self - other if done is None else done
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._inplace("*=", other, np.multiply) or self * other
+        done = self._inplace("*=", other, np.multiply)
+        return self * other if done is None else done
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace("/=", other, np.divide) or self / other
+        done = self._inplace("/=", other, np.divide)
+        return self / other if done is None else done
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if isinstance(value, Node):

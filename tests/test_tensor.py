@@ -1,0 +1,383 @@
+"""Tensor: semantics, dtype policy, in-place rules, errors, and the seed's training loop."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd import Tensor, Value, no_grad
+
+
+def leaf(x, dtype=None):
+    return Tensor(x, requires_grad=True, dtype=dtype)
+
+
+# ----- the seed's linear regression, by hand and by autograd ---------------------------------
+def seed_data():
+    np.random.seed(0)
+    x = np.random.rand(100, 1)
+    y = 2 * x + 1 + np.random.rand(100, 1)
+    W = np.random.rand(1, 1)
+    b = np.random.rand(1, 1)
+    return x, y, W, b
+
+
+def test_gradient_of_half_mse_is_the_hand_written_dW_db():
+    x, y, W0, b0 = seed_data()
+    W, b = leaf(W0), leaf(b0)
+    loss = 0.5 * ((Tensor(x) @ W + b - y) ** 2).mean()
+    loss.backward()
+    y_pred = x @ W0 + b0
+    dW = x.T @ (y_pred - y) / x.shape[0]
+    db = np.mean(y_pred - y)
+    np.testing.assert_allclose(W.grad, dW, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(b.grad, [[db]], rtol=1e-12, atol=0)
+
+    W.grad = b.grad = None
+    ((Tensor(x) @ W + b - y) ** 2).mean().backward()  # the plain MSE: exactly twice
+    np.testing.assert_allclose(W.grad, 2 * dW, rtol=1e-12, atol=0)
+
+
+def test_1000_epochs_reproduce_the_hand_written_loop():
+    x, y, W_hand, b_hand = seed_data()
+    W, b = leaf(W_hand), leaf(b_hand)
+    for _ in range(1000):
+        y_pred = np.dot(x, W_hand) + b_hand
+        dW = np.dot(x.T, (y_pred - y)) / x.shape[0]
+        db = np.mean(y_pred - y)
+        W_hand = W_hand - 0.01 * dW
+        b_hand = b_hand - 0.01 * db
+
+        loss = 0.5 * ((Tensor(x) @ W + b - y) ** 2).mean()
+        W.grad = b.grad = None
+        loss.backward()
+        with no_grad():
+            W -= 0.01 * W.grad
+            b -= 0.01 * b.grad
+    np.testing.assert_allclose(W.data, W_hand, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(b.data, b_hand, rtol=1e-12, atol=0)
+
+
+# ----- accumulation, reset, aliasing ---------------------------------------------------------
+def test_leaves_accumulate_and_intermediates_reset():
+    x = leaf([1.0, 2.0])
+    h = x * 3.0
+    y = (h * h).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad, 18 * np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(h.grad, [6.0, 12.0])
+    y.backward()
+    np.testing.assert_array_equal(x.grad, 36 * np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(h.grad, [6.0, 12.0])
+    x.grad = None
+    y.backward()
+    np.testing.assert_array_equal(x.grad, 18 * np.array([1.0, 2.0]))
+
+
+def test_no_gradient_aliases_another_or_the_seed():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    c = a + b
+    seed = np.array([1.0, 1.0])
+    c.backward(seed)
+    assert a.grad is not b.grad and not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, seed) and not np.shares_memory(c.grad, seed)
+    assert not np.shares_memory(c.grad, a.grad)
+    a.grad += 10
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+
+
+def test_graph_stays_usable_after_backward():
+    x = leaf(2.0)
+    y = x * x
+    y.backward()
+    y.backward()
+    assert x.grad == 8.0
+
+
+def test_constants_are_not_nodes():
+    x = leaf([1.0, 2.0])
+    y = x * 2.0 + np.array([1.0, 1.0])
+    assert all(not isinstance(a, Tensor) for a in y._args[1:])
+    assert type(y._args[0]._args[1]) is float
+
+
+# ----- grad mode -----------------------------------------------------------------------------
+def test_no_grad_context_and_decorator():
+    x = leaf([1.0])
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf
+
+    @no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    assert (x * 2).requires_grad
+    with pytest.raises(RuntimeError, match="no_grad"):
+        y.sum().backward()
+
+
+def test_no_grad_is_thread_local():
+    x = leaf([1.0])
+    seen = []
+
+    def other():
+        seen.append((x * 2).requires_grad)
+
+    with no_grad():
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert seen == [True]
+
+
+def test_backward_from_constants_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="requires_grad"):
+        (Tensor([1.0]) * 2).sum().backward()
+
+
+def test_detach_shares_data_and_version():
+    x = leaf([1.0, 2.0])
+    d = x.detach()
+    assert d.data is x.data and not d.requires_grad
+    y = (x * x).sum()
+    with no_grad():
+        d += 1
+    with pytest.raises(RuntimeError, match="version 0 when recorded, now 1"):
+        y.backward()
+
+
+# ----- dtypes --------------------------------------------------------------------------------
+def test_float32_stays_float32():
+    x = leaf(np.ones((2, 3)), dtype=np.float32)
+    w = leaf(np.ones((3, 2)), dtype=np.float32)
+    y = ((x @ w) * 2.5 + 1 - np.float64(3.0)).tanh().exp().log().sigmoid().sum() / 3
+    assert y.dtype == np.float32
+    y.backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+def test_python_floats_give_float64_and_integers_are_kept():
+    assert Tensor(1.5).dtype == np.float64
+    assert Tensor([1, 2]).dtype.kind == "i"
+    assert Tensor([True]).dtype == np.bool_
+    with pytest.raises(TypeError, match="int"):
+        Tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="bool"):
+        Tensor([True], requires_grad=True)
+
+
+def test_astype_is_differentiable():
+    x = leaf([1.0, 2.0])
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    assert not x.astype(np.int64).requires_grad
+
+
+def test_data_is_copied():
+    a = np.ones(3)
+    t = Tensor(a)
+    a[0] = 5
+    assert t.data[0] == 1
+
+
+# ----- in-place changes ----------------------------------------------------------------------
+def test_inplace_on_a_leaf_that_requires_grad_is_an_error_in_grad_mode():
+    w = leaf([1.0])
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w += 1
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w[0] = 2.0
+    with no_grad():
+        w += 1
+        w[0] = w.data[0] * 2
+    np.testing.assert_array_equal(w.data, [4.0])
+
+
+def test_inplace_change_of_a_saved_value_is_caught_at_backward():
+    w = leaf([1.0, 2.0])
+    y = (w * w).sum()
+    with no_grad():
+        w -= 0.1
+    with pytest.raises(RuntimeError, match=r"mul.*version 0 when recorded, now 1"):
+        y.backward()
+
+
+def test_setitem_outside_any_graph_bumps_version():
+    x = leaf([1.0, 2.0])
+    c = Tensor([3.0, 4.0])
+    y = (x * c).sum()
+    c[0] = 5.0
+    with pytest.raises(RuntimeError, match="version"):
+        y.backward()
+
+
+def test_augmented_assignment_on_a_result_rebinds():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    y0 = y
+    y += x
+    assert y is not y0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_augmented_assignment_outside_the_graph_mutates():
+    t = Tensor([1.0, 2.0])
+    data = t.data
+    t += 1
+    assert t.data is data
+    np.testing.assert_array_equal(t.data, [2.0, 3.0])
+
+
+# ----- numpy interplay -----------------------------------------------------------------------
+def test_numpy_arrays_and_scalars_on_either_side_give_tensors():
+    t = leaf([1.0, 2.0])
+    for r in (np.ones(2) + t, t + np.ones(2), np.float64(2) * t, t * np.float32(2),
+              np.ones(2) @ t, np.ones((2, 2)) - t):
+        assert isinstance(r, Tensor)
+        assert r.dtype != object
+
+
+def test_comparisons_give_boolean_arrays_equality_is_identity():
+    t = Tensor([1.0, 3.0])
+    np.testing.assert_array_equal(t > 2, [False, True])
+    assert (t <= 1).dtype == np.bool_
+    assert t != Tensor([1.0, 3.0])
+    assert {t: 1}[t] == 1
+
+
+# ----- ops -----------------------------------------------------------------------------------
+def test_matmul_matches_numpy_for_every_rank():
+    rng = np.random.default_rng(0)
+    for sa, sb in [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((5, 2, 3), (3, 4)),
+                   ((2, 1, 2, 3), (5, 3, 2))]:
+        a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+        np.testing.assert_allclose((Tensor(a) @ Tensor(b)).data, a @ b)
+        assert ag.gradcheck(lambda x, y: x @ y, a, b)
+
+
+def test_repeated_indices_accumulate():
+    x = leaf([1.0, 2.0, 3.0])
+    x[[0, 0, 2]].sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, 1.0])
+
+
+def test_ties_split_evenly():
+    x = leaf([1.0, 3.0, 3.0])
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.5, 0.5])
+    a, b = leaf([1.0, 2.0]), leaf([1.0, 1.0])
+    ag.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [0.5, 1.0])
+    np.testing.assert_array_equal(b.grad, [0.5, 0.0])
+
+
+def test_relu_and_abs_at_zero():
+    x = leaf([0.0, 0.0])
+    (x.relu() + abs(x)).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+def test_stable_softmax_family_at_1e4():
+    x = leaf([[1e4, 0.0, -1e4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lse = x.logsumexp()
+        sm = x.softmax()
+        ls = x.log_softmax()
+        (lse.sum() + (sm * np.array([1.0, 2.0, 3.0])).sum() + ls.sum()).backward()
+    assert lse.data[0] == 1e4
+    np.testing.assert_array_equal(sm.data, [[1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(ls.data, [[0.0, -1e4, -2e4]])
+    assert np.all(np.isfinite(x.grad))
+
+
+def test_composites():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 4))
+    t = Tensor(a)
+    np.testing.assert_allclose(t.mean(1).data, a.mean(1))
+    np.testing.assert_allclose(t.var(0, ddof=1).data, a.var(0, ddof=1))
+    np.testing.assert_allclose(t.std().data, a.std())
+    np.testing.assert_allclose(t.clip(-0.5, 0.5).data, a.clip(-0.5, 0.5))
+    np.testing.assert_allclose(t.T.data, a.T)
+    assert t.reshape(2, 6).shape == (2, 6) and t.flatten().shape == (12,)
+    assert t.expand_dims(0).shape == (1, 3, 4) and t.expand_dims(0).squeeze().shape == (3, 4)
+    np.testing.assert_allclose(ag.concatenate([t, t], axis=1).data, np.concatenate([a, a], 1))
+    np.testing.assert_allclose(ag.stack([t, t], axis=-1).data, np.stack([a, a], -1))
+    np.testing.assert_allclose(ag.where(a > 0, t, 0.0).data, np.where(a > 0, a, 0.0))
+    for f in (lambda x: x.var(1), lambda x: x.std(0), lambda x: x.softmax(0),
+              lambda x: x.clip(-0.5, 0.5), lambda x: x.mean((0, 1))):
+        assert ag.gradcheck(f, a)
+
+
+def test_mean_over_zero_elements_is_nan_silently():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = Tensor(np.zeros((0, 3)), requires_grad=True).mean()
+        assert np.isnan(m.item())
+        m.backward()
+
+
+# ----- errors --------------------------------------------------------------------------------
+def test_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"matmul.*\(2, 3\) and \(4,\)"):
+        Tensor(np.ones((2, 3))) @ Tensor(np.ones(4))
+    with pytest.raises(ValueError, match=r"add.*\(2, 3\) and \(4,\)"):
+        Tensor(np.ones((2, 3))) + Tensor(np.ones(4))
+    with pytest.raises(ValueError, match=r"concatenate.*\(2, 3\) and \(2, 4\)"):
+        ag.concatenate([np.ones((2, 3)), Tensor(np.ones((2, 4)))], axis=0)
+
+
+def test_backward_errors():
+    y = leaf([1.0, 2.0]) * 2
+    with pytest.raises(RuntimeError, match="reduce|pass a gradient"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        y.backward(np.ones(3))
+
+
+def test_item_bool_and_max_of_empty():
+    t = Tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match="2 elements"):
+        t.item()
+    with pytest.raises(ValueError, match="2 elements"):
+        bool(t)
+    with pytest.raises(ValueError, match="size 0"):
+        Tensor(np.zeros(0)).max()
+    assert Tensor([3.0]).item() == 3.0 and bool(Tensor([1.0]))
+
+
+def test_unsupported_operands():
+    t = Tensor([1.0])
+    for bad in ("a", None, object()):
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            t + bad
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            bad * t
+    with pytest.raises(TypeError):
+        Tensor([Value(1.0)])
+
+
+def test_numpy_view_is_read_only():
+    t = Tensor([1.0, 2.0])
+    v = t.numpy()
+    with pytest.raises(ValueError):
+        v[0] = 3
+
+
+def test_creation_helpers():
+    assert ag.zeros((2, 3)).shape == (2, 3) and ag.ones(2).data.sum() == 2
+    a, b = ag.randn((3,), seed=1), ag.randn((3,), seed=1)
+    np.testing.assert_array_equal(a.data, b.data)
+    assert ag.randn(2, dtype=np.float32).dtype == np.float32
+    assert ag.zeros(2, requires_grad=True).requires_grad
+    assert ag.tensor([1.0]).dtype == np.float64
