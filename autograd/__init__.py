@@ -3,6 +3,7 @@
 from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad, primitive
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
+from .tape import explain, tape
 from .tensor import (Tensor, concatenate, maximum, minimum, ones, randn, stack, tensor, where,
                      zeros)
 from .value import Value
@@ -13,5 +14,5 @@ __all__ = [
     "Value", "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
-    "GradcheckError",
+    "GradcheckError", "tape", "explain",
 ]

@@ -167,6 +167,21 @@ def _onehot(labels, n, dtype):
     return out
 
 
+def _pow(x, y):
+    if type(y) is float or type(y) is int:  # numpy's power is ~3x slower than these
+        if y == 2:
+            return x * x
+        if y == 1:
+            return +x
+    return np.power(x, y)
+
+
+def _broadcast_to(x, shape):
+    out = np.empty(shape, dtype=x.dtype)  # an owned array: the engine need not copy it
+    out[...] = x
+    return out
+
+
 numpy_ns = SimpleNamespace(
     name="numpy",
     exp=np.exp,
@@ -180,20 +195,20 @@ numpy_ns = SimpleNamespace(
     abs=np.abs,
     sign=np.sign,
     div=np.divide,
-    pow=np.power,
+    pow=_pow,
     equal=np.equal,
     greater=np.greater,
     less=np.less,
     where=np.where,
     maximum=np.maximum,
     minimum=np.minimum,
-    sum=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+    sum=lambda x, axis=None, keepdims=False: np.add.reduce(x, axis=axis, keepdims=keepdims),
     max=_reduce_nonempty(np.max, "max"),
     min=_reduce_nonempty(np.min, "min"),
     reshape=np.reshape,
     transpose=np.transpose,
     matmul=np.matmul,
-    broadcast_to=np.broadcast_to,
+    broadcast_to=_broadcast_to,
     concatenate=lambda *xs, axis=0: np.concatenate(xs, axis=axis),
     stack=lambda *xs, axis=0: np.stack(xs, axis=axis),
     logsumexp=_logsumexp,

@@ -16,6 +16,7 @@ import threading
 from typing import Any, Callable
 
 import numpy as np
+from numpy import ndarray
 
 from . import backend
 
@@ -113,6 +114,8 @@ class Node:
     __slots__ = ("data", "grad", "label", "_op", "_args", "_params", "_id", "_trace",
                  "__weakref__")
     requires_grad = True
+    _rg = True  # requires_grad, read on hot paths without a property call
+    _saved = None  # versions of the inputs when recorded (Tensor only)
     _scalar = False
     _grad0: Any = None  # what an intermediate's grad is reset to before a backward
     _ns: Any = None  # the raw namespace of this kind of node
@@ -168,7 +171,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Any:
     if kind is None:
         ns = backend.numpy_ns if any(isinstance(a, np.ndarray) for a in args) else backend.scalar
         return op.forward(ns, *args, **params)
-    return kind._apply(op, args, params)
+    return kind._apply(op, args, params or None)
 
 
 def _creation_site() -> str:
@@ -197,12 +200,14 @@ def graph(root: Node, oldest: int = -1) -> list[Node]:
         nodes.append(n)
         if n._op is not None:
             for a in n._args:
-                if isinstance(a, Node) and a.requires_grad and a not in seen \
-                        and a._id > oldest:
+                if isinstance(a, Node) and a._rg and a not in seen and a._id > oldest:
                     seen.add(a)
                     stack.append(a)
     nodes.sort(key=_creation, reverse=True)
     return nodes
+
+
+_TRUE = (True,)
 
 
 def _creation(n: Node) -> int:
@@ -233,20 +238,25 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     state.grad_enabled = create_graph
     token = backend.quiet_enter()
     try:
+        get = grads.get
         for n in nodes:
             op = n._op
             if op is None:
                 continue
-            g = grads.get(n)
+            g = get(n)
             if g is None:
                 continue
             args = n._args
-            need = tuple([isinstance(a, Node) and a.requires_grad for a in args])
-            n._check_saved()
+            if n._saved is not None:
+                n._check_saved()
+            if n._scalar:  # every Value input wants its gradient; constants' are ignored below
+                need = _TRUE * len(args)
+            else:
+                need = tuple([isinstance(a, Node) and a._rg for a in args])
             if create_graph:
                 vals, out = args, n
             else:
-                vals = tuple([a.data if isinstance(a, Node) else a for a in args])
+                vals = [a.data if isinstance(a, Node) else a for a in args]
                 out = n.data
             params = n._params
             if params:
@@ -256,14 +266,19 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             if len(vjps) != len(args):
                 raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
                                    f"{len(args)} inputs")
-            for a, ga, nd in zip(args, vjps, need):
-                if not nd or ga is None:
+            for a, ga in zip(args, vjps):
+                if ga is None or not isinstance(a, Node) or not a._rg:
                     continue
-                if type(ga) is not float or not a._scalar:
-                    ga = a._fix_grad(ga, op, g, xp)
+                if a._scalar:
+                    if type(ga) is not float:
+                        ga = a._fix_grad(ga, op, g, xp)
+                elif not (type(ga) is ndarray and ga.shape == a.data.shape
+                          and ga.dtype == a.data.dtype and ga.base is None and ga is not g
+                          and not op.custom):
+                    ga = a._fix_grad(ga, op, g, xp)  # un-broadcast, check, cast, own
                 if anomaly:
                     _check_finite(ga, n)
-                old = grads.get(a)
+                old = get(a)
                 grads[a] = ga if old is None else old + ga
     finally:
         backend.quiet_exit(token)

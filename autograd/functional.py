@@ -2,16 +2,18 @@
 
 All of them run on the one tape and never touch a ``.grad`` field. A float argument becomes a
 ``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the gradient is
-a node too (recorded with ``create_graph``), which is what lets ``grad`` nest.
+a node too (recorded with ``create_graph``), which is what lets ``grad`` nest. They are function
+transforms: ``f`` is always run in grad mode, even when the caller is inside ``no_grad``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .engine import Node, backprop
+from .engine import Node, backprop, enable_grad
 from .tensor import Tensor
 from .value import Value
 
@@ -38,6 +40,15 @@ def _lift(x: Any, where: str) -> tuple[Node, bool]:
 
 def _zero_like(node: Node) -> Any:
     return 0.0 if isinstance(node, Value) else np.zeros(node.shape, dtype=node.dtype)
+
+
+def _as_node(x: Any, like: Node) -> Node:
+    """``x`` as a node of ``like``'s kind; a constant (a leaf depending on nothing) if raw."""
+    if isinstance(x, Node):
+        return x
+    if isinstance(like, Value):
+        return Value(float(np.asarray(x).reshape(())))
+    return Tensor(np.asarray(x, dtype=like.dtype))
 
 
 def _grads(out: Any, wrt: list[Node], seed: Any, nested: bool) -> list[Any]:
@@ -87,8 +98,9 @@ def _seed_for(out: Any) -> Any:
 
 
 def _plain(g: Any, was_node: bool, arg: Node) -> Any:
+    """The gradient in the argument's kind: a node for a node (even when it is a constant)."""
     if was_node:
-        return g
+        return _as_node(g, arg)
     if isinstance(g, Node):
         g = g.data
     return float(g) if isinstance(arg, Value) else np.asarray(g, dtype=np.float64)
@@ -100,12 +112,13 @@ def value_and_grad(f: Callable, argnums: Argnums = 0) -> Callable:
 
     def vg(*args: Any) -> tuple[Any, Any]:
         nums, lifted, wrt, nested = _prepare(f, argnums, args, "value_and_grad")
-        out = _scalar_output(f(*lifted), "value_and_grad")
         any_node = any(nested)
-        gs = _grads(out, wrt, _seed_for(out), any_node)
+        with enable_grad():
+            out = _scalar_output(f(*lifted), "value_and_grad")
+            gs = _grads(out, wrt, _seed_for(out), any_node)
         gs = [_plain(g, n, w) for g, n, w in zip(gs, nested, wrt)]
         if any_node:
-            value = out
+            value = _as_node(out, wrt[0])
         else:
             value = out.data if isinstance(out, Node) else out
             value = float(np.asarray(value).reshape(()))
@@ -125,12 +138,14 @@ def grad(f: Callable, argnums: Argnums = 0) -> Callable:
 
 
 def jacobian(f: Callable, argnums: int = 0) -> Callable:
-    """A function giving the Jacobian as an ndarray of shape ``out.shape + in.shape``."""
+    """A function giving the Jacobian as an ndarray of shape ``out.shape + in.shape``
+    (one backward pass per output element)."""
 
     def jac(*args: Any) -> np.ndarray:
         _, lifted, (x,), _ = _prepare(f, argnums, args, "jacobian")
-        out = f(*lifted)
-        out_shape = out.shape if isinstance(out, Tensor) else ()
+        with enable_grad():
+            out = f(*lifted)
+        out_shape = np.shape(out.data if isinstance(out, Node) else out)
         in_shape = x.shape if isinstance(x, Tensor) else ()
         rows = []
         for i in range(int(np.prod(out_shape))):
@@ -140,7 +155,8 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
                 seed = seed.reshape(out_shape)
             else:
                 seed = 1.0
-            (g,) = _grads(out, [x], seed, False)
+            with enable_grad():
+                (g,) = _grads(out, [x], seed, False)
             rows.append(np.asarray(g.data if isinstance(g, Node) else g, dtype=np.float64))
         if not rows:
             return np.zeros(out_shape + in_shape)

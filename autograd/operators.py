@@ -8,53 +8,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
-from .engine import Node, apply
+from .engine import Node
+from .ops import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, RELU, SIGMOID, SIN, SQRT, TANH
 
 
 class Operators:
     __slots__ = ()
 
     def __add__(self, other: Any) -> Any:
-        return apply(ops.ADD, self, other)
+        return self._apply(ADD, (self, other))
 
     def __radd__(self, other: Any) -> Any:
-        return apply(ops.ADD, other, self)
+        return self._apply(ADD, (other, self))
 
     def __sub__(self, other: Any) -> Any:
         if isinstance(other, Node):
-            return apply(ops.ADD, self, apply(ops.NEG, other))
-        return apply(ops.ADD, self, -self._const(other, "sub"))
+            return self._apply(ADD, (self, self._apply(NEG, (other,))))
+        return self._apply(ADD, (self, -self._const(other, "sub")))
 
     def __rsub__(self, other: Any) -> Any:
-        return apply(ops.ADD, apply(ops.NEG, self), other)
+        return self._apply(ADD, (self._apply(NEG, (self,)), other))
 
     def __mul__(self, other: Any) -> Any:
-        return apply(ops.MUL, self, other)
+        return self._apply(MUL, (self, other))
 
     def __rmul__(self, other: Any) -> Any:
-        return apply(ops.MUL, other, self)
+        return self._apply(MUL, (other, self))
 
     def __truediv__(self, other: Any) -> Any:
-        return apply(ops.DIV, self, other)
+        return self._apply(DIV, (self, other))
 
     def __rtruediv__(self, other: Any) -> Any:
-        return apply(ops.DIV, other, self)
+        return self._apply(DIV, (other, self))
 
     def __pow__(self, other: Any) -> Any:
-        return apply(ops.POW, self, other)
+        return self._apply(POW, (self, other))
 
     def __rpow__(self, other: Any) -> Any:
-        return apply(ops.POW, other, self)
+        return self._apply(POW, (other, self))
 
     def __neg__(self) -> Any:
-        return apply(ops.NEG, self)
+        return self._apply(NEG, (self,))
 
     def __pos__(self) -> Any:
         return self
 
     def __abs__(self) -> Any:
-        return apply(ops.ABS, self)
+        return self._apply(ABS, (self,))
 
     # comparisons read the data and carry no gradient; == and != stay identity (hashable nodes)
     def __lt__(self, other: Any) -> Any:
@@ -79,36 +79,36 @@ class Operators:
 
     def exp(self) -> Any:
         """e ** x."""
-        return apply(ops.EXP, self)
+        return self._apply(EXP, (self,))
 
     def log(self) -> Any:
         """Natural logarithm (log 0 = -inf, log of a negative = nan)."""
-        return apply(ops.LOG, self)
+        return self._apply(LOG, (self,))
 
     def sqrt(self) -> Any:
         """Square root (of a negative: nan)."""
-        return apply(ops.SQRT, self)
+        return self._apply(SQRT, (self,))
 
     def tanh(self) -> Any:
         """Hyperbolic tangent."""
-        return apply(ops.TANH, self)
+        return self._apply(TANH, (self,))
 
     def sigmoid(self) -> Any:
         """1 / (1 + e ** -x), computed without overflow."""
-        return apply(ops.SIGMOID, self)
+        return self._apply(SIGMOID, (self,))
 
     def relu(self) -> Any:
         """max(x, 0); its derivative at 0 is 0."""
-        return apply(ops.RELU, self)
+        return self._apply(RELU, (self,))
 
     def sin(self) -> Any:
         """Sine."""
-        return apply(ops.SIN, self)
+        return self._apply(SIN, (self,))
 
     def cos(self) -> Any:
         """Cosine."""
-        return apply(ops.COS, self)
+        return self._apply(COS, (self,))
 
     def abs(self) -> Any:
         """|x|; its derivative at 0 is 0."""
-        return apply(ops.ABS, self)
+        return self._apply(ABS, (self,))

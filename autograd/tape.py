@@ -9,8 +9,8 @@ any ``.grad``.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,8 @@ def format_array(a: Any, digits: int = 4) -> str:
     """Values of a small array (six or fewer elements) on one line, else min / mean / max."""
     a = np.asarray(a)
     if a.ndim == 0:
-        return format_number(a.item())
+        x = a.item()
+        return f"{x:.{digits}g}" if isinstance(x, float) else format_number(x)
     if a.size <= 6:
         short = {"float_kind": lambda v: f"{v:.{digits}g}"}
         text = np.array2string(a, separator=", ", max_line_width=10**6, formatter=short)
@@ -63,9 +64,13 @@ def format_params(params: dict | None, width: int = 30) -> str:
     for k, v in (params or {}).items():
         if v is None or v is False:
             continue
-        text = f"{k}={v}"
+        text = " ".join(f"{k}={v}".split())
         parts.append(text if len(text) <= width else text[: width - 3] + "...")
     return " ".join(parts)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s" if word == "op" else f"{n} leaves"
 
 
 def _clip(text: str, width: int) -> str:
@@ -134,7 +139,8 @@ class Tape(list):
                 f"{'' if n.requires_grad else '  (no grad)'}" for n in self.leaves]
 
     def __str__(self) -> str:
-        lines = [f"tape of {self.name(self.root)}: {len(self)} ops, {len(self.leaves)} leaves"]
+        lines = [f"tape of {self.name(self.root)}: {_count(len(self), 'op')}, "
+                 f"{_count(len(self.leaves), 'leaf')}"]
         if self.leaves:
             lines += ["leaves:"] + self.leaf_lines()[:_TABLE_LIMIT]
         if len(self) <= _TABLE_LIMIT:
@@ -155,7 +161,7 @@ def tape(root: Node) -> Tape:
     """
     nodes = graph(root)
     nodes.reverse()  # ascending creation number: execution order
-    entries = [Entry(i, n._op.name, n._args, n, n._params)
+    entries = [Entry(i, n._op.name, n._args, n, n._params or None)
                for i, n in enumerate(n for n in nodes if n._op is not None)]
     leaves: list[Node] = []
     seen = set()
@@ -179,6 +185,7 @@ def tape(root: Node) -> Tape:
 @dataclass
 class _Send:
     to: Node
+    pos: int  # which argument of the op
     grad: Any  # what the op sends to this input (already summed back to its shape)
     total: Any  # the input's gradient after adding it
     before: Any  # ... and before (None for the first contribution)
@@ -227,7 +234,7 @@ def _replay(t: Tape) -> tuple[Iterator[_Step], dict]:
             n._check_saved()
             need = tuple(isinstance(a, Node) and a.requires_grad for a in e.inputs)
             sends = []
-            for a, ga, nd in zip(e.inputs, _vjp(n, g, need), need):
+            for pos, (a, ga, nd) in enumerate(zip(e.inputs, _vjp(n, g, need), need)):
                 if not nd or ga is None:
                     continue
                 if type(ga) is not float or not a._scalar:
@@ -237,7 +244,7 @@ def _replay(t: Tape) -> tuple[Iterator[_Step], dict]:
                 got[a] += 1
                 if uses[a] > 1:
                     parts.setdefault(a, []).append((e.index, ga))
-                sends.append(_Send(a, ga, grads[a], before, got[a], uses[a]))
+                sends.append(_Send(a, pos, ga, grads[a], before, got[a], uses[a]))
             yield _Step(e, g, parts.pop(n, []), sends)
 
     return steps(), grads
@@ -248,9 +255,11 @@ def _local(step: _Step) -> list:
     e = step.entry
     if not (e.output._scalar or e.op in _ELEMENTWISE):
         return [None] * len(step.sends)
-    need = tuple(any(s.to is a for s in step.sends) for a in e.inputs)
+    need = tuple(isinstance(a, Node) and a.requires_grad for a in e.inputs)
     local = _vjp(e.output, _seed(e.output), need)
-    return [lg for lg, nd in zip(local, need) if nd]
+    if not e.output._scalar:
+        local = [None if lg is None else np.asarray(lg) for lg in local]
+    return [local[s.pos] for s in step.sends]
 
 
 def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
@@ -275,9 +284,9 @@ def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
             how += " ="
         line = f"    to {t.name(s.to)}: {how} {format_data(s.grad)}"
         if s.uses > 1:
-            total = format_data(s.total) if s.before is None else \
+            running = format_data(s.total) if s.before is None else \
                 f"{format_data(s.before)} + {format_data(s.grad)} = {format_data(s.total)}"
-            line += f"   [{t.name(s.to)} is used {s.uses} times; running total {total}" \
+            line += f"   [{t.name(s.to)} is used {s.uses} times; running total {running}" \
                     f" ({s.k} of {s.uses})]"
         lines.append(line)
     return lines
@@ -296,7 +305,7 @@ def explain(root: Node) -> str:
     t = tape(root)
     kind = type(root).__name__
     lines = [f"explain: backward of {t.name(root)} = {format_data(root.data)} ({kind}); "
-             f"{len(t)} ops on the tape, {len(t.leaves)} leaves", ""]
+             f"{_count(len(t), 'op')} on the tape, {_count(len(t.leaves), 'leaf')}", ""]
     small = len(t) <= FULL_LIMIT
     lines.append("Forward pass: the tape in execution order")
     if t.leaves:
@@ -314,6 +323,8 @@ def explain(root: Node) -> str:
     lines += ["", "Backward pass: the tape replayed in reverse, one VJP per step",
               f"seed: gradient of {t.name(root)} with respect to itself = "
               f"{format_data(_seed(root))}"]
+    if isinstance(root.data, np.ndarray) and root.data.size != 1:
+        lines.append("    (not a scalar: seeded with ones, as backward(ones) would be)")
     steps, grads = _replay(t)
     total = len(t)
     for number, step in enumerate(steps, 1):
@@ -321,7 +332,7 @@ def explain(root: Node) -> str:
             lines += _step_lines(t, step, number, total)
         elif number == _EDGE + 1:
             lines.append(f"... ({total - 2 * _EDGE} steps not shown) ...")
-    lines += ["", "Result: the gradient of each leaf (what backward() would store in .grad)"]
+    lines += ["", "Result: the gradient of each leaf (what one backward() adds to its .grad)"]
     shown = [n for n in t.leaves if n.requires_grad]
     for n in shown[: None if small else 20]:
         g = grads.get(n)

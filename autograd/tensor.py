@@ -8,10 +8,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import backend, ops
-from .engine import Node, apply, backward, kind_of, state
+from .backend import numpy_ns, quiet_enter, quiet_exit
+from .engine import Node, _counter, _creation_site, apply, backward, kind_of, state
 from .operators import Operators
 
 Axis = int | Sequence[int] | None
+_new = object.__new__
 
 
 def _const(c: Any, what: str) -> Any:
@@ -95,41 +97,48 @@ class Tensor(Operators, Node):
     def _const(c: Any, what: str) -> Any:
         return _const(c, what)
 
-    @classmethod
-    def _apply(cls, op, args, params):
-        vals, stored, saved = [], [], []
-        rg = False
+    @staticmethod
+    def _apply(op, args, params=None):
+        vals = []
+        rg, plain = False, True
         for a in args:
             if isinstance(a, Tensor):
-                v = a.data
-                rg = rg or a._rg
-                saved.append(a._version[0])
+                vals.append(a.data)
+                if a._rg:
+                    rg = True
+            elif type(a) is float or type(a) is int:
+                vals.append(a)
             else:
-                a = v = _const(a, op.name)
-                saved.append(None)
-            vals.append(v)
-            stored.append(a)
-        token = backend.quiet_enter()
+                plain = False
+                break
+        if not plain:  # arrays, lists, numpy scalars, mistakes
+            kind_of(args)
+            args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
+            vals = [a.data if isinstance(a, Tensor) else a for a in args]
+            rg = any(isinstance(a, Tensor) and a._rg for a in args)
+        token = quiet_enter()
         try:
-            data = op.forward(backend.numpy_ns, *vals, **params)
+            data = op.forward(numpy_ns, *vals, **params) if params else op.forward(numpy_ns, *vals)
         except ValueError as e:
             raise ValueError(f"{op.name}: {e} (input shapes {_shapes(vals)})") from None
         finally:
-            backend.quiet_exit(token)
+            quiet_exit(token)
         if type(data) is not np.ndarray:
             data = np.asarray(data)
-        out = Tensor.__new__(Tensor)
+        out = _new(Tensor)
+        out.data = data
+        out.grad = None
+        out.label = ""
+        out._version = [0]
+        out._id = next(_counter)
+        out._trace = _creation_site() if state.anomaly else None
         if rg and state.grad_enabled and data.dtype.kind == "f":
-            out._init_node(data, op, tuple(stored), params or None)
-            out._rg = True
-            out._saved = tuple(saved)
+            out._op, out._args, out._params, out._rg = op, args, params, True
+            out._saved = tuple([a._version[0] if isinstance(a, Tensor) else None for a in args])
             out._module = state.module
         else:
-            out._init_node(data)
-            out._rg = False
-            out._saved = None
-            out._module = None
-        out._version = [0]
+            out._op, out._args, out._params, out._rg = None, (), None, False
+            out._saved = out._module = None
         return out
 
     # ----- attributes --------------------------------------------------------------------------

@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .engine import Node, backward, state
+from .backend import scalar
+from .engine import Node, _counter, _creation_site, backward, kind_of, state
 from .operators import Operators
 
 _NUMBER = (int, float, np.integer, np.floating)
+_new = object.__new__
 
 
 def _scalar(c: Any, what: str) -> float:
@@ -45,26 +47,36 @@ class Value(Operators, Node):
     def _const(c: Any, what: str) -> float:
         return _scalar(c, what)
 
-    @classmethod
-    def _apply(cls, op, args, params):
+    @staticmethod
+    def _apply(op, args, params=None):
         vals = []
-        stored = []
+        plain = True
         for a in args:
-            if isinstance(a, Value):
-                v = a.data
+            t = type(a)
+            if t is Value:
+                vals.append(a.data)
+            elif t is float:
+                vals.append(a)
             else:
-                a = v = _scalar(a, op.name)
-            vals.append(v)
-            stored.append(a)
-        data = op.forward(backend.scalar, *vals, **params) if params else \
-            op.forward(backend.scalar, *vals)
+                plain = False
+                break
+        if not plain:  # subclasses, ints, numpy scalars, mistakes
+            kind_of(args)
+            args = tuple(a if isinstance(a, Value) else _scalar(a, op.name) for a in args)
+            vals = [a.data if isinstance(a, Value) else a for a in args]
+        data = op.forward(scalar, *vals, **params) if params else op.forward(scalar, *vals)
         if type(data) is not float:
             data = _scalar(data, op.name)
-        out = Value.__new__(Value)
+        out = _new(Value)
+        out.data = data
+        out.grad = 0.0
+        out.label = ""
         if state.grad_enabled:
-            out._init_node(data, op, tuple(stored), params or None)
+            out._op, out._args, out._params = op, args, params
         else:
-            out._init_node(data)
+            out._op, out._args, out._params = None, (), None
+        out._id = next(_counter)
+        out._trace = _creation_site() if state.anomaly else None
         return out
 
     def backward(self, *, create_graph: bool = False) -> None:

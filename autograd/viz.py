@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter, deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,75 @@ def _const_label(c: Any) -> str:
     return _number(c) if isinstance(c, (int, float, np.number)) else repr(c)[:30]
 
 
+@dataclass
+class _Walk:
+    """What a bounded breadth-first walk from the root found."""
+
+    values: list = field(default_factory=list)  # value nodes to draw, nearest the root first
+    ops: list = field(default_factory=list)  # nodes whose op is drawn
+    consts: list = field(default_factory=list)  # (name, constant, consuming node)
+    edges: list = field(default_factory=list)  # (tail, head, argument position or "")
+    uses: Counter = field(default_factory=Counter)  # drawn edges out of each value
+    cut: list = field(default_factory=list)  # nodes where the drawing stops short
+    drawn: int = 0
+
+
+def _walk(root: Node, max_nodes: int) -> _Walk:
+    """Breadth-first from ``root``, iterative; stops before drawing more than ``max_nodes``
+    nodes (values, ops, constants, and the cut marker, whose slot is kept in reserve)."""
+    w = _Walk(values=[root], drawn=1)
+    budget = max_nodes - 1
+    seen = {root}
+    queue = deque([root])
+    while queue and not w.cut:
+        n = queue.popleft()
+        if n._op is None:
+            continue
+        if w.drawn >= budget:
+            w.cut.append(n)  # its op is not drawn
+            break
+        w.drawn += 1
+        w.ops.append(n)
+        w.edges.append((f"op{n._id}", f"v{n._id}", ""))
+        ordered = len(n._args) > 1 and n._op.name not in _COMMUTATIVE
+        for k, a in enumerate(n._args):
+            tag = str(k) if ordered else ""
+            if not (isinstance(a, Node) and a in seen):
+                if w.drawn >= budget:
+                    w.cut.append(n)  # its op is drawn, some of its inputs are not
+                    break
+                w.drawn += 1
+                if not isinstance(a, Node):
+                    w.consts.append((f"c{n._id}_{k}", a, n))
+                    w.edges.append((f"c{n._id}_{k}", f"op{n._id}", tag))
+                    continue
+                seen.add(a)
+                w.values.append(a)
+                queue.append(a)
+            w.edges.append((f"v{a._id}", f"op{n._id}", tag))
+            w.uses[a] += 1
+    w.cut += [n for n in queue if n._op is not None and n not in w.cut]
+    return w
+
+
+def _value_attrs(n: Node, root: Node, uses: int, show_data: bool, show_grad: bool) -> dict:
+    lines = _value_lines(n, show_data, show_grad)
+    attrs = {"shape": "box", "style": "filled", **_STYLE[_kind(n, root)]}
+    if uses > 1:
+        lines.append(f"used {uses}x: grads summed")
+        attrs.update(color="#e8590c", penwidth="2")
+    attrs["label"] = _html(lines, bold_first=bool(n.label))
+    return attrs
+
+
+def _op_attrs(n: Node, number: int | None) -> dict:
+    text = [n._op.symbol if number is None else f"#{number} {n._op.symbol}"]
+    params = format_params(n._params)
+    if params:
+        text.append(params)
+    return {"shape": "ellipse", "style": "filled", "fillcolor": "#e9ecef", "label": _html(text)}
+
+
 def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
                show_grad: bool = True, show_tape: bool = False, max_nodes: int = 500,
                clusters: bool = True) -> Digraph:
@@ -133,80 +203,28 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
     The traversal is breadth-first from ``root`` and iterative; it stops once ``max_nodes``
     nodes (values, ops, constants and the cut marker) are drawn, so the nodes nearest the root
     are kept, and a marker shows where the graph was cut. It never visits more than
-    ``max_nodes`` values (``.visited``).
+    ``max_nodes`` values: the returned graph's ``visited`` says how many, ``drawn`` how many
+    nodes it has and ``cut`` whether it was cut.
     """
     if max_nodes < 2:
         raise ValueError(f"draw_graph: max_nodes must be at least 2, not {max_nodes}")
-    budget = max_nodes - 1  # the last slot is kept for the cut marker
-    values: list[Node] = [root]
-    ops: list[Node] = []
-    consts: list[tuple[str, Any, Node]] = []
-    edges: list[tuple[str, str, str]] = []  # (tail, head, label)
-    uses: Counter = Counter()
-    cut_ops: list[Node] = []
-    seen = {root}
-    queue = deque([root])
-    drawn = 1
-    while queue and not cut_ops:
-        n = queue.popleft()
-        if n._op is None:
-            continue
-        if drawn >= budget:
-            cut_ops.append(n)  # its op is not drawn: cut the edge into the value
-            break
-        drawn += 1
-        ops.append(n)
-        edges.append((f"op{n._id}", f"v{n._id}", ""))
-        ordered = len(n._args) > 1 and n._op.name not in _COMMUTATIVE
-        for k, a in enumerate(n._args):
-            tag = str(k) if ordered else ""
-            if isinstance(a, Node) and a in seen:
-                edges.append((f"v{a._id}", f"op{n._id}", tag))
-                uses[a] += 1
-                continue
-            if drawn >= budget:
-                cut_ops.append(n)
-                break
-            drawn += 1
-            if isinstance(a, Node):
-                seen.add(a)
-                values.append(a)
-                queue.append(a)
-                edges.append((f"v{a._id}", f"op{n._id}", tag))
-                uses[a] += 1
-            else:
-                consts.append((f"c{n._id}_{k}", a, n))
-                edges.append((f"c{n._id}_{k}", f"op{n._id}", tag))
-    cut_ops += [n for n in queue if n._op is not None and n not in cut_ops]
+    w = _walk(root, max_nodes)
+    module = (lambda n: getattr(n, "_module", None) or None) if clusters else (lambda n: None)
+    groups: dict[str | None, list[tuple[str, dict]]] = {}
+    for n in w.values:
+        attrs = _value_attrs(n, root, w.uses[n], show_data, show_grad)
+        groups.setdefault(module(n), []).append((f"v{n._id}", attrs))
+    number = {n: i for i, n in enumerate(sorted(w.ops, key=lambda n: n._id))}
+    for n in w.ops:
+        attrs = _op_attrs(n, number[n] if show_tape else None)
+        groups.setdefault(module(n), []).append((f"op{n._id}", attrs))
+    for name, c, n in w.consts:
+        attrs = {"shape": "plaintext", "fontsize": "9", "width": "0", "height": "0",
+                 "margin": "0.02", "label": _html([_const_label(c)])}
+        groups.setdefault(module(n), []).append((name, attrs))
 
     dot = Digraph(graph_attr={"rankdir": rankdir},
                   node_attr={"fontname": "Helvetica", "fontsize": "11"})
-    module = (lambda n: getattr(n, "_module", None) or None) if clusters else (lambda n: None)
-    groups: dict[str | None, list[tuple[str, dict]]] = {}
-    for n in values:
-        kind = _kind(n, root)
-        lines = _value_lines(n, show_data, show_grad)
-        attrs = {"shape": "box", "style": "filled", **_STYLE[kind]}
-        if uses[n] > 1:
-            lines.append(f"used {uses[n]}x: grads summed")
-            attrs.update(color="#e8590c", penwidth="2")
-        attrs["label"] = _html(lines, bold_first=bool(n.label))
-        groups.setdefault(module(n), []).append((f"v{n._id}", attrs))
-    number = {n: i for i, n in enumerate(sorted(ops, key=lambda n: n._id))}
-    for n in ops:
-        text = [n._op.symbol]
-        if show_tape:
-            text[0] = f"#{number[n]}  {text[0]}"
-        params = format_params(n._params)
-        if params:
-            text.append(params)
-        attrs = {"shape": "ellipse", "style": "filled", "fillcolor": "#e9ecef",
-                 "label": _html(text)}
-        groups.setdefault(module(n), []).append((f"op{n._id}", attrs))
-    for name, c, n in consts:
-        attrs = {"shape": "plaintext", "fontsize": "9", "label": _html([_const_label(c)])}
-        groups.setdefault(module(n), []).append((name, attrs))
-
     for path, members in groups.items():
         if path is None:
             for name, attrs in members:
@@ -217,20 +235,22 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
                      fontname="Helvetica")
             for name, attrs in members:
                 sub.node(name, **attrs)
-    for tail, head, tag in edges:
+    for tail, head, tag in w.edges:
         if tag:
             dot.edge(tail, head, label=tag, fontsize="9")
         else:
             dot.edge(tail, head)
-    if cut_ops:
-        note = f"graph cut at max_nodes={max_nodes}: ops farther from the output not drawn"
-        dot.node("cut", _html([note]), shape="octagon", style="filled", fillcolor="#ffc9c9",
+    if w.cut:
+        note = [f"graph cut at max_nodes={max_nodes}:", "ops farther from the output not drawn"]
+        if show_tape:
+            note.append("(tape numbers count drawn ops only)")
+        dot.node("cut", _html(note), shape="octagon", style="filled", fillcolor="#ffc9c9",
                  color="#c92a2a", fontsize="10")
-        for n in cut_ops:
-            target = f"op{n._id}" if n in number else f"v{n._id}"
-            dot.edge("cut", target, style="dashed", color="#c92a2a")
-        drawn += 1
-    dot.drawn, dot.visited, dot.cut = drawn, len(seen), bool(cut_ops)
+        for n in w.cut:
+            dot.edge("cut", f"op{n._id}" if n in number else f"v{n._id}", style="dashed",
+                     color="#c92a2a")
+        w.drawn += 1
+    dot.drawn, dot.visited, dot.cut = w.drawn, len(w.values), bool(w.cut)
     return dot
 
 

@@ -1,0 +1,204 @@
+"""tape() and explain(): execution order, the table, and a hand-checked backward walk."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autograd import Tensor, Value, explain, tape
+from autograd.tape import Entry, Tape
+
+
+def micrograd_readme(labels: bool = False):
+    """The expression of micrograd's README (a.grad = 138.8338, b.grad = 645.5773)."""
+    a = Value(-4.0, label="a" if labels else "")
+    b = Value(2.0, label="b" if labels else "")
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return a, b, g
+
+
+def abc():
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
+    e = a * b
+    e.label = "e"
+    out = e + c
+    out.label = "L"
+    return a, b, c, e, out
+
+
+# ----- tape ------------------------------------------------------------------------------------
+def test_tape_entries_in_execution_order():
+    a, b, c, e, out = abc()
+    t = tape(out)
+    assert isinstance(t, Tape) and isinstance(t, list) and len(t) == 2
+    assert t[0] == Entry(0, "mul", (a, b), e) and t[1] == Entry(1, "add", (e, c), out)
+    assert [x.index for x in t] == [0, 1]
+    assert t.leaves == [a, b, c]
+
+
+def test_tape_of_micrograd_readme_follows_creation_numbers():
+    a, b, g = micrograd_readme()
+    t = tape(g)
+    assert len(t) == 27
+    assert [x.op for x in t[:6]] == ["add", "mul", "pow", "add", "add", "add"]
+    assert t[2].inputs == (b, 3.0)  # constants are stored in place, not as nodes
+    ids = [x.output._id for x in t]
+    assert ids == sorted(ids) and t[-1].output is g
+    assert t.leaves == [a, b]
+    produced = {id(x.output) for x in t}
+    for x in t:  # every input node is a leaf or produced by an earlier entry
+        for i in x.inputs:
+            if isinstance(i, Value) and i._op is not None:
+                assert id(i) in produced and i._id < x.output._id
+
+
+def test_tape_str_is_a_table():
+    a, b, c, e, out = abc()
+    assert str(tape(out)) == "\n".join([
+        "tape of L: 2 ops, 3 leaves",
+        "leaves:",
+        "  a = 2",
+        "  b = -3",
+        "  c = 10",
+        "#  op   inputs  output",
+        "0  mul  a, b    e = -6",
+        "1  add  e, c    L = 4",
+    ])
+    lines = str(tape(out * 2.0 - a)).splitlines()
+    assert lines[-3:] == ["2  mul  L, 2    %2 = 8",
+                          "3  neg  a       %3 = -2",
+                          "4  add  %2, %3  %4 = 6"]
+
+
+def test_tape_names_repeated_labels_apart():
+    x1, x2 = Value(1.0, label="x"), Value(2.0, label="x")
+    t = tape(x1 * x2)
+    assert t.name(x1) == "x(leaf0)" and t.name(x2) == "x(leaf1)"
+
+
+def test_tape_of_tensors_shows_shapes_params_and_small_arrays():
+    x = Tensor(np.arange(6.0).reshape(2, 3), label="x")
+    W = Tensor(np.ones((3, 2)), requires_grad=True, label="W")
+    loss = (x @ W).relu().sum(axis=1).mean()
+    text = str(tape(loss))
+    assert "  x = (2, 3) float64 [[0, 1, 2], [3, 4, 5]]  (no grad)" in text
+    assert "matmul" in text and "%0 = (2, 2) float64 [[3, 3], [12, 12]]" in text
+    assert "sum axis=(1,)" in text
+    assert [e.op for e in tape(loss)] == ["matmul", "relu", "sum", "sum", "mul"]
+
+
+def test_tape_of_a_leaf_is_empty_and_long_tapes_are_shortened():
+    a = Value(1.0, label="a")
+    assert len(tape(a)) == 0 and "0 ops" in str(tape(a))
+    y = a
+    for _ in range(1000):
+        y = y + 1.0
+    text = str(tape(y))
+    assert "... (960 more entries) ..." in text and len(text.splitlines()) < 60
+    assert "999  add  %998, 1" in text
+
+
+# ----- explain ---------------------------------------------------------------------------------
+def test_explain_micrograd_readme_hand_checked():
+    a, b, g = micrograd_readme(labels=True)
+    text = explain(g)
+    lines = text.splitlines()
+    assert lines[0] == ("explain: backward of %26 = 24.70408 (Value); 27 ops on the tape, "
+                        "2 leaves")
+    # g = f/2 + 10/f with f = e**2 = 49: the last entry is an add of both terms
+    assert "step 1 of 27 (tape #26): %26 = add(%24, %25)" in lines
+    # d(10/f)/df = -10/f**2 = -10/2401; f is used twice, by both terms
+    assert ("    to %23: local derivative -0.004164931, sends 1 x -0.004164931 = -0.004164931"
+            "   [%23 is used 2 times; running total -0.004164931 (1 of 2)]") in lines
+    assert ("    to %23: local derivative 0.5, sends 1 x 0.5 = 0.5   [%23 is used 2 times; "
+            "running total -0.004164931 + 0.5 = 0.4958351 (2 of 2)]") in lines
+    # at f = e**2: the two contributions arrive summed; local derivative 2e = -14 (e = -7)
+    assert "    gradient arriving at %23: -0.004164931 (from #25) + 0.5 (from #24) = 0.4958351" \
+        in lines
+    assert "    to %22: local derivative -14, sends 0.4958351 x -14 = -6.941691" in lines
+    # (b + a).relu() at -2: relu'(x) = 0 below zero, nothing flows
+    assert "step 15 of 27 (tape #12): %12 = relu(%11)" in lines
+    assert "    to %11: local derivative 0, sends 27.76676 x 0 = 0" in lines
+    # a * b = -8 and b**3 = 8: local derivatives b = 2, a = -4 and 3 b**2 = 12
+    assert "step 26 of 27 (tape #1): %1 = mul(a, b)" in lines
+    assert ("    to a: local derivative 2, sends 83.30029 x 2 = 166.6006   [a is used 5 times; "
+            "running total 0 + 166.6006 = 166.6006 (4 of 5)]") in lines
+    assert "    to leaf1" not in text
+    assert any(line.startswith("    to b: local derivative 12, sends 83.30029 x 12 = 999.6035")
+               for line in lines)
+    # the last step completes a's five contributions
+    assert lines[-6] == ("    to a: local derivative 1, sends -27.76676 x 1 = -27.76676   [a is "
+                         "used 5 times; running total 166.6006 + -27.76676 = 138.8338 (5 of 5)]")
+    assert lines[-2:] == ["  a: grad = 138.8338", "  b: grad = 645.5773"]
+    assert text.count("\nstep ") == 27
+
+
+def test_explain_agrees_with_backward_and_touches_no_grad():
+    a, b, g = micrograd_readme()
+    text = explain(g)
+    assert a.grad == 0.0 and b.grad == 0.0 and g.grad == 0.0
+    assert text.endswith("  leaf0: grad = 138.8338\n  leaf1: grad = 645.5773")
+    g.backward()
+    before = (a.grad, b.grad)
+    assert explain(g) == text  # the same numbers after a backward, and .grad unchanged
+    assert (a.grad, b.grad) == before
+    assert f"{a.grad:.4f} {b.grad:.4f}" == "138.8338 645.5773"
+
+
+def test_explain_fan_out_running_totals():
+    a = Value(3.0, label="a")
+    b = a + a
+    b.label = "b"
+    c = b + b
+    text = explain(c)
+    assert ("    to b: local derivative 1, sends 1 x 1 = 1   [b is used 2 times; running total "
+            "1 + 1 = 2 (2 of 2)]") in text
+    assert "    gradient arriving at b: 1 (from #1) + 1 (from #1) = 2" in text
+    assert text.endswith("  a: grad = 4")
+
+
+def test_explain_tensor_mlp_step():
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], label="x")
+    W = Tensor([[1.0, -1.0], [0.5, 2.0]], requires_grad=True, label="W")
+    b = Tensor([0.5, -10.0], requires_grad=True, label="b")
+    loss = (x @ W + b).relu().sum()
+    text = explain(loss)
+    assert W.grad is None and b.grad is None
+    assert "  x = (2, 2) float64 [[1, 2], [3, 4]]  (no grad)" in text
+    assert "    to %2: sends the VJP of sum = (2, 2) float64 [[1, 1], [1, 1]]" in text
+    # x @ W + b = [[2.5, -7], [5.5, -5]]: relu lets the first column through
+    assert ("    to %1: local derivative (2, 2) float64 [[1, 0], [1, 0]], sends gradient x "
+            "local = (2, 2) float64 [[1, 0], [1, 0]]") in text
+    assert "to b: local derivative (2, 2) float64 [[1, 1], [1, 1]], sends gradient x local " \
+           "summed back to shape (2,) = (2,) float64 [2, 0]" in text
+    loss.backward()
+    assert "  W: grad = (2, 2) float64 [[4, 0], [6, 0]]" in text
+    np.testing.assert_array_equal(W.grad, [[4.0, 0.0], [6.0, 0.0]])
+
+
+def test_explain_summarises_large_graphs():
+    a = Value(0.5, label="a")
+    y = a
+    for _ in range(10_000):
+        y = (y * 0.5).tanh()
+    text = explain(y)
+    lines = text.splitlines()
+    assert len(lines) < 100
+    assert "ops: mul x10000, tanh x10000" in lines
+    assert "... (19990 steps not shown) ..." in lines
+    assert "step 20000 of 20000 (tape #0): %0 = mul(a, 0.5)" in lines
+    assert lines[-1].startswith("  a: grad = ")
+
+
+def test_explain_of_a_leaf():
+    a = Value(2.0, label="a")
+    text = explain(a)
+    assert "0 ops on the tape" in text and text.endswith("  a: grad = 1")

@@ -1,0 +1,293 @@
+"""draw_graph: rendered through the real `dot` program, the SVG parsed as XML."""
+
+from __future__ import annotations
+
+import html
+import re
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+
+import graphviz
+import numpy as np
+import pytest
+
+from autograd import Tensor, Value
+from autograd.engine import state
+from autograd.viz import GraphvizNotFound, draw_graph, save_graph
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(dot: graphviz.Digraph) -> tuple[dict, set, dict]:
+    """Render to SVG through `dot`; return {node: [texts]}, {(tail, head)}, {cluster: [texts]}."""
+    root = ET.fromstring(dot.pipe(format="svg"))
+    nodes, edges, clusters = {}, set(), {}
+    for g in root.iter(f"{SVG}g"):
+        title = g.findtext(f"{SVG}title")
+        texts = [t.text or "" for t in g.iter(f"{SVG}text")]
+        kind = g.get("class")
+        if kind == "node":
+            nodes[title] = texts
+        elif kind == "edge":
+            edges.add(tuple(title.split("->")))
+        elif kind == "cluster":
+            clusters[title] = texts
+    return nodes, edges, clusters
+
+
+def fills(dot: graphviz.Digraph) -> dict[str, str]:
+    """The fill colour of each node's shape in the SVG."""
+    root = ET.fromstring(dot.pipe(format="svg"))
+    out = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") == "node":
+            shape = next(iter(g.iter(f"{SVG}polygon")), None)
+            out[g.findtext(f"{SVG}title")] = None if shape is None else shape.get("fill")
+    return out
+
+
+def v(n) -> str:
+    return f"v{n._id}"
+
+
+def op(n) -> str:
+    return f"op{n._id}"
+
+
+@contextmanager
+def in_module(path: str):
+    """Pretend to be inside the call of the nn module at ``path`` (as nn sets it)."""
+    prev, state.module = state.module, path
+    try:
+        yield
+    finally:
+        state.module = prev
+
+
+def micrograd_abc():
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
+    ab = a * b
+    out = ab + c
+    out.label = "out"
+    out.backward()
+    return a, b, c, ab, out
+
+
+def mlp_step():
+    x = Tensor(np.arange(8.0).reshape(4, 2), label="x")
+    W = Tensor([[1.0, -1.0, 0.5], [0.25, 2.0, -3.0]], requires_grad=True, label="W")
+    b = Tensor([0.1, 0.2, 0.3], requires_grad=True, label="b")
+    xw = x @ W
+    h = xw + b
+    r = h.relu()
+    loss = r.sum()
+    return x, W, b, xw, h, r, loss
+
+
+def test_value_expression_exact_nodes_and_edges():
+    a, b, c, ab, out = micrograd_abc()
+    nodes, edges, clusters = parse(draw_graph(out))
+    assert set(nodes) == {v(a), v(b), v(c), v(ab), v(out), op(ab), op(out)}
+    assert edges == {(v(a), op(ab)), (v(b), op(ab)), (op(ab), v(ab)),
+                     (v(ab), op(out)), (v(c), op(out)), (op(out), v(out))}
+    assert clusters == {}
+    assert nodes[v(a)] == ["a", "data 2", "grad -3"]
+    assert nodes[v(b)] == ["b", "data -3", "grad 2"]
+    assert nodes[v(ab)] == ["data -6", "grad 1"]
+    assert nodes[v(out)] == ["out", "data 4", "grad 1"]
+    assert nodes[op(ab)] == ["*"] and nodes[op(out)] == ["+"]
+
+
+def test_tensor_mlp_step_exact_nodes_and_edges():
+    x, W, b, xw, h, r, loss = mlp_step()
+    dot = draw_graph(loss, show_tape=True)
+    nodes, edges, _ = parse(dot)
+    assert set(nodes) == {v(x), v(W), v(b), v(xw), v(h), v(r), v(loss),
+                          op(xw), op(h), op(r), op(loss)}
+    assert edges == {(v(x), op(xw)), (v(W), op(xw)), (op(xw), v(xw)),
+                     (v(xw), op(h)), (v(b), op(h)), (op(h), v(h)),
+                     (v(h), op(r)), (op(r), v(r)), (v(r), op(loss)), (op(loss), v(loss))}
+    # show_tape numbers the ops in tape order; matmul shows its symbol, the others their names
+    assert [nodes[op(n)] for n in (xw, h, r, loss)] == [["#0 @"], ["#1 +"], ["#2 relu"],
+                                                        ["#3 sum"]]
+    assert nodes[v(x)] == ["x", "(4, 2) float64", "min 0 mean 3.5 max 7"]  # 8 elements
+    assert nodes[v(W)] == ["W", "(2, 3) float64", "[[1, -1, 0.5], [0.25, 2, -3]]"]  # 6 elements
+    assert nodes[v(loss)] == ["() float64", "37.2"]
+    assert not any(t.startswith("grad") for texts in nodes.values() for t in texts)
+
+    loss.backward()
+    nodes, _, _ = parse(draw_graph(loss))
+    assert nodes[v(b)] == ["b", "(3,) float64", "[0.1, 0.2, 0.3]", "grad [4, 4, 0]"]
+    assert nodes[v(x)] == ["x", "(4, 2) float64", "min 0 mean 3.5 max 7"]  # no grad asked
+
+
+def test_styles_leaves_parameters_inputs_output_and_fan_out():
+    class Parameter(Tensor):  # nn.Parameter is recognised by its class name
+        __slots__ = ()
+
+    w = Parameter([1.0, 2.0], requires_grad=True)
+    x = Tensor([3.0, 4.0])  # data: no grad
+    u = Tensor([1.0, 1.0], requires_grad=True)  # an unlabelled leaf
+    y = w * x + u
+    z = y * y + y  # y is used three times
+    loss = z.sum()
+    dot = draw_graph(loss)
+    colours = fills(dot)
+    assert colours[v(w)] == "#ffe08a"
+    assert colours[v(x)] == "#f1f3f5"
+    assert colours[v(u)] == "#cfe2ff"
+    assert colours[v(loss)] == "#b7e4c7"
+    assert colours[v(y)] == "white"
+    nodes, edges, _ = parse(dot)
+    assert nodes[v(y)][-1] == "used 3x: grads summed"
+    assert sum(1 for t in nodes.values() if t[-1].startswith("used")) == 1
+
+
+def test_constants_are_drawn_and_argument_order_is_shown():
+    f = Value(3.0, label="f")
+    g = 10.0 / f
+    h = f**2
+    out = g + h
+    nodes, edges, _ = parse(draw_graph(out, show_data=False, show_grad=False))
+    c_num, c_exp = f"c{g._id}_0", f"c{h._id}_1"
+    assert set(nodes) == {v(f), v(g), v(h), v(out), op(g), op(h), op(out), c_num, c_exp}
+    assert nodes[c_num] == ["10"] and nodes[c_exp] == ["2"]
+    assert {(c_num, op(g)), (v(f), op(g)), (v(f), op(h)), (c_exp, op(h))} <= edges
+    assert nodes[v(f)] == ["f", "used 2x: grads summed"]
+    assert nodes[op(g)] == ["/"] and nodes[op(h)] == ["**"]
+    # non-commutative ops label their edges with the argument position
+    source = draw_graph(out).source
+    assert f"{c_num} -> {op(g)} [label=0" in source
+    assert f"v{f._id} -> {op(g)} [label=1" in source
+
+
+def test_odd_labels_render_literally():
+    odd = 'x{ } | < > " \\ & end\nsecond line'
+    a = Value(1.0, label=odd)
+    t = Tensor([1.0], requires_grad=True, label="<b>not bold</b>")
+    nodes, _, _ = parse(draw_graph(a * 2.0))
+    assert nodes[v(a)][:2] == ['x{ } | < > " \\ & end', "second line"]
+    nodes, _, _ = parse(draw_graph(t.sum()))
+    assert nodes[v(t)][0] == "<b>not bold</b>"
+    with in_module('odd "path" <{|}>'):
+        out = t * 2.0
+    _, _, clusters = parse(draw_graph(out))
+    assert list(clusters.values()) == [['odd "path" <{|}>']]
+
+
+def test_max_nodes_on_a_long_chain_keeps_the_nodes_nearest_the_root():
+    x = Value(0.5, label="x")
+    chain = [x]
+    for _ in range(10**5 - 1):
+        chain.append(chain[-1].tanh())
+    root = chain[-1]
+    dot = draw_graph(root, max_nodes=500)
+    assert dot.visited <= 500 and dot.drawn <= 500 and dot.cut
+    nodes, edges, _ = parse(dot)
+    assert len(nodes) == dot.drawn == 500
+    kept = {n for n in nodes if n.startswith("v")}
+    assert kept == {v(n) for n in chain[-250:]}  # the newest values, nearest the root
+    assert "cut" in nodes and "max_nodes=500" in " ".join(nodes["cut"])
+    assert ("cut", v(chain[-250])) in edges  # the marker points where the graph goes on
+    assert v(x) not in nodes
+
+
+def test_max_nodes_counts_every_node_and_an_uncut_graph_has_no_marker():
+    a, b, c, ab, out = micrograd_abc()
+    full = draw_graph(out)
+    assert (full.drawn, full.visited, full.cut) == (7, 5, False)
+    assert "cut" not in full.source
+    small = draw_graph(out, max_nodes=4)
+    assert small.cut and small.drawn <= 4
+    drawn = set(re.findall(r"^\t(\w+) \[", small.source, re.M)) - {"graph", "node"}
+    assert drawn == {v(out), op(out), v(ab), "cut"}  # c did not fit
+    assert f"cut -> {op(out)}" in small.source and f"cut -> {v(ab)}" in small.source
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw_graph(out, max_nodes=1)
+
+
+def test_module_clusters_appear_by_dotted_path():
+    x = Tensor(np.ones((2, 2)), label="x")
+    W0 = Tensor(np.eye(2), requires_grad=True, label="W0")
+    W1 = Tensor(np.eye(2), requires_grad=True, label="W1")
+    with in_module("0"):
+        h = (x @ W0).relu()
+    with in_module("encoder.1"):
+        y = h @ W1
+    loss = y.sum()
+    dot = draw_graph(loss)
+    _, _, clusters = parse(dot)
+    assert sorted(t[0] for t in clusters.values()) == ["0", "encoder.1"]
+    body = dot.source
+    zero = body[body.index("subgraph cluster_0 {"):]
+    zero = zero[: zero.index("}")]
+    assert op(h) in zero and v(h) in zero and f"op{h._args[0]._id}" in zero
+    assert v(y) not in zero and v(loss) not in zero
+    assert "subgraph" not in draw_graph(loss, clusters=False).source
+
+
+def test_missing_dot_builds_the_source_and_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no `dot` anywhere
+    a, b, c, ab, out = micrograd_abc()
+    dot = draw_graph(out)
+    assert "digraph" in dot.source and f"v{a._id}" in dot.source
+    for render in (lambda: dot.pipe(format="svg"), dot._repr_mimebundle_,
+                   lambda: dot.render(tmp_path / "g", format="svg")):
+        with pytest.raises(GraphvizNotFound) as info:
+            render()
+        message = str(info.value)
+        assert "apt-get install graphviz" in message
+        assert "brew install graphviz" in message
+        assert "conda install graphviz" in message
+        assert isinstance(info.value, graphviz.ExecutableNotFound)
+        assert isinstance(info.value, RuntimeError)
+    written = save_graph(dot, tmp_path / "graph.svg")
+    assert written == tmp_path / "graph.dot" and written.read_text() == dot.source
+
+
+def test_render_save_and_jupyter_display(tmp_path):
+    a, b, c, ab, out = micrograd_abc()
+    dot = draw_graph(out)
+    svg = save_graph(dot, tmp_path / "g.svg")
+    assert svg == tmp_path / "g.svg" and ET.parse(svg).getroot().tag == f"{SVG}svg"
+    png = save_graph(dot, tmp_path / "g.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert save_graph(dot, tmp_path / "g.dot").read_text() == dot.source
+    rendered = dot.render(tmp_path / "r", format="svg")
+    assert rendered.endswith("r.svg")
+    bundle = dot._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+
+
+def test_a_leaf_alone_and_rankdir():
+    a = Value(3.0, label="a")
+    dot = draw_graph(a, rankdir="TB")
+    nodes, edges, _ = parse(dot)
+    assert nodes == {v(a): ["a", "data 3", "grad 0"]} and edges == set()
+    assert "rankdir=TB" in dot.source
+
+
+def test_show_tape_numbers_match_the_tape():
+    from autograd import tape
+
+    a, b = Value(-4.0, label="a"), Value(2.0, label="b")
+    c = a * b + b**3
+    out = (c - a).relu() + c
+    source = draw_graph(out, show_tape=True).source
+    for entry in tape(out):
+        sym = entry.output._op.symbol
+        assert f"{op(entry.output)} [label=<#{entry.index} {html.escape(sym)}>" in source
+
+
+def test_nn_sequential_clusters():
+    import nn
+
+    model = nn.Sequential(nn.Linear(2, 3, seed=0), nn.ReLU(), nn.Linear(3, 1, seed=1))
+    loss = model(Tensor(np.ones((4, 2)), label="x")).sum()
+    loss.backward()
+    dot = draw_graph(loss)
+    nodes, _, clusters = parse(dot)
+    assert {"0", "1", "2"} <= {t[0] for t in clusters.values()}
+    weight = dict(model.named_parameters())["0.weight"]
+    assert nodes[v(weight)][0] == "0.weight"
+    assert fills(dot)[v(weight)] == "#ffe08a"  # a Parameter
