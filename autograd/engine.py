@@ -35,18 +35,20 @@ state = _State()
 class no_grad:
     """Context manager and decorator: operations inside record nothing (thread-local)."""
 
+    _mode = False
+
     def __enter__(self) -> None:
-        self._prev = getattr(self, "_prev", [])
-        self._prev.append(state.grad_enabled)
-        state.grad_enabled = False
+        saved = state.__dict__.setdefault("saved_modes", [])  # per thread, so instances can
+        saved.append(state.grad_enabled)  # be shared between threads and nested
+        state.grad_enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
-        state.grad_enabled = self._prev.pop()
+        state.grad_enabled = state.saved_modes.pop()
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
+            with type(self)():
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -55,18 +57,7 @@ class no_grad:
 class enable_grad(no_grad):
     """Context manager and decorator: operations inside record, even within ``no_grad``."""
 
-    def __enter__(self) -> None:
-        self._prev = getattr(self, "_prev", [])
-        self._prev.append(state.grad_enabled)
-        state.grad_enabled = True
-
-    def __call__(self, fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with enable_grad():
-                return fn(*args, **kwargs)
-
-        return wrapper
+    _mode = True
 
 
 def is_grad_enabled() -> bool:
@@ -272,9 +263,11 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 if a._scalar:
                     if type(ga) is not float:
                         ga = a._fix_grad(ga, op, g, xp)
-                elif not (type(ga) is ndarray and ga.shape == a.data.shape
-                          and ga.dtype == a.data.dtype and ga.base is None and ga is not g
-                          and not op.custom):
+                elif type(ga) is ndarray and ga.shape == a.data.shape \
+                        and ga.dtype == a.data.dtype and not op.custom:
+                    if ga is g or ga.base is not None:  # no two nodes share a gradient array
+                        ga = ga.copy()
+                else:
                     ga = a._fix_grad(ga, op, g, xp)  # un-broadcast, check, cast, own
                 if anomaly:
                     _check_finite(ga, n)
@@ -295,6 +288,8 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
     nodes, grads = backprop(root, root._make_seed(seed), create_graph)
     for n in nodes:
         g = grads.get(n)
+        if create_graph and g is not None and not isinstance(g, Node):
+            g = n._kind(g)  # a constant gradient (e.g. of abs) is still a node, as promised
         if n._op is not None:
             n.grad = n._grad0 if g is None else g
         elif g is not None:

@@ -1,0 +1,18 @@
+"""tapegrad's ``nn``: modules, layers, losses, optimizers and safe weight files, on
+``autograd.Tensor``, named and behaving as PyTorch's do."""
+
+from . import functional
+from .data import batches
+from .interop import from_torch_state_dict, to_torch_state_dict
+from .layers import MLP, Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .module import Module, Parameter
+from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
+from .serialization import LoadError
+
+__all__ = [
+    "Parameter", "Module", "Linear", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "Dropout",
+    "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "SGD", "Adam", "AdamW", "Optimizer",
+    "clip_grad_norm", "batches", "LoadError", "to_torch_state_dict", "from_torch_state_dict",
+    "functional",
+]

@@ -1,0 +1,100 @@
+"""Loss functions, built from Tensor operations (no calculus of their own).
+
+``reduction`` is ``"mean"`` (the default), ``"sum"`` or ``"none"`` (one loss per element or
+sample). On an empty batch, ``"mean"`` is nan (a mean over zero elements, silently, as the
+engine defines it), ``"sum"`` is 0 and ``"none"`` is empty; parameter gradients are then zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autograd import Tensor, maximum, ops
+from autograd.engine import apply
+
+__all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str, what: str) -> str:
+    """Return ``reduction`` if it is one of mean, sum, none; ValueError otherwise."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{what}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str, what: str) -> Tensor:
+    check_reduction(reduction, what)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _input_and_target(input: Any, target: Any, what: str) -> tuple[Tensor, Any]:
+    """Input as a Tensor; a constant target as an array of the input's dtype (so float32
+    stays float32). Shapes must match exactly: no silent (N, 1) vs (N,) broadcasting."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    t = target if isinstance(target, Tensor) else np.asarray(target, dtype=x.dtype)
+    if x.shape != t.shape:
+        raise ValueError(f"{what}: input and target shapes must match exactly, got "
+                         f"{x.shape} and {t.shape}")
+    return x, t
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Squared error ``(input - target) ** 2``, reduced. Shapes must match exactly."""
+    x, t = _input_and_target(input, target, "mse_loss")
+    d = x - t
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def _labels(labels: Any, n: int, c: int) -> np.ndarray:
+    """Validate class labels for logits of shape (n, c); return them as an index array."""
+    if isinstance(labels, Tensor):
+        lab = labels.data
+    elif isinstance(labels, (list, tuple)) and len(labels) == 0:
+        lab = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
+    else:
+        lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got dtype {lab.dtype}")
+    if lab.shape != (n,):
+        raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
+                         f"with {n} rows; expected shape {(n,)}")
+    bad = lab[(lab < 0) | (lab >= c)]
+    if bad.size:
+        raise ValueError(f"cross_entropy: label {bad[0]} is out of range for {c} classes "
+                         f"(valid labels are 0 to {c - 1})")
+    return lab.astype(np.intp)
+
+
+def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
+    """``logsumexp(logits[i]) - logits[i, labels[i]]`` per sample, reduced.
+
+    ``logits`` has shape ``(N, C)``; ``labels`` are integers in ``[0, C)`` of shape ``(N,)``,
+    as a list, ndarray or integer Tensor. One fused, stable primitive (finite and exact at
+    logits of +-1000); its gradient is ``softmax(logits) - onehot(labels)``.
+    """
+    z = logits if isinstance(logits, Tensor) else Tensor(logits)
+    if z.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
+    lab = _labels(labels, *z.shape)
+    return _reduce(apply(ops.CROSS_ENTROPY, z, lab), reduction, "cross_entropy")
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any,
+                                     reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1], computed as
+    ``max(z, 0) - z * y + log(1 + exp(-|z|))``: no exp ever overflows, so it is finite and
+    exact at +-1000. Shapes must match exactly.
+
+    ``maximum`` (not ``relu``) on purpose: at z = 0 it splits the tie and sends 1/2, while
+    ``abs'(0) = 0``, so the gradient there is the true ``sigmoid(0) - y``; with ``relu``
+    (whose derivative at 0 is 0) it would silently be ``-y``.
+    """
+    z, y = _input_and_target(logits, target, "binary_cross_entropy_with_logits")
+    loss = maximum(z, 0.0) - z * y + ((-abs(z)).exp() + 1.0).log()
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

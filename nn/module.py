@@ -1,0 +1,249 @@
+"""``Parameter`` and ``Module``: the bookkeeping every layer shares.
+
+A module finds its parameters by walking its attributes in the order they were first assigned
+(``vars(self)`` keeps that order), looking inside lists, tuples and dicts, and yielding each
+object once. There is no registration step, so forgetting ``super().__init__()`` is harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from autograd import Tensor, no_grad
+from autograd.engine import state
+
+
+class Parameter(Tensor):
+    """A ``Tensor`` that requires grad (by default) and that ``Module`` collects.
+
+    ``requires_grad=False`` gives a frozen parameter: it still belongs to its module, its
+    ``state_dict`` and its weight file, but receives no gradient.
+    """
+
+    __slots__ = ()  # Tensor uses __slots__; a Parameter adds no per-object state
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None,
+                 label: str = "") -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, label=label)
+
+    def __repr__(self) -> str:
+        return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` ignored."""
+
+    missing: list[str]
+    unexpected: list[str]
+
+
+def _flatten(name: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """(dotted name, object) for every Parameter and Module inside an attribute value."""
+    if isinstance(value, (Parameter, Module)):
+        yield name, value
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _flatten(f"{name}.{i}", v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flatten(f"{name}.{k}", v)
+
+
+class _CallContext(threading.local):
+    paths: dict[int, str] | None = None  # id(module) -> dotted path, while a root call runs
+
+
+_ctx = _CallContext()
+
+
+class Module:
+    """Base class of layers and models: subclass it, assign parameters and sub-modules as
+    attributes, and write ``forward``. Calling the module runs ``forward``.
+
+    While a module runs, every node it creates records the module's dotted path (in
+    ``Tensor._module``, for drawings). Paths are relative to the outermost module called: its
+    children are named as in ``named_modules()`` (``"0"``, ``"encoder.0"``), and the outermost
+    module itself, whose path would be empty, is named by its class (``"MLP"``). A module
+    called from inside another one without being its attribute gets ``"<caller>.<Class>"``.
+    """
+
+    training = True  # a class default, so subclasses need not call super().__init__()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a fresh parameter gets its attribute name as label; the outermost call refines it
+        if isinstance(value, Parameter) and not value.label:
+            value.label = name
+        object.__setattr__(self, name, value)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        outermost = _ctx.paths is None
+        prev = state.module
+        try:
+            if outermost:
+                root = type(self).__name__
+                _ctx.paths = {id(m): name or root for name, m in self.named_modules()}
+                for name, p in self.named_parameters():
+                    p.label = name
+                path = root
+            else:
+                path = _ctx.paths.get(id(self))
+                if path is None:  # not an attribute of the outermost module: nest under caller
+                    path = f"{prev}.{type(self).__name__}" if prev else type(self).__name__
+            state.module = path
+            return self.forward(*args, **kwargs)
+        finally:
+            state.module = prev
+            if outermost:
+                _ctx.paths = None
+
+    # ----- discovery ---------------------------------------------------------------------------
+    def _entries(self) -> Iterator[tuple[str, Any]]:
+        """Direct Parameters and Modules with their names, in assignment order."""
+        for attr, value in vars(self).items():
+            yield from _flatten(attr, value)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules with their names, each once."""
+        seen: set[int] = set()
+        for name, v in self._entries():
+            if isinstance(v, Module) and id(v) not in seen:
+                seen.add(id(v))
+                yield name, v
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module (named ``prefix``, "" by default) and every sub-module, each once."""
+        seen = {id(self)}
+        stack = [(prefix, self)]
+        while stack:  # depth first, children in assignment order
+            name, m = stack.pop()
+            yield name, m
+            kids = []
+            for child_name, c in m.named_children():
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    kids.append((f"{name}.{child_name}" if name else child_name, c))
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every sub-module, each once."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its stable dotted name (``"0.weight"``), in assignment order,
+        each object once (a shared parameter keeps its first name), frozen ones included."""
+        seen: set[int] = set()
+
+        def walk(m: Module, prefix: str, visiting: set[int]) -> Iterator[tuple[str, Parameter]]:
+            for name, v in m._entries():
+                full = prefix + name
+                if isinstance(v, Parameter):
+                    if id(v) not in seen:
+                        seen.add(id(v))
+                        yield full, v
+                elif id(v) not in visiting:  # a module that refers back to an ancestor
+                    yield from walk(v, full + ".", visiting | {id(v)})
+
+        yield from walk(self, "", {id(self)})
+
+    def parameters(self) -> Iterator[Parameter]:
+        """Every parameter, in the order of ``named_parameters()``."""
+        for _, p in self.named_parameters():
+            yield p
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        """Put this module and all sub-modules in training mode (or eval when False)."""
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: ``Dropout`` becomes the identity."""
+        return self.train(False)
+
+    # ----- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Dotted name -> a copy of the parameter's array."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters by name (converted to each parameter's dtype).
+
+        Missing and unexpected names are a ValueError when ``strict`` (else they are returned);
+        a shape mismatch is always a ValueError. Nothing changes unless every check passes.
+        """
+        params = dict(self.named_parameters())
+        missing = [n for n in params if n not in state]
+        unexpected = [n for n in state if n not in params]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing names {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected names {unexpected}")
+        new = {}
+        for name, p in params.items():
+            if name not in state:
+                continue
+            v = state[name]
+            arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"load_state_dict: '{name}' has dtype {arr.dtype}; numbers "
+                                "expected")
+            if arr.shape != p.shape:
+                problems.append(f"shape of '{name}': given {arr.shape}, model has {p.shape}")
+                continue
+            new[name] = arr.astype(p.dtype)  # a copy, so the caller's array is never shared
+        if problems:
+            raise ValueError("load_state_dict: " + "; ".join(problems) + " (nothing loaded)")
+        with no_grad():  # in place, so the version counter tells pending graphs
+            for name, arr in new.items():
+                params[name][...] = arr
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path: str | bytes | Any) -> None:
+        """Write the parameters to exactly ``path`` (an ``.npz`` with JSON metadata), through
+        a temporary file in the same directory and an atomic rename."""
+        from .serialization import save
+
+        save(self, path)
+
+    def load(self, path: str | bytes | Any) -> Module:
+        """Read parameters written by ``save``; ``nn.LoadError`` when anything is wrong, and
+        then the model is unchanged. Returns the module."""
+        from .serialization import load
+
+        load(self, path)
+        return self
+
+    # ----- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The part inside the parentheses of this module's line in ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        return self._repr({id(self)})
+
+    def _repr(self, ancestors: set[int]) -> str:
+        kids = list(self.named_children())
+        extra = self.extra_repr()
+        if not kids:
+            return f"{type(self).__name__}({extra})"
+        lines = [f"{type(self).__name__}("] + ([f"  {extra}"] if extra else [])
+        for name, m in kids:
+            body = (f"{type(m).__name__}(...)" if id(m) in ancestors
+                    else m._repr(ancestors | {id(m)}))
+            lines.append(f"  ({name}): " + body.replace("\n", "\n  "))
+        return "\n".join(lines + [")"])

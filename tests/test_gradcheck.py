@@ -1,0 +1,344 @@
+"""gradcheck: it catches wrong custom ops, passes every built-in primitive, and checks the
+protocol (zero in zero out, reentrancy, no mutation, float32, projections, order=2)."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd import GradcheckError, Tensor, Value, grad, gradcheck, ops, primitive
+from autograd.engine import apply, registry
+
+RNG = np.random.default_rng(20261128)
+A23 = RNG.standard_normal((2, 3))
+B23 = RNG.standard_normal((2, 3))
+C3 = RNG.standard_normal(3)
+POS23 = RNG.uniform(0.5, 2.0, (2, 3))
+POS3 = RNG.uniform(0.5, 2.0, 3)
+AWAY = np.array([[-1.5, -0.4, 0.3], [0.8, -2.0, 1.1]])  # no element near relu/abs's kink at 0
+
+
+def op_names(root):
+    """The names of every op on the tape behind ``root`` (public node API only)."""
+    seen, stack, names = {id(root)}, [root], set()
+    while stack:
+        node = stack.pop()
+        if node.op:
+            names.add(node.op)
+        for a in node.inputs:
+            if isinstance(a, (Tensor, Value)) and id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    return names
+
+
+# ----- every built-in primitive passes -----------------------------------------------------------
+# op name -> (a call through the public API that records that op, its inputs)
+BUILTIN_CALLS = {
+    "add": (lambda x, y: x + y, (A23, C3)),  # broadcast: the engine un-broadcasts y's gradient
+    "mul": (lambda x, y: x * y, (A23, C3)),
+    "div": (lambda x, y: x / y, (A23, POS3)),
+    "pow": (lambda x, y: x ** y, (POS23, C3)),
+    "neg": (lambda x: -x, (A23,)),
+    "exp": (lambda x: x.exp(), (A23,)),
+    "log": (lambda x: x.log(), (POS23,)),
+    "sqrt": (lambda x: x.sqrt(), (POS23,)),
+    "tanh": (lambda x: x.tanh(), (A23,)),
+    "sigmoid": (lambda x: x.sigmoid(), (A23,)),
+    "relu": (lambda x: x.relu(), (AWAY,)),
+    "abs": (lambda x: abs(x), (AWAY,)),
+    "sin": (lambda x: x.sin(), (A23,)),
+    "cos": (lambda x: x.cos(), (A23,)),
+    "sum": (lambda x: x.sum(axis=1), (A23,)),
+    "max": (lambda x: x.max(axis=0), (A23,)),
+    "min": (lambda x: x.min(axis=1, keepdims=True), (A23,)),
+    "logsumexp": (lambda x: x.logsumexp(axis=-1), (A23,)),
+    "reshape": (lambda x: x.reshape(3, 2), (A23,)),
+    "transpose": (lambda x: x.transpose(1, 0), (A23,)),
+    "cast": (lambda x: x.astype(np.float64), (A23,)),
+    "getitem": (lambda x: x[[0, 1, 0], 1:], (A23,)),  # a repeated index accumulates
+    "concatenate": (lambda x, y: ag.concatenate([x, y], axis=1), (A23, B23)),
+    "stack": (lambda x, y: ag.stack([x, y], axis=1), (A23, B23)),
+    "where": (lambda x, y: ag.where(A23 > 0, x, y), (A23, B23)),
+    "maximum": (lambda x, y: ag.maximum(x, y), (A23, B23)),
+    "minimum": (lambda x, y: ag.minimum(x, y), (A23, C3)),
+    "matmul": (lambda x, y: x @ y, (RNG.standard_normal((2, 3, 4)), RNG.standard_normal((4, 2)))),
+}
+
+
+def test_builtin_table_covers_the_registry():
+    assert set(BUILTIN_CALLS) == set(registry) - {"untake", "cross_entropy"}
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_CALLS))
+def test_gradcheck_passes_every_builtin_primitive(name):
+    f, xs = BUILTIN_CALLS[name]
+    assert name in op_names(f(*[Tensor(x, requires_grad=True) for x in xs]))
+    assert gradcheck(f, *xs, order=2) is True
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "div", "pow", "neg", "exp", "log", "sqrt",
+                                  "tanh", "sigmoid", "relu", "abs", "sin", "cos"])
+def test_gradcheck_passes_every_scalar_primitive_on_floats(name):
+    f, xs = BUILTIN_CALLS[name]
+    floats = [float(np.asarray(x).flat[1]) for x in xs]
+    assert name in op_names(f(*[Value(x) for x in floats]))
+    assert gradcheck(f, *floats, order=2) is True
+
+
+def test_untake_is_checked_through_the_second_derivative_of_getitem():
+    f = lambda x: (x[[0, 1, 0], 1:] ** 3).sum()
+    x = Tensor(A23, requires_grad=True)
+    f(x).backward(create_graph=True)
+    assert "untake" in op_names(x.grad)
+    assert gradcheck(f, A23, order=2)
+    assert gradcheck(f, A23, order=3)
+
+
+def test_cross_entropy_is_checked_with_its_second_derivative():
+    labels = np.array([2, 0, 2])
+    logits = RNG.standard_normal((3, 4))
+    f = lambda z: apply(ops.CROSS_ENTROPY, z, labels)
+    assert "cross_entropy" in op_names(f(Tensor(logits, requires_grad=True)))
+    assert gradcheck(f, logits, order=2)
+
+
+def test_gradcheck_accepts_values_tensors_and_several_inputs():
+    assert gradcheck(lambda a, b: a * b.exp(), Value(0.5), 1.2)
+    assert gradcheck(lambda a, b: (a @ b).tanh(), Tensor(A23), [[1.0], [0.5], [-2.0]])
+
+
+# ----- deliberately wrong custom ops are caught --------------------------------------------------
+def _rowscale_wrong_axis(xp, g, out, x, w):
+    # d/dw_i of x_ij * w_i is sum_j g_ij x_ij: this sums over i (axis 0) instead of j (axis 1)
+    return g * w[:, None], xp.sum(g * x, 0)
+
+
+WRONG = {
+    # x * x whose VJP forgets to multiply by g: only element 2 has a nonzero gradient
+    "ignores_upstream": (primitive("sq_ignores_g", lambda xp, x: x * x,
+                                   lambda xp, g, out, x: (2.0 * x,)),
+                         (np.array([0.0, 0.0, 2.0]),), 0, (2,)),
+    # wrong sign: only element 2 has a nonzero gradient
+    "wrong_sign": (primitive("sq_wrong_sign", lambda xp, x: x * x,
+                             lambda xp, g, out, x: (-(g * 2.0 * x),)),
+                   (np.array([0.0, 0.0, 1.5]),), 0, (2,)),
+    # off by a factor: only element 1 has a nonzero gradient
+    "off_by_factor": (primitive("sq_off_by_3", lambda xp, x: x * x,
+                                lambda xp, g, out, x: (g * 3.0 * x,)),
+                      (np.array([0.0, 1.0, 0.0]),), 0, (1,)),
+    # x * w[:, None] whose w-gradient reduces over the wrong axis (square x keeps the shapes
+    # right); it first disagrees for output element (0, 1), on w's element 0
+    "wrong_axis": (primitive("rowscale_wrong_axis", lambda xp, x, w: x * w[:, None],
+                             _rowscale_wrong_axis),
+                   (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0.5, -1.0])), 1, (0,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_gradcheck_catches_a_wrong_custom_op(name):
+    op, xs, bad_input, bad_element = WRONG[name]
+    # applied bare (a non-scalar output), gradcheck names exactly the wrong input and element
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(op, *xs)
+    msg = str(info.value)
+    assert f"input {bad_input}, element {bad_element}" in msg, msg
+    if name != "ignores_upstream":  # that one is caught by the zero-upstream check first
+        assert "analytic" in msg and "numeric" in msg and "max abs error" in msg, msg
+    # under a weighted sum (a scalar output) it is caught too
+    weights = np.arange(1.0, 1.0 + xs[0].size).reshape(xs[0].shape)
+    with pytest.raises(GradcheckError, match=r"input \d, element \(\d+,( \d+)?\)"):
+        gradcheck(lambda *t: (op(*t) * weights).sum(), *xs)
+
+
+def test_gradcheck_error_is_an_assertion_error_with_both_numbers():
+    assert issubclass(GradcheckError, AssertionError)
+    op = WRONG["off_by_factor"][0]
+    with pytest.raises(AssertionError) as info:
+        gradcheck(op, np.array([0.0, 1.0, 0.0]))
+    m = re.search(r"analytic (\S+) vs numeric (\S+);", str(info.value))
+    assert m, str(info.value)
+    assert float(m[1]) == 3.0 and float(m[2]) == pytest.approx(2.0, rel=1e-6)
+    assert "max abs error 1" in str(info.value) and "max rel error 0.5" in str(info.value)
+
+
+def test_a_wrongly_shaped_custom_vjp_raises_runtime_error_naming_op_and_shapes():
+    bad = primitive("bad_shape", lambda xp, x: x * 2.0, lambda xp, g, out, x: (g[:, :2],))
+    pattern = r"bad_shape.*\(2, 2\).*\(2, 3\)"
+    x = Tensor(A23, requires_grad=True)
+    with pytest.raises(RuntimeError, match=pattern):
+        bad(x).sum().backward()
+    x = Tensor(A23, requires_grad=True)
+    with pytest.raises(RuntimeError, match=pattern):
+        bad(x).sum().backward(create_graph=True)
+    with pytest.raises(RuntimeError, match=pattern):
+        gradcheck(bad, A23)
+
+
+def test_a_custom_vjp_returning_an_array_for_a_value_raises_runtime_error():
+    bad = primitive("bad_scalar", lambda xp, x: x * 2.0,
+                    lambda xp, g, out, x: (np.array([g, g]),))
+    with pytest.raises(RuntimeError, match="bad_scalar"):
+        bad(Value(1.0)).backward()
+
+
+# ----- the other checks --------------------------------------------------------------------------
+def test_gradcheck_checks_that_a_zero_upstream_gradient_gives_zero():
+    op = WRONG["ignores_upstream"][0]
+    with pytest.raises(GradcheckError, match="zero upstream gradient"):
+        gradcheck(op, np.array([1.0, 2.0]))
+    with pytest.raises(GradcheckError, match="zero upstream gradient"):
+        gradcheck(op, 1.5)
+
+
+def test_gradcheck_checks_that_backward_is_reentrant():
+    calls = []
+
+    def vjp(xp, g, out, x):
+        calls.append(1)
+        return (g * 2.0 * x * len(calls),)  # a VJP with hidden state
+
+    op = primitive("stateful", lambda xp, x: x * x, vjp)
+    with pytest.raises(GradcheckError, match="not reentrant"):
+        gradcheck(op, np.array([1.0, 2.0]))
+
+
+def test_gradcheck_checks_that_f_does_not_mutate_its_inputs():
+    def f(x):
+        out = x * 2.0
+        x.data[1] = 7.0  # writes through .data bypass the version counter
+        return out
+
+    with pytest.raises(GradcheckError, match=re.escape("input 0, element (1,) was mutated by f")):
+        gradcheck(f, np.array([1.0, 2.0, 3.0]))
+
+
+def test_gradcheck_checks_that_backward_does_not_mutate_its_inputs():
+    def vjp(xp, g, out, x):
+        x[...] = 0.0  # a VJP that writes into the (raw) input array it was given
+        return (g * 2.0,)
+
+    op = primitive("scribbles", lambda xp, x: x * 2.0, vjp)
+    with pytest.raises(GradcheckError, match="mutated by the backward pass"):
+        gradcheck(op, np.array([1.0, 2.0]))
+
+
+def test_gradcheck_leaves_the_callers_inputs_alone():
+    t = Tensor(A23.copy(), requires_grad=True)
+    arr = B23.copy()
+    assert gradcheck(lambda a, b: (a * b).sin(), t, arr, order=2)
+    np.testing.assert_array_equal(t.data, A23)
+    np.testing.assert_array_equal(arr, B23)
+    assert t.grad is None
+
+
+def test_gradcheck_upcasts_float32_with_a_warning():
+    f = lambda x: (x * x * x).sum()
+    x32 = A23.astype(np.float32)
+    for x in (Tensor(x32, requires_grad=True), x32, np.float32(0.3)):
+        with pytest.warns(UserWarning, match="float32"):
+            assert gradcheck(f if not isinstance(x, np.floating) else (lambda v: v * v * v), x)
+
+
+def test_gradcheck_in_float64_is_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gradcheck(lambda x: x.exp(), A23)
+
+
+def test_gradcheck_rejects_no_inputs_and_integer_tensors():
+    with pytest.raises(ValueError):
+        gradcheck(lambda: Value(1.0))
+    with pytest.raises(TypeError, match="int"):
+        gradcheck(lambda x: x * 2, Tensor([1, 2]))
+
+
+# ----- projections on large inputs ---------------------------------------------------------------
+BIG = RNG.standard_normal((120, 100))  # 12,000 elements: past the full-Jacobian limit
+
+
+def test_gradcheck_uses_projections_on_a_large_input():
+    assert gradcheck(lambda x: (x.tanh() * x).sum(), BIG)
+    op = WRONG["off_by_factor"][0]
+    with pytest.raises(GradcheckError, match="random projection"):
+        gradcheck(lambda x: op(x).sum(), BIG)
+
+
+def test_gradcheck_fast_mode_on_request_is_deterministic_and_private():
+    op = WRONG["off_by_factor"][0]
+    x = RNG.standard_normal((3, 4))
+    assert gradcheck(lambda t: t.sin(), x, fast=True)
+    state = np.random.get_state()
+    messages = []
+    for _ in range(2):
+        with pytest.raises(GradcheckError, match="random projection") as info:
+            gradcheck(op, x, fast=True, seed=3)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    after = np.random.get_state()
+    assert state[0] == after[0] and np.array_equal(state[1], after[1])  # global RNG untouched
+
+
+def test_gradcheck_fast_false_compares_the_full_jacobian():
+    op = WRONG["off_by_factor"][0]
+    with pytest.raises(GradcheckError, match=r"output element \(1,\)"):
+        gradcheck(op, np.array([0.0, 1.0, 0.0]), fast=False)
+
+
+# ----- order=2 -----------------------------------------------------------------------------------
+def _cube_vjp_not_differentiable(xp, g, out, x):
+    raw = x.data if isinstance(x, (Value, Tensor)) else x  # leaves the tape: wrong 2nd order
+    return (g * 3.0 * raw * raw,)
+
+
+def test_order_2_passes_correct_functions():
+    assert gradcheck(lambda x: (x.sin() * x * x).sum(), A23, order=2)
+    assert gradcheck(lambda x, y: (x * y).sigmoid() @ y.T, A23, B23, order=2)
+    assert gradcheck(lambda v: v.exp() / (v * v + 1.0), 0.4, order=2)
+
+
+def test_order_2_catches_a_first_order_only_vjp():
+    cube = primitive("cube_no2", lambda xp, x: x * x * x, _cube_vjp_not_differentiable)
+    x = np.array([0.5, -1.0, 2.0])
+    assert gradcheck(cube, x)
+    assert gradcheck(cube, 0.7)
+    with pytest.raises(GradcheckError, match="second derivatives: .*input 0, element"):
+        gradcheck(cube, x, order=2)
+    with pytest.raises(GradcheckError, match="second derivatives"):
+        gradcheck(cube, 0.7, order=2)
+
+
+# ----- custom primitives -------------------------------------------------------------------------
+CUBE = primitive("cube", lambda xp, x: x * x * x, lambda xp, g, out, x: (g * 3.0 * x * x,))
+
+
+def test_a_correct_custom_op_passes_to_third_order():
+    assert gradcheck(CUBE, np.array([0.5, -1.0, 2.0]), order=3)
+    assert gradcheck(CUBE, 0.7, order=3)
+    assert grad(grad(grad(CUBE)))(2.0) == pytest.approx(6.0)
+
+
+def test_a_custom_op_works_on_floats_arrays_values_and_tensors_and_is_named():
+    assert CUBE(2.0) == 8.0
+    np.testing.assert_array_equal(CUBE(np.array([1.0, 2.0])), [1.0, 8.0])
+    v = CUBE(Value(2.0))
+    assert isinstance(v, Value) and v.data == 8.0 and v.op == "cube"
+    t = CUBE(Tensor([1.0, 2.0], requires_grad=True))
+    assert isinstance(t, Tensor) and t.op == "cube"
+    assert "cube" in op_names(t.sum())
+
+
+def test_a_custom_op_is_named_on_the_tape_and_in_drawings():
+    from autograd.viz import draw_graph
+
+    root = CUBE(Tensor([1.0, 2.0], requires_grad=True)).sum()
+    assert [str(entry.op) for entry in ag.tape(root)] == ["cube", "sum"]
+    assert "cube" in draw_graph(root).source
+
+
+def test_a_custom_vjp_returning_the_wrong_number_of_gradients_raises_runtime_error():
+    two = primitive("two_grads", lambda xp, x: x * 2.0, lambda xp, g, out, x: (g, g))
+    with pytest.raises(RuntimeError, match="two_grads.*2 gradients for 1 input"):
+        two(Value(1.0)).backward()

@@ -1,0 +1,734 @@
+"""nn: modules, layers, losses, optimizers, mini-batches, training and PyTorch interop.
+
+Save/load lives in test_nn_io.py. Gradients are checked against a local central-difference
+helper, so these tests do not depend on autograd.gradcheck.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nn
+from autograd import Tensor, no_grad
+from autograd.engine import state
+from nn import functional as F
+
+
+def numeric_grad(f, x, eps=1e-6):
+    """Central differences of the scalar function f at the float64 array x."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        hi = f(x)
+        x[i] = old - eps
+        lo = f(x)
+        x[i] = old
+        g[i] = (hi - lo) / (2 * eps)
+    return g
+
+
+def assert_grad_matches(loss_of, x0, atol=1e-6, rtol=1e-5):
+    """The engine's gradient of loss_of (Tensor -> scalar Tensor) at x0 equals the numeric one."""
+    t = Tensor(x0, requires_grad=True)
+    loss_of(t).backward()
+    expected = numeric_grad(lambda a: loss_of(Tensor(a)).item(), x0)
+    np.testing.assert_allclose(t.grad, expected, atol=atol, rtol=rtol)
+
+
+def params_bytes(module):
+    return {n: p.data.tobytes() for n, p in module.named_parameters()}
+
+
+# ----- Parameter and Module ------------------------------------------------------------------
+def test_parameter_is_a_tensor_that_requires_grad():
+    p = nn.Parameter([1.0, 2.0])
+    assert isinstance(p, Tensor) and p.requires_grad and p.dtype == np.float64
+    assert repr(p).startswith("Parameter(")
+    assert not nn.Parameter([1.0], requires_grad=False).requires_grad
+    with pytest.raises(TypeError):
+        nn.Parameter([1, 2])  # integers cannot require grad
+    y = (p * 2).sum()
+    y.backward()
+    np.testing.assert_array_equal(p.grad, [2.0, 2.0])
+
+
+class Nested(nn.Module):
+    def __init__(self):
+        self.scale = nn.Parameter(1.0)
+        self.blocks = [nn.Linear(2, 3, seed=0), [nn.Linear(3, 3, seed=1)]]
+        self.heads = {"a": nn.Linear(3, 1, seed=2), "b": (nn.Parameter([0.5, 0.5]),)}
+        self.not_a_param = Tensor([1.0], requires_grad=True)  # plain tensors are not collected
+        self.note = "text"
+
+    def forward(self, x):
+        for b in (self.blocks[0], self.blocks[1][0]):
+            x = b(x).tanh()
+        return self.heads["a"](x) * self.scale
+
+
+def test_parameters_are_found_in_nested_lists_dicts_and_tuples_in_assignment_order():
+    names = [n for n, _ in Nested().named_parameters()]
+    assert names == ["scale", "blocks.0.weight", "blocks.0.bias", "blocks.1.0.weight",
+                     "blocks.1.0.bias", "heads.a.weight", "heads.a.bias", "heads.b.0"]
+    m = Nested()
+    assert [id(p) for p in m.parameters()] == [id(p) for _, p in m.named_parameters()]
+    assert [n for n, _ in m.named_modules()] == ["", "blocks.0", "blocks.1.0", "heads.a"]
+    assert len(list(m.modules())) == 4
+
+
+def test_names_are_unique_stable_and_match_the_state_dict():
+    m = Nested()
+    first = [n for n, _ in m.named_parameters()]
+    m(np.ones((4, 2)))
+    assert [n for n, _ in m.named_parameters()] == first
+    assert list(m.state_dict()) == first
+    assert len(set(first)) == len(first)
+
+
+def test_shared_parameters_and_modules_are_counted_once():
+    a = nn.Linear(3, 3, seed=0)
+    b = nn.Linear(3, 3, seed=1)
+    b.weight = a.weight  # tied weights
+    seq = nn.Sequential(a, nn.ReLU(), b, a)  # and a module used twice
+    names = [n for n, _ in seq.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.bias"]
+    assert len(list(seq.parameters())) == 3
+    out = seq(np.ones((2, 3))).sum()
+    out.backward()
+    assert a.weight.grad.shape == (3, 3)  # gradients from all three uses accumulate in one
+
+
+def test_a_frozen_parameter_still_belongs_to_the_module():
+    m = nn.Linear(2, 2, seed=0)
+    m.bias.requires_grad = False
+    assert [n for n, _ in m.named_parameters()] == ["weight", "bias"]
+    assert set(m.state_dict()) == {"weight", "bias"}
+    m(np.ones((1, 2))).sum().backward()
+    assert m.weight.grad is not None and m.bias.grad is None
+
+
+def test_a_module_referring_to_its_parent_does_not_loop():
+    parent = nn.Sequential(nn.Linear(1, 1, seed=0))
+    parent[0].owner = parent
+    assert [n for n, _ in parent.named_parameters()] == ["0.weight", "0.bias"]
+    assert [n for n, _ in parent.named_modules()] == ["", "0"]
+    assert "Sequential(...)" in repr(parent)
+
+
+def test_repr_prints_the_module_tree():
+    m = nn.MLP([2, 4, 1], activation=nn.Tanh)
+    assert repr(m) == (
+        "MLP(\n"
+        "  (0): Linear(in_features=2, out_features=4, bias=True)\n"
+        "  (1): Tanh()\n"
+        "  (2): Linear(in_features=4, out_features=1, bias=True)\n"
+        ")")
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.encoder = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.25))
+
+    assert repr(Net()) == (
+        "Net(\n"
+        "  (encoder): Sequential(\n"
+        "    (0): Linear(in_features=2, out_features=2, bias=True)\n"
+        "    (1): Dropout(p=0.25)\n"
+        "  )\n"
+        ")")
+
+
+def test_zero_grad_train_and_eval():
+    m = nn.MLP([2, 3, 1], seed=0)
+    m(np.ones((2, 2))).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+    assert m.eval() is m and not any(x.training for x in m.modules())
+    assert m.train() is m and all(x.training for x in m.modules())
+
+
+def test_forward_must_be_defined():
+    with pytest.raises(NotImplementedError, match="Module does not define forward"):
+        nn.Module()(1.0)
+
+
+def test_state_dict_is_a_copy_and_round_trips():
+    m = nn.MLP([3, 4, 2], seed=0)
+    sd = m.state_dict()
+    sd["0.weight"][...] = 7.0  # editing the copy leaves the model alone
+    assert not np.any(m[0].weight.data == 7.0)
+    other = nn.MLP([3, 4, 2], seed=1)
+    v = other[0].weight._version[0]
+    assert other.load_state_dict(m.state_dict()) == ([], [])
+    assert params_bytes(other) == params_bytes(m)
+    assert other[0].weight._version[0] > v  # written in place: pending graphs will notice
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda sd: sd.pop("0.bias"), r"missing names \['0.bias'\]"),
+    (lambda sd: sd.update(extra=np.zeros(1)), r"unexpected names \['extra'\]"),
+    (lambda sd: sd.update({"2.weight": np.zeros((2, 4))}), r"shape of '2.weight': given "
+                                                          r"\(2, 4\), model has \(4, 2\)"),
+])
+def test_load_state_dict_refuses_and_changes_nothing(change, message):
+    m = nn.MLP([3, 4, 2], seed=0)
+    before = params_bytes(m)
+    sd = {k: v + 1.0 for k, v in m.state_dict().items()}
+    change(sd)
+    with pytest.raises(ValueError, match=message):
+        m.load_state_dict(sd)
+    assert params_bytes(m) == before
+
+
+def test_load_state_dict_not_strict_reports_what_it_skipped():
+    m = nn.Linear(2, 2, seed=0)
+    res = m.load_state_dict({"weight": np.ones((2, 2)), "junk": np.ones(3)}, strict=False)
+    assert res.missing == ["bias"] and res.unexpected == ["junk"]
+    np.testing.assert_array_equal(m.weight.data, np.ones((2, 2)))
+
+
+def test_nodes_record_the_dotted_path_of_the_module_that_made_them():
+    class Net(nn.Module):
+        def __init__(self):
+            self.encoder = nn.Sequential(nn.Linear(2, 3, seed=0), nn.Tanh())
+            self.head = nn.Linear(3, 1, seed=1)
+
+        def forward(self, x):
+            return self.head(self.encoder(x)) * 2.0
+
+    net = Net()
+    out = net(np.ones((4, 2)))
+    assert out._module == "Net"  # the outermost module is named by its class
+    head_add = out.inputs[0]
+    assert head_add._module == "head" and head_add.inputs[0]._module == "head"
+    tanh = head_add.inputs[0].inputs[0]
+    assert tanh.op == "tanh" and tanh._module == "encoder.1"
+    assert tanh.inputs[0]._module == "encoder.0"
+    assert state.module is None  # restored after the call
+    assert net.encoder[0].weight.label == "encoder.0.weight"
+    assert net.head.bias.label == "head.bias"
+    # called alone, a child is the outermost module
+    assert net.head(np.ones((1, 3)))._module == "Linear"
+    assert net.head.weight.label == "weight"
+
+
+def test_module_path_is_restored_when_forward_raises():
+    m = nn.Linear(2, 2)
+    with pytest.raises(ValueError):
+        m(np.ones((3, 5)))
+    assert state.module is None
+    assert m(np.ones((1, 2)))._module == "Linear"
+
+
+def test_a_module_called_inside_another_without_being_its_attribute_nests_under_it():
+    class Net(nn.Module):
+        def __init__(self):
+            self.body = nn.Linear(2, 2, seed=0)
+
+        def forward(self, x):
+            return nn.Sigmoid()(self.body(x))
+
+    out = Net()(np.ones((1, 2)))
+    assert out._module == "Net.Sigmoid"
+
+
+# ----- layers --------------------------------------------------------------------------------
+def test_linear_computes_x_at_weight_plus_bias_with_pytorch_init_ranges():
+    lin = nn.Linear(16, 5, seed=0)
+    assert lin.weight.shape == (16, 5) and lin.bias.shape == (5,)
+    bound = 1 / math.sqrt(16)
+    for p in (lin.weight, lin.bias):
+        assert p.requires_grad and np.all(np.abs(p.data) <= bound)
+    assert np.abs(lin.weight.data).max() > 0.8 * bound  # uniform over the range, not smaller
+    x = np.random.default_rng(1).standard_normal((3, 16))
+    np.testing.assert_allclose(lin(x).data, x @ lin.weight.data + lin.bias.data, rtol=1e-15)
+    again = nn.Linear(16, 5, seed=0)
+    assert params_bytes(again) == params_bytes(lin)
+    assert [n for n, _ in nn.Linear(2, 2, bias=False).named_parameters()] == ["weight"]
+
+
+def test_linear_keeps_float32_and_takes_a_zero_size_batch():
+    lin = nn.Linear(3, 2, seed=0, dtype=np.float32)
+    assert lin.weight.dtype == np.float32
+    assert lin(np.ones((4, 3), np.float32)).dtype == np.float32
+    out = nn.Linear(3, 2, seed=0)(np.zeros((0, 3)))
+    assert out.shape == (0, 2)
+
+
+def test_sequential_is_indexable_iterable_and_named_like_pytorch():
+    layers = [nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)]
+    seq = nn.Sequential(*layers)
+    assert len(seq) == 3 and list(seq) == layers and seq[-1] is layers[2]
+    assert isinstance(seq[:2], nn.Sequential) and list(seq[:2]) == layers[:2]
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight",
+                                                      "2.bias"]
+    with pytest.raises(TypeError, match="expected Modules"):
+        nn.Sequential(lambda x: x)
+    seq.extra = nn.Parameter([1.0])  # assigned later: found after the numbered children
+    assert [n for n, _ in seq.named_parameters()][-1] == "extra"
+
+
+def test_mlp_structure_seed_and_activation():
+    m = nn.MLP([2, 8, 8, 3], seed=0)
+    assert [type(x).__name__ for x in m] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert params_bytes(nn.MLP([2, 8, 8, 3], seed=0)) == params_bytes(m)
+    assert params_bytes(nn.MLP([2, 8, 8, 3], seed=1)) != params_bytes(m)
+    assert [type(x).__name__ for x in nn.MLP([2, 3, 1], activation=None)] == ["Linear"] * 2
+    assert m(np.ones((5, 2))).shape == (5, 3)
+    with pytest.raises(ValueError):
+        nn.MLP([3])
+
+
+def test_activations():
+    x = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(nn.ReLU()(x).data, [0.0, 0.0, 3.0])
+    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x))
+    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp(-x)))
+
+
+def test_dropout_scales_survivors_in_training_and_is_the_identity_in_eval():
+    x = Tensor(np.ones((200, 50)), requires_grad=True)
+    d = nn.Dropout(0.3, seed=0)
+    y = d(x)
+    kept = y.data != 0
+    assert abs(kept.mean() - 0.7) < 0.02
+    np.testing.assert_allclose(y.data[kept], 1 / 0.7)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, np.where(kept, 1 / 0.7, 0.0))
+    np.testing.assert_array_equal(nn.Dropout(0.3, seed=0)(x).data, y.data)  # seeded
+    assert d.eval()(x) is x
+    assert nn.Dropout(0.0)(x) is x
+    np.testing.assert_array_equal(nn.Dropout(1.0)(x).data, 0.0)
+    assert nn.Dropout(0.5, seed=0)(np.ones(4, np.float32)).dtype == np.float32
+    with pytest.raises(ValueError):
+        nn.Dropout(1.5)
+
+
+# ----- losses --------------------------------------------------------------------------------
+def test_mse_loss_values_and_reductions():
+    x, t = np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    sq = (x - t) ** 2
+    assert F.mse_loss(Tensor(x), t).item() == sq.mean()
+    assert nn.MSELoss(reduction="sum")(Tensor(x), t).item() == sq.sum()
+    np.testing.assert_array_equal(F.mse_loss(Tensor(x), t, reduction="none").data, sq)
+
+
+def test_mse_loss_refuses_broadcasting_between_n1_and_n():
+    with pytest.raises(ValueError, match=r"\(4, 1\) and \(4,\)"):
+        nn.MSELoss()(Tensor(np.zeros((4, 1))), np.zeros(4))
+    with pytest.raises(ValueError, match=r"\(3,\) and \(3, 1\)"):
+        F.binary_cross_entropy_with_logits(Tensor(np.zeros(3)), np.zeros((3, 1)))
+
+
+def test_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nn.CrossEntropyLoss(reduction="avg")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.mse_loss(Tensor([1.0]), [1.0], reduction="max")
+
+
+def test_cross_entropy_matches_numpy_for_every_label_form_and_reduction():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 4))
+    y = np.array([0, 3, 1, 1, 2])
+    per = np.log(np.exp(z).sum(1)) - z[np.arange(5), y]
+    for labels in (y, list(y), Tensor(y), y.astype(np.uint8)):
+        np.testing.assert_allclose(F.cross_entropy(Tensor(z), labels).item(), per.mean())
+    np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="sum")(Tensor(z), y).item(),
+                               per.sum())
+    np.testing.assert_allclose(F.cross_entropy(Tensor(z), y, "none").data, per)
+
+
+@pytest.mark.parametrize("labels, kind, message", [
+    (np.array([0.0, 1.0]), TypeError, "dtype float64"),
+    (np.array([True, False]), TypeError, "dtype bool"),
+    (np.array([[0], [1]]), ValueError, r"shape \(2, 1\)"),
+    ([0, 1, 2], ValueError, r"shape \(3,\)"),
+    ([0, 3], ValueError, "label 3 is out of range for 3 classes"),
+    ([-1, 0], ValueError, "label -1 is out of range"),
+])
+def test_cross_entropy_refuses_bad_labels(labels, kind, message):
+    with pytest.raises(kind, match=message):
+        F.cross_entropy(Tensor(np.zeros((2, 3))), labels)
+
+
+def test_cross_entropy_needs_two_dimensional_logits():
+    with pytest.raises(ValueError, match=r"\(N, C\), got \(3,\)"):
+        F.cross_entropy(Tensor(np.zeros(3)), [0, 1, 2])
+
+
+def test_cross_entropy_at_logits_of_plus_minus_1000_is_finite_and_exact():
+    z = Tensor([[1000.0, -1000.0], [1000.0, -1000.0]], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a numpy warning
+        loss = F.cross_entropy(z, [0, 1], reduction="none")
+        loss.sum().backward()
+    np.testing.assert_array_equal(loss.data, [0.0, 2000.0])
+    np.testing.assert_array_equal(z.grad, [[0.0, 0.0], [1.0, -1.0]])
+
+
+def test_bce_with_logits_at_plus_minus_1000_and_at_zero_is_exact():
+    z = Tensor([1000.0, 1000.0, -1000.0, -1000.0, 0.0, 0.0], requires_grad=True)
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+        loss.sum().backward()
+    np.testing.assert_array_equal(loss.data[:4], [0.0, 1000.0, 1000.0, 0.0])
+    np.testing.assert_allclose(loss.data[4:], math.log(2), rtol=1e-15)
+    # sigmoid(z) - y, including at z = 0 where relu'(0) = abs'(0) = 0 would give -y
+    np.testing.assert_array_equal(z.grad, [0.0, 1.0, -1.0, 0.0, -0.5, 0.5])
+
+
+finite = st.floats(-5, 5, allow_nan=False)
+
+
+@settings(max_examples=25)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)), elements=finite),
+       st.data())
+def test_cross_entropy_gradient_matches_finite_differences(z, data):
+    n, c = z.shape
+    y = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    assert_grad_matches(lambda t: F.cross_entropy(t, y), z)
+    assert_grad_matches(lambda t: F.cross_entropy(t, y, "sum"), z)
+
+
+@settings(max_examples=25)
+@given(hnp.arrays(np.float64, hnp.array_shapes(max_dims=2, max_side=4), elements=finite),
+       st.data())
+def test_bce_and_mse_gradients_match_finite_differences(z, data):
+    y = data.draw(hnp.arrays(np.float64, z.shape, elements=st.floats(0, 1)))
+    assert_grad_matches(lambda t: F.binary_cross_entropy_with_logits(t, y), z)
+    assert_grad_matches(lambda t: F.mse_loss(t, y, "sum"), z)
+    # and with respect to the target
+    assert_grad_matches(lambda t: F.mse_loss(Tensor(z), t), y)
+    assert_grad_matches(lambda t: F.binary_cross_entropy_with_logits(Tensor(z), t), y)
+
+
+@pytest.mark.parametrize("loss", [
+    lambda t: F.cross_entropy(t, [0, 2, 3]),
+    lambda t: F.binary_cross_entropy_with_logits(t, np.full((3, 4), 0.3)),
+    lambda t: F.mse_loss(t, np.ones((3, 4)), "sum"),
+])
+def test_losses_differentiate_twice(loss):
+    """A Hessian-vector product through each loss (backward with create_graph) matches
+    central differences of the gradient."""
+    rng = np.random.default_rng(0)
+    z0, v = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    z = Tensor(z0, requires_grad=True)
+    loss(z).backward(create_graph=True)
+    g = z.grad
+    z.grad = None
+    (g * v).sum().backward()
+
+    def grad_at(a):
+        t = Tensor(a, requires_grad=True)
+        loss(t).backward()
+        return t.grad
+
+    numeric = (grad_at(z0 + 1e-5 * v) - grad_at(z0 - 1e-5 * v)) / 2e-5
+    hv = z.grad.data if isinstance(z.grad, Tensor) else z.grad
+    np.testing.assert_allclose(hv, numeric, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", [
+    lambda out: nn.MSELoss()(out, np.zeros((0, 2))),
+    lambda out: nn.BCEWithLogitsLoss()(out, np.zeros((0, 2))),
+    lambda out: nn.CrossEntropyLoss()(out, []),
+])
+def test_an_empty_batch_gives_nan_mean_zero_sum_and_zero_gradients(loss):
+    lin = nn.Linear(3, 2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = lin(np.zeros((0, 3)))
+        value = loss(out)
+        value.backward()
+    assert math.isnan(value.item())
+    np.testing.assert_array_equal(lin.weight.grad, np.zeros((3, 2)))
+    np.testing.assert_array_equal(lin.bias.grad, np.zeros(2))
+    assert F.cross_entropy(out, [], "sum").item() == 0.0
+    assert F.mse_loss(out, np.zeros((0, 2)), "none").shape == (0, 2)
+
+
+# ----- optimizers ----------------------------------------------------------------------------
+GRADS = [np.array([0.5, -1.0, 2.0]), np.array([-0.3, 0.2, 1.0]), np.array([1.5, 0.0, -0.7])]
+P0 = np.array([1.0, -2.0, 0.5])
+
+
+def run_steps(opt_cls, **kw):
+    p = nn.Parameter(P0)
+    opt = opt_cls([p], **kw)
+    for g in GRADS:
+        p.grad = g.copy()
+        opt.step()
+    return p.data
+
+
+def sgd_by_hand(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    p, buf = P0.copy(), None
+    for g in GRADS:
+        g = g + weight_decay * p
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+    return p
+
+
+def adam_by_hand(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    p, m, v = P0.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADS, start=1):
+        if decoupled:
+            p = p - lr * weight_decay * p
+        else:
+            g = g + weight_decay * p
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+@pytest.mark.parametrize("kw", [
+    {"lr": 0.1},
+    {"lr": 0.1, "momentum": 0.9},
+    {"lr": 0.1, "momentum": 0.9, "dampening": 0.3},
+    {"lr": 0.05, "momentum": 0.8, "nesterov": True},
+    {"lr": 0.1, "weight_decay": 0.01},
+    {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.05},
+    {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.05, "nesterov": True},
+])
+def test_sgd_three_steps_equal_the_published_formula(kw):
+    np.testing.assert_allclose(run_steps(nn.SGD, **kw), sgd_by_hand(**kw), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [
+    {"lr": 0.01},
+    {"lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6},
+    {"lr": 0.01, "weight_decay": 0.1},
+])
+def test_adam_three_steps_equal_the_published_formula(kw):
+    np.testing.assert_allclose(run_steps(nn.Adam, **kw), adam_by_hand(**kw), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{"lr": 0.01}, {"lr": 0.1, "weight_decay": 0.5},
+                                {"lr": 0.1, "betas": (0.5, 0.9), "weight_decay": 0.0}])
+def test_adamw_three_steps_equal_the_published_formula(kw):
+    expected = adam_by_hand(**{"weight_decay": 1e-2, **kw}, decoupled=True)
+    np.testing.assert_allclose(run_steps(nn.AdamW, **kw), expected, rtol=0, atol=1e-12)
+
+
+def test_step_skips_parameters_without_grad_and_bumps_versions():
+    a, b = nn.Parameter([1.0]), nn.Parameter([2.0])
+    opt = nn.SGD([a, b], lr=0.5)
+    a.grad = np.array([1.0])
+    va, vb = a._version[0], b._version[0]
+    opt.step()
+    assert a.data[0] == 0.5 and b.data[0] == 2.0
+    assert a._version[0] > va and b._version[0] == vb
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_a_step_between_forward_and_backward_is_detected():
+    m = nn.Linear(2, 1, seed=0)
+    opt = nn.SGD(m.parameters(), lr=0.1)
+    m(np.ones((1, 2))).sum().backward()
+    loss = m(np.ones((1, 2))).sum()
+    opt.step()
+    with pytest.raises(RuntimeError, match="version"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.01),
+    lambda ps: nn.Adam(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: nn.AdamW(ps, lr=0.01),
+])
+def test_optimizer_state_dict_round_trip_resumes_identically(make):
+    model = nn.MLP([3, 4, 2], seed=0)
+    opt = make(model.parameters())
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
+
+    def train(model, opt, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.CrossEntropyLoss()(model(x), y).backward()
+            opt.step()
+
+    train(model, opt, 2)
+    saved_model, saved_opt = model.state_dict(), opt.state_dict()
+    train(model, opt, 3)
+
+    model2 = nn.MLP([3, 4, 2], seed=5)
+    model2.load_state_dict(saved_model)
+    opt2 = make(model2.parameters())
+    opt2.load_state_dict(saved_opt)
+    train(model2, opt2, 3)
+    assert params_bytes(model2) == params_bytes(model)
+    assert saved_opt["param_groups"][0]["params"] == [0, 1, 2, 3]
+
+
+def test_optimizer_state_dict_is_a_copy():
+    p = nn.Parameter([1.0, 2.0])
+    opt = nn.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = np.array([1.0, 1.0])
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["momentum_buffer"][...] = 99.0
+    assert not np.any(opt.state[0]["momentum_buffer"] == 99.0)
+
+
+def test_optimizer_arguments_are_checked():
+    with pytest.raises(TypeError, match="single Tensor"):
+        nn.SGD(nn.Parameter([1.0]), lr=0.1)
+    with pytest.raises(TypeError, match="model.parameters"):
+        nn.Adam(nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="empty"):
+        nn.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="more than once"):
+        p = nn.Parameter([1.0])
+        nn.SGD([p, p], lr=0.1)
+    with pytest.raises(ValueError, match="nesterov"):
+        nn.SGD([nn.Parameter([1.0])], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="lr"):
+        nn.Adam([nn.Parameter([1.0])], lr=-1.0)
+    with pytest.raises(ValueError, match="betas"):
+        nn.AdamW([nn.Parameter([1.0])], betas=(0.9, 1.0))
+    opt = nn.SGD((p for p in nn.Linear(2, 2).parameters()), lr=0.1)  # a generator is fine
+    assert len(opt.params) == 2
+
+
+def test_clip_grad_norm_scales_to_max_norm_and_returns_the_total():
+    a, b, c = nn.Parameter([0.0, 0.0]), nn.Parameter([0.0]), nn.Parameter([0.0])
+    a.grad, b.grad = np.array([3.0, 0.0]), np.array([4.0])
+    assert nn.clip_grad_norm([a, b, c], max_norm=1.0) == 5.0
+    np.testing.assert_allclose(np.concatenate([a.grad, b.grad]), [0.6, 0.0, 0.8], rtol=1e-5)
+    assert c.grad is None
+    before = a.grad.copy()
+    assert nn.clip_grad_norm([a, b], max_norm=10.0) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_array_equal(a.grad, before)  # below the limit: untouched
+
+
+def test_a_float32_model_trains_in_float32():
+    m = nn.MLP([2, 8, 2], seed=0, dtype=np.float32)
+    opt = nn.AdamW(m.parameters(), lr=0.01)
+    x = np.ones((4, 2), np.float32)
+    losses = [lambda: nn.CrossEntropyLoss()(m(x), [0, 1, 0, 1]),
+              lambda: nn.BCEWithLogitsLoss()(m(x), np.zeros((4, 2))),
+              lambda: nn.MSELoss()(m(x), np.zeros((4, 2)))]
+    for make in losses:
+        loss = make()
+        assert loss.dtype == np.float32
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in m.parameters())
+    assert all(s["exp_avg"].dtype == np.float32 for s in opt.state)
+
+
+# ----- mini-batches and training -------------------------------------------------------------
+def test_batches_cover_every_row_once_in_a_seeded_order():
+    X, y = np.arange(20).reshape(10, 2), np.arange(10)
+    got = list(nn.batches(X, y, 4, seed=0))
+    assert [len(yb) for _, yb in got] == [4, 4, 2]
+    rows = np.concatenate([yb for _, yb in got])
+    assert sorted(rows) == list(range(10)) and list(rows) != list(range(10))
+    for xb, yb in got:
+        np.testing.assert_array_equal(xb, X[yb])
+    again = np.concatenate([yb for _, yb in nn.batches(X, y, 4, seed=0)])
+    np.testing.assert_array_equal(again, rows)
+    in_order = [yb for _, yb in nn.batches(X, y, 3, shuffle=False)]
+    assert [list(b) for b in in_order] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+
+def test_batches_keep_the_input_types():
+    X = Tensor(np.ones((5, 2)), requires_grad=True)
+    xb, yb = next(nn.batches(X, [0, 1, 0, 1, 1], 2, seed=0))
+    assert isinstance(xb, Tensor) and isinstance(yb, np.ndarray)
+    xb.sum().backward()
+    assert X.grad.sum() == 4.0  # the batch's rows, through indexing
+    with pytest.raises(ValueError, match="5 rows but y has 4"):
+        list(nn.batches(X, np.zeros(4), 2))
+    with pytest.raises(ValueError, match="positive integer"):
+        list(nn.batches(X, np.zeros(5), 0))
+
+
+def two_moons(n, seed):
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, np.pi, n)
+    upper = np.stack([np.cos(t), np.sin(t)], 1)
+    lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1)
+    X = np.concatenate([upper, lower]) + rng.normal(0, 0.1, (2 * n, 2))
+    return X, np.repeat([0, 1], n)
+
+
+def test_an_mlp_learns_two_moons():
+    X, y = two_moons(100, seed=0)
+    model = nn.MLP([2, 16, 16, 2], seed=0)
+    opt = nn.Adam(model.parameters(), lr=0.03)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(150):
+        for xb, yb in nn.batches(X, y, 100, seed=1):
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+    with no_grad():
+        accuracy = (model(X).argmax(1) == y).mean()
+    assert accuracy >= 0.97
+
+
+def test_an_mlp_learns_xor_with_bce_and_sgd():
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    model = nn.MLP([2, 8, 1], activation=nn.Tanh, seed=3)
+    opt = nn.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    for _ in range(300):
+        opt.zero_grad()
+        nn.BCEWithLogitsLoss()(model(X), y).backward()
+        opt.step()
+    assert np.array_equal(model(X).data > 0, y > 0.5)
+
+
+# ----- PyTorch interop -----------------------------------------------------------------------
+def test_to_torch_state_dict_uses_pytorch_names_and_layouts():
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 2, seed=1))
+    sd = nn.to_torch_state_dict(model)
+    assert {k: v.shape for k, v in sd.items()} == {
+        "0.weight": (4, 3), "0.bias": (4,), "2.weight": (2, 4), "2.bias": (2,)}
+    assert list(sd) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    # PyTorch's formula, y = x W^T + b, on the converted arrays gives the same outputs
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    h = np.maximum(x @ sd["0.weight"].T + sd["0.bias"], 0)
+    np.testing.assert_allclose(model(x).data, h @ sd["2.weight"].T + sd["2.bias"], rtol=1e-14)
+    sd["0.weight"][...] = 0  # a copy
+    assert not np.all(model[0].weight.data == 0)
+
+
+def test_torch_state_dict_round_trip_is_the_identity():
+    model = nn.MLP([3, 5, 2], seed=0)
+    sd = nn.to_torch_state_dict(model)
+    other = nn.MLP([3, 5, 2], seed=1)
+    nn.from_torch_state_dict(other, sd)
+    assert params_bytes(other) == params_bytes(model)
+    again = nn.to_torch_state_dict(other)
+    assert all(np.array_equal(again[k], sd[k]) for k in sd)
+
+
+def test_from_torch_state_dict_refuses_wrong_shapes_and_changes_nothing():
+    model = nn.MLP([3, 5, 2], seed=0)
+    before = params_bytes(model)
+    sd = nn.to_torch_state_dict(model)
+    sd["0.weight"] = sd["0.weight"].T  # an (in, out) array where PyTorch has (out, in)
+    sd["0.bias"] = sd["0.bias"] + 1
+    with pytest.raises(ValueError, match="0.weight"):
+        nn.from_torch_state_dict(model, sd)
+    assert params_bytes(model) == before

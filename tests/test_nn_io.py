@@ -1,0 +1,328 @@
+"""nn weight files: Module.save / Module.load, and every way a file can be refused.
+
+Each refusal must raise nn.LoadError (a ValueError) naming the file and the reason, and leave
+the model bit-identical.
+"""
+
+import io
+import json
+import os
+import pickle
+import stat
+import struct
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+import nn
+
+
+def make_model(seed=0, dtype=np.float64):
+    return nn.MLP([3, 4, 2], seed=seed, dtype=dtype)
+
+
+def params_bytes(module):
+    return {n: p.data.tobytes() for n, p in module.named_parameters()}
+
+
+def npy_bytes(arr, allow_pickle=False):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def meta_bytes(model, **changes):
+    meta = {"format": "tapegrad.weights", "version": 1,
+            "arrays": [{"name": n, "shape": list(p.shape), "dtype": p.dtype.str}
+                       for n, p in model.named_parameters()]}
+    meta.update(changes)
+    return json.dumps(meta).encode()
+
+
+def write_zip(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+
+
+def legit_members(model):
+    return [("tapegrad.json", meta_bytes(model))] + [
+        (n + ".npy", npy_bytes(p.data)) for n, p in model.named_parameters()]
+
+
+def assert_refused(path, reason, model=None):
+    """Loading path raises LoadError naming it and matching reason; the model is unchanged."""
+    model = model if model is not None else make_model(seed=1)
+    before = params_bytes(model)
+    with pytest.raises(nn.LoadError, match=reason) as info:
+        model.load(path)
+    assert str(path) in str(info.value) and isinstance(info.value, ValueError)
+    assert params_bytes(model) == before
+    return info.value
+
+
+# ----- saving --------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_save_then_load_is_bit_identical(tmp_path, dtype):
+    model = make_model(seed=0, dtype=dtype)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    other = make_model(seed=1, dtype=dtype)
+    assert other.load(path) is other
+    assert params_bytes(other) == params_bytes(model)
+
+
+def test_save_writes_exactly_the_given_path_and_nothing_else(tmp_path):
+    path = tmp_path / "weights.bin"  # no .npz is appended, unlike numpy.savez
+    make_model().save(str(path))
+    assert os.listdir(tmp_path) == ["weights.bin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as open() would create it
+    make_model(seed=2).save(path)  # overwriting goes through a rename too
+    assert os.listdir(tmp_path) == ["weights.bin"]
+    loaded = make_model(seed=0).load(path)
+    assert params_bytes(loaded) == params_bytes(make_model(seed=2))
+
+
+def test_the_file_is_an_ordinary_npz_with_json_metadata(tmp_path):
+    model = make_model()
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as npz:
+        assert sorted(npz.files) == sorted(["tapegrad.json", "0.weight", "0.bias", "2.weight",
+                                            "2.bias"])
+        np.testing.assert_array_equal(npz["2.weight"], model[2].weight.data)
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("tapegrad.json"))
+    assert meta["format"] == "tapegrad.weights" and meta["version"] == 1
+    assert meta["arrays"][0] == {"name": "0.weight", "shape": [3, 4], "dtype": "<f8"}
+
+
+def test_equal_models_give_byte_identical_files(tmp_path):
+    make_model().save(tmp_path / "a")
+    make_model().save(tmp_path / "b")
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    make_model(seed=0).save(path)
+    old = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np.lib.format, "write_array", broken)
+    with pytest.raises(OSError, match="disk full"):
+        make_model(seed=1).save(path)
+    assert os.listdir(tmp_path) == ["m.npz"] and path.read_bytes() == old
+
+
+# ----- refusals ------------------------------------------------------------------------------
+def test_missing_file_and_directory(tmp_path):
+    assert_refused(tmp_path / "nope.npz", "cannot open")
+    assert_refused(tmp_path, "cannot open")
+
+
+def test_empty_and_truncated_files(tmp_path):
+    good = tmp_path / "good.npz"
+    make_model().save(good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"")
+    assert_refused(bad, "empty")
+    for cut in (1, 30, len(data) // 3, len(data) // 2, len(data) - 30, len(data) - 1):
+        bad.write_bytes(data[:cut])
+        assert_refused(bad, "truncated|corrupted|not an .npz")
+
+
+def test_a_pickle_is_refused_without_being_unpickled(tmp_path):
+    path = tmp_path / "m.pkl"
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    path.write_bytes(pickle.dumps({"0.weight": Boom()}))
+    assert_refused(path, "pickle")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_pickled_member_is_refused(tmp_path):
+    model = make_model()
+    members = legit_members(model)
+    members[1] = ("0.weight.npy", npy_bytes(np.array([{"x": 1}] * 12, dtype=object),
+                                            allow_pickle=True))
+    path = tmp_path / "m.npz"
+    write_zip(path, members)
+    assert_refused(path, "0.weight.npy")
+
+
+def test_foreign_files_are_refused(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"just some text, not weights\n" * 10)
+    assert_refused(path, "not an .npz")
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    assert_refused(tmp_path / "a.npy", "single .npy array")
+    # numpy.savez of the right arrays, but not a tapegrad file (no metadata)
+    np.savez(tmp_path / "plain.npz", **make_model().state_dict())
+    assert_refused(tmp_path / "plain.npz", "no 'tapegrad.json' metadata")
+    write_zip(path, [("tapegrad.json", b"{not json")])
+    assert_refused(path, "not valid JSON")
+    write_zip(path, [("tapegrad.json", meta_bytes(make_model(), format="other"))])
+    assert_refused(path, "not a tapegrad weight file")
+    write_zip(path, [("tapegrad.json", meta_bytes(make_model(), version=99))])
+    assert_refused(path, "unsupported format version 99")
+    write_zip(path, [("tapegrad.json", meta_bytes(make_model(), arrays=[{"name": 1}]))])
+    assert_refused(path, "malformed metadata")
+
+
+def test_names_that_differ_are_reported_as_missing_and_unexpected(tmp_path):
+    path = tmp_path / "m.npz"
+    nn.MLP([3, 4, 4, 2], seed=0).save(path)  # one more layer: 4.weight, 4.bias
+    err = assert_refused(path, "names differ")
+    assert "unexpected ['4.weight', '4.bias']" in str(err) and "missing" not in str(err)
+    nn.Sequential(nn.Linear(3, 4, seed=0)).save(path)
+    err = assert_refused(path, r"missing \['2.weight', '2.bias'\]")
+    assert "unexpected" not in str(err)
+
+
+def test_shapes_that_differ_are_reported_with_both_shapes(tmp_path):
+    path = tmp_path / "m.npz"
+    nn.MLP([3, 5, 2], seed=0).save(path)
+    assert_refused(path, r"shape of '0.weight' differs: file has \(3, 5\), model has \(3, 4\)")
+
+
+def test_dtypes_that_differ_are_refused(tmp_path):
+    path = tmp_path / "m.npz"
+    make_model(dtype=np.float32).save(path)
+    assert_refused(path, "dtype of '0.weight' differs")
+
+
+def test_names_are_compared_before_shapes(tmp_path):
+    path = tmp_path / "m.npz"
+    nn.MLP([3, 5, 5, 2], seed=0).save(path)  # names and shapes both differ
+    assert_refused(path, "names differ")
+
+
+def test_members_that_disagree_with_the_metadata_are_refused(tmp_path):
+    model = make_model()
+    path = tmp_path / "m.npz"
+    write_zip(path, legit_members(model)[:-1] + [("2.bias.txt", b"x")])
+    assert_refused(path, "members do not match its metadata")
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        write_zip(path, legit_members(model) + [("2.bias.npy", npy_bytes(np.zeros(2)))])
+    assert_refused(path, "duplicate member names|members do not match")
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_size_without_inflating(tmp_path):
+    model = make_model()
+    path = tmp_path / "bomb.npz"
+    size = 200 * 2**20  # 200 MiB of zeros, a few hundred KiB compressed
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tapegrad.json", meta_bytes(model))
+        for n, p in model.named_parameters():
+            if n == "0.weight":
+                with zf.open(n + ".npy", "w", force_zip64=True) as f:
+                    f.write(npy_bytes(p.data)[:128])
+                    chunk = bytes(2**20)
+                    for _ in range(size // len(chunk)):
+                        f.write(chunk)
+            else:
+                zf.writestr(n + ".npy", npy_bytes(p.data))
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        assert_refused(path, r"'0.weight.npy' declares 2097\d+ bytes, but 96 bytes")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # nothing was inflated
+
+
+def test_a_metadata_bomb_is_refused_from_its_declared_size(tmp_path):
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tapegrad.json", b" " * 50_000_000)
+    assert_refused(path, "metadata member declares 50000000 bytes")
+
+
+def patch_central_directory(data, member, offset, fmt, value):
+    """Rewrite one field of member's central-directory entry (offset from its signature)."""
+    name = member.encode()
+    at = data.index(b"PK\x01\x02")
+    while True:
+        n = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46:at + 46 + n] == name:
+            break
+        at = data.index(b"PK\x01\x02", at + 4)
+    out = bytearray(data)
+    struct.pack_into(fmt, out, at + offset, value)
+    return bytes(out)
+
+
+def test_a_forged_declared_size_is_refused(tmp_path):
+    path = tmp_path / "m.npz"
+    make_model().save(path)
+    data = path.read_bytes()
+    # the central directory's uncompressed size (offset 24) of 2.weight.npy, raised to 4 GiB - 1
+    path.write_bytes(patch_central_directory(data, "2.weight.npy", 24, "<I", 2**32 - 2))
+    assert_refused(path, "'2.weight.npy' declares 4294967294 bytes")
+
+
+def test_a_forged_npy_header_is_refused_before_its_data_is_read(tmp_path):
+    model = make_model()
+    members = legit_members(model)
+    real = npy_bytes(model[0].weight.data)  # (3, 4) float64: 96 bytes of data
+    forged = npy_bytes(np.zeros((3, 4)))
+    header_len = len(forged) - 96
+    head = np.lib.format.header_data_from_array_1_0(np.zeros((3, 4)))
+    head["shape"] = (10**9, 10**9)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, head)
+    forged_head = buf.getvalue()
+    assert len(forged_head) == header_len  # same declared size: only the header lies
+    members[1] = ("0.weight.npy", forged_head + real[header_len:])
+    path = tmp_path / "m.npz"
+    write_zip(path, members)
+    assert_refused(path, r"forged or inconsistent header: shape \(1000000000, 1000000000\)")
+
+
+def test_a_bit_flipped_data_byte_fails_the_crc(tmp_path):
+    path = tmp_path / "m.npz"
+    make_model().save(path)
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(b"\x93NUMPY") + 128 + 5  # inside 0.weight's data
+    data[at] ^= 0x10
+    path.write_bytes(bytes(data))
+    assert_refused(path, "CRC")
+
+
+def test_every_single_bit_flip_is_refused_or_harmless(tmp_path):
+    """Flip one bit in each byte of a saved file: load either raises LoadError and leaves the
+    model unchanged, or (a flip in a field nothing depends on, such as a timestamp) loads
+    exactly the saved values. Never another exception, never wrong weights."""
+    saved = make_model(seed=0)
+    path = tmp_path / "m.npz"
+    saved.save(path)
+    data = path.read_bytes()
+    expected = params_bytes(saved)
+    original = params_bytes(make_model(seed=1))
+    refused = 0
+    for i in range(len(data)):
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << (i % 8)
+        path.write_bytes(bytes(flipped))
+        model = make_model(seed=1)
+        try:
+            model.load(path)
+        except nn.LoadError as e:
+            assert str(path) in str(e)
+            assert params_bytes(model) == original
+            refused += 1
+        else:
+            assert params_bytes(model) == expected, f"byte {i}"
+    assert refused > len(data) // 2
