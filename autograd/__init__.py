@@ -4,8 +4,7 @@ from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad, primi
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tape import explain, tape
-from .tensor import (Tensor, concatenate, maximum, minimum, ones, randn, stack, tensor, where,
-                     zeros)
+from .tensor import Tensor, concatenate, maximum, minimum, ones, randn, stack, tensor, where, zeros
 from .value import Value
 
 __version__ = "0.1.0"

@@ -13,7 +13,8 @@ import math
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy import ndarray
@@ -26,6 +27,7 @@ _counter = itertools.count()  # creation numbers: later nodes never feed earlier
 class _State(threading.local):
     grad_enabled = True
     anomaly = False
+    transform_depth = 0  # how many grad/value_and_grad calls are evaluating their f
     module = None  # dotted path of the nn module being called, for drawings
 
 

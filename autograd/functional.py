@@ -2,7 +2,9 @@
 
 All of them run on the one tape and never touch a ``.grad`` field. A float argument becomes a
 ``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the gradient is
-a node too (recorded with ``create_graph``), which is what lets ``grad`` nest. They are function
+a node too (recorded with ``create_graph``), which is what lets ``grad`` nest. Called inside
+another transform's ``f``, a gradient that depends on the outer variable comes back as a node
+even for a float argument, so ``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0. They are function
 transforms: ``f`` is always run in grad mode, even when the caller is inside ``no_grad``.
 """
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node, backprop, enable_grad
+from .engine import Node, backprop, enable_grad, state
 from .tensor import Tensor
 from .value import Value
 
@@ -93,6 +95,10 @@ def _scalar_output(out: Any, where: str) -> Any:
     return out
 
 
+def _connected(x: Any) -> bool:
+    return isinstance(x, Node) and x.requires_grad
+
+
 def _seed_for(out: Any) -> Any:
     return np.ones(out.shape, dtype=out.dtype) if isinstance(out, Tensor) else 1.0
 
@@ -112,12 +118,19 @@ def value_and_grad(f: Callable, argnums: Argnums = 0) -> Callable:
 
     def vg(*args: Any) -> tuple[Any, Any]:
         nums, lifted, wrt, nested = _prepare(f, argnums, args, "value_and_grad")
+        # inside another transform's f, a gradient may depend on the outer variable (which f
+        # closes over): record it, and hand back a node wherever that is the case
+        outer = state.transform_depth > 0
         any_node = any(nested)
-        with enable_grad():
-            out = _scalar_output(f(*lifted), "value_and_grad")
-            gs = _grads(out, wrt, _seed_for(out), any_node)
-        gs = [_plain(g, n, w) for g, n, w in zip(gs, nested, wrt)]
-        if any_node:
+        state.transform_depth += 1
+        try:
+            with enable_grad():
+                out = _scalar_output(f(*lifted), "value_and_grad")
+                gs = _grads(out, wrt, _seed_for(out), any_node or outer)
+        finally:
+            state.transform_depth -= 1
+        gs = [_plain(g, n or (outer and _connected(g)), w) for g, n, w in zip(gs, nested, wrt)]
+        if any_node or (outer and _connected(out)):
             value = _as_node(out, wrt[0])
         else:
             value = out.data if isinstance(out, Node) else out

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -84,8 +85,8 @@ class Tensor(Operators, Node):
             raise TypeError(f"Tensor: cannot make an array of {type(data).__name__}: {e}") \
                 from None
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (numbers expected"
-                            f"{'; a list of Values? use Value alone' if arr.dtype == object else ''})")
+            hint = "; Values cannot go in a Tensor" if arr.dtype == object else ""
+            raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (numbers expected{hint})")
         self._init_node(arr, label=label)
         self._version = [0]
         self._saved = None

@@ -276,3 +276,10 @@ def test_newton_converges_in_a_few_steps_on_a_convex_problem():
     assert steps <= 6
     assert np.linalg.norm(grad(f)(x)) <= 1e-12
     np.testing.assert_allclose(a.T @ np.exp(a @ x) + x, b, atol=1e-12)  # the optimality condition
+
+
+def test_inner_grad_of_a_float_keeps_its_dependence_on_the_outer_variable():
+    # d/dx [d/dy (x * y)] = 1, although the inner argument is a plain float
+    assert grad(lambda x: grad(lambda y: x * y)(2.0))(3.0) == 1.0
+    # d/dx [x * d/dy (x * y^2) at y = 2] = d/dx [4 x^2] = 8 x
+    assert grad(lambda x: grad(lambda y: x * y * y)(2.0) * x)(3.0) == 24.0

@@ -11,6 +11,7 @@ from autograd import Tensor, Value, gradcheck, ops
 from autograd.engine import apply, registry
 from autograd.testing import arrays, broadcastable_shapes, matmul_shapes, valid_axes
 
+
 def distinct(shape):
     """Values at least 0.1 apart: no ties, so max/min have a gradient everywhere."""
     return hnp.arrays(np.float64, shape, elements=st.integers(-60, 60).map(lambda i: i / 10),
