@@ -4,8 +4,8 @@ All of them run on the one tape and never touch a ``.grad`` field. A float argum
 ``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the gradient is
 a node too (recorded with ``create_graph``), which is what lets ``grad`` nest. Called inside
 another transform's ``f``, a gradient that depends on the outer variable comes back as a node
-even for a float argument, so ``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0. They are function
-transforms: ``f`` is always run in grad mode, even when the caller is inside ``no_grad``.
+even for a float argument, so ``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0.
+They are function transforms: ``f`` always runs in grad mode, even inside ``no_grad``.
 """
 
 from __future__ import annotations
