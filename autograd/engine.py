@@ -25,6 +25,9 @@ _counter = itertools.count()  # creation numbers: later nodes never feed earlier
 
 
 class _State(threading.local):
+    def __init__(self) -> None:
+        self.saved_modes: list[bool] = []  # what no_grad/enable_grad restore, per thread
+
     grad_enabled = True
     anomaly = False
     transform_depth = 0  # how many grad/value_and_grad calls are evaluating their f
@@ -40,8 +43,7 @@ class no_grad:
     _mode = False
 
     def __enter__(self) -> None:
-        saved = state.__dict__.setdefault("saved_modes", [])  # per thread, so instances can
-        saved.append(state.grad_enabled)  # be shared between threads and nested
+        state.saved_modes.append(state.grad_enabled)  # thread-local: instances can be shared
         state.grad_enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:

@@ -324,11 +324,13 @@ class Tensor(Operators, Node):
             if self._rg or (isinstance(other, Tensor) and other._rg):
                 return None  # the caller records a new node and rebinds the name
         o = other.data if isinstance(other, Tensor) else _const(other, name)
-        with backend.quiet():
-            try:
-                ufunc(self.data, o, out=self.data)
-            except ValueError as e:
-                raise ValueError(f"{name}: {e} (shapes {self.shape} and {np.shape(o)})") from None
+        token = quiet_enter()
+        try:
+            ufunc(self.data, o, out=self.data)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e} (shapes {self.shape} and {np.shape(o)})") from None
+        finally:
+            quiet_exit(token)
         self._version[0] += 1
         return self
 
