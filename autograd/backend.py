@@ -148,7 +148,7 @@ def _reduce_nonempty(fn, name):
 def _logsumexp(x, axis=-1, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
     m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) along the axis: shift by nothing
-    s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    s = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
     return s if keepdims else np.squeeze(s, axis=axis)
 
 

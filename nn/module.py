@@ -8,6 +8,7 @@ object once. There is no registration step, so forgetting ``super().__init__()``
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -58,6 +59,8 @@ class _CallContext(threading.local):
 
 
 _ctx = _CallContext()
+_structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
+_paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # root -> (gen, paths)
 
 
 class Module:
@@ -77,6 +80,7 @@ class Module:
         # a fresh parameter gets its attribute name as label; the outermost call refines it
         if isinstance(value, Parameter) and not value.label:
             value.label = name
+        _structure[0] += 1
         object.__setattr__(self, name, value)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -88,11 +92,8 @@ class Module:
         prev = state.module
         try:
             if outermost:
-                root = type(self).__name__
-                _ctx.paths = {id(m): name or root for name, m in self.named_modules()}
-                for name, p in self.named_parameters():
-                    p.label = name
-                path = root
+                path = type(self).__name__
+                _ctx.paths = self._call_paths(path)
             else:
                 path = _ctx.paths.get(id(self))
                 if path is None:  # not an attribute of the outermost module: nest under caller
@@ -103,6 +104,18 @@ class Module:
             state.module = prev
             if outermost:
                 _ctx.paths = None
+
+    def _call_paths(self, root: str) -> dict[int, str]:
+        """id(module) -> dotted path of every sub-module; labels the parameters. Cached until
+        an attribute of any module is assigned (walking the tree on every call is slow)."""
+        cached = _paths_cache.get(self)
+        if cached is not None and cached[0] == _structure[0]:
+            return cached[1]
+        paths = {id(m): name or root for name, m in self.named_modules()}
+        for name, p in self.named_parameters():
+            p.label = name
+        _paths_cache[self] = (_structure[0], paths)
+        return paths
 
     # ----- discovery ---------------------------------------------------------------------------
     def _entries(self) -> Iterator[tuple[str, Any]]:
