@@ -73,14 +73,17 @@ class Value(Operators, Node):
         out.label = ""
         if state.grad_enabled:
             out._op, out._args, out._params = op, args, params
-        else:
-            out._op, out._args, out._params = None, (), None
+        else:  # _args None marks "computed under no_grad": such a Value has no history
+            out._op, out._args, out._params = None, None, None
         out._id = next(_counter)
         out._trace = _creation_site() if state.anomaly else None
         return out
 
     def backward(self, *, create_graph: bool = False) -> None:
         """Fill ``.grad`` of every value this one depends on (seed: 1.0)."""
+        if self._args is None:
+            raise RuntimeError("backward: this Value was computed under no_grad, so it has no "
+                               "history; compute it in grad mode")
         backward(self, 1.0, create_graph)
 
     def _make_seed(self, seed: float) -> float:
