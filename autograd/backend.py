@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,11 +30,8 @@ try:  # numpy >= 2: entering np.errstate costs ~1 us, setting its context variab
         finally:
             _extobj.reset(token)
 
-    def quiet_enter():
-        return _extobj.set(_IGNORE)
-
-    def quiet_exit(token) -> None:
-        _extobj.reset(token)
+    quiet_enter = partial(_extobj.set, _IGNORE)  # C calls: no Python frame on the hot path
+    quiet_exit = _extobj.reset
 
 except ImportError:  # pragma: no cover - other numpy layouts
 

@@ -22,6 +22,9 @@ from numpy import ndarray
 from . import backend
 
 _counter = itertools.count()  # creation numbers: later nodes never feed earlier ones
+# the creation number at the last in-place change of any tensor: a node created after it
+# cannot have seen a saved input change, so backward checks versions only when this is newer
+last_change = [-1]
 
 
 class _State(threading.local):
@@ -202,9 +205,6 @@ def graph(root: Node, oldest: int = -1) -> list[Node]:
     return nodes
 
 
-_TRUE = (True,)
-
-
 def _creation(n: Node) -> int:
     return n._id
 
@@ -242,16 +242,20 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             if g is None:
                 continue
             args = n._args
-            if n._saved is not None:
+            if n._saved is not None and last_change[0] > n._id:
                 n._check_saved()
-            if n._scalar:  # every Value input wants its gradient; constants' are ignored below
-                need = _TRUE * len(args)
-            else:
-                need = tuple([isinstance(a, Node) and a._rg for a in args])
+            vals = []
+            need = []
+            for a in args:
+                if isinstance(a, Node):
+                    vals.append(a.data)
+                    need.append(a._rg)
+                else:
+                    vals.append(a)
+                    need.append(False)
             if create_graph:
                 vals, out = args, n
             else:
-                vals = [a.data if isinstance(a, Node) else a for a in args]
                 out = n.data
             params = n._params
             if params:
@@ -261,14 +265,14 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             if len(vjps) != len(args):
                 raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
                                    f"{len(args)} inputs")
-            for a, ga in zip(args, vjps):
-                if ga is None or not isinstance(a, Node) or not a._rg:
+            for a, ga, nd in zip(args, vjps, need):
+                if not nd or ga is None:
                     continue
                 if a._scalar:
                     if type(ga) is not float:
                         ga = a._fix_grad(ga, op, g, xp)
                 elif type(ga) is ndarray and ga.shape == a.data.shape \
-                        and ga.dtype == a.data.dtype and not op.custom:
+                        and ga.dtype is a.data.dtype and not op.custom:
                     if ga is g or ga.base is not None:  # no two nodes share a gradient array
                         ga = ga.copy()
                 else:

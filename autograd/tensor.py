@@ -10,7 +10,8 @@ import numpy as np
 
 from . import backend, ops
 from .backend import numpy_ns, quiet_enter, quiet_exit
-from .engine import Node, _counter, _creation_site, apply, backward, kind_of, state
+from .engine import (Node, _counter, _creation_site, apply, backward, kind_of, last_change,
+                     state)
 from .operators import Operators
 
 Axis = int | Sequence[int] | None
@@ -101,14 +102,17 @@ class Tensor(Operators, Node):
     @staticmethod
     def _apply(op, args, params=None):
         vals = []
+        saved = []  # the inputs' versions, checked at backward
         rg, plain = False, True
         for a in args:
             if isinstance(a, Tensor):
                 vals.append(a.data)
+                saved.append(a._version[0])
                 if a._rg:
                     rg = True
             elif type(a) is float or type(a) is int:
                 vals.append(a)
+                saved.append(None)
             else:
                 plain = False
                 break
@@ -116,6 +120,7 @@ class Tensor(Operators, Node):
             kind_of(args)
             args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
             vals = [a.data if isinstance(a, Tensor) else a for a in args]
+            saved = [a._version[0] if isinstance(a, Tensor) else None for a in args]
             rg = any(isinstance(a, Tensor) and a._rg for a in args)
         token = quiet_enter()
         try:
@@ -135,7 +140,7 @@ class Tensor(Operators, Node):
         out._trace = _creation_site() if state.anomaly else None
         if rg and state.grad_enabled and data.dtype.kind == "f":
             out._op, out._args, out._params, out._rg = op, args, params, True
-            out._saved = tuple([a._version[0] if isinstance(a, Tensor) else None for a in args])
+            out._saved = tuple(saved)
             out._module = state.module
         else:
             out._op, out._args, out._params, out._rg = None, (), None, False
@@ -331,8 +336,13 @@ class Tensor(Operators, Node):
             raise ValueError(f"{name}: {e} (shapes {self.shape} and {np.shape(o)})") from None
         finally:
             quiet_exit(token)
-        self._version[0] += 1
+        self._bump()
         return self
+
+    def _bump(self) -> None:
+        """Record an in-place change: this tensor's version, and when the last change was."""
+        self._version[0] += 1
+        last_change[0] = next(_counter)
 
     def __iadd__(self, other: Any) -> Tensor:
         done = self._inplace("+=", other, np.add)
@@ -360,7 +370,7 @@ class Tensor(Operators, Node):
                 "inside `with autograd.no_grad():`")
         v = value.data if isinstance(value, Tensor) else _const(value, "setitem")
         self.data[_index(index)] = v
-        self._version[0] += 1
+        self._bump()
 
     # ----- backward ----------------------------------------------------------------------------
     def backward(self, grad: Any = None, *, create_graph: bool = False) -> None:
@@ -390,7 +400,7 @@ class Tensor(Operators, Node):
         if isinstance(ga, Node):
             if not isinstance(ga, Tensor):
                 raise RuntimeError(f"{op.name}: its VJP returned a Value for a Tensor input")
-            ga = _unbroadcast(xp, ga, self.shape, op)
+            ga = _unbroadcast(xp, ga, self.shape, np.shape(_raw(g)), op)
             return ga if ga.dtype == self.dtype else ga.astype(self.dtype)
         if type(ga) is not np.ndarray:
             ga = np.asarray(ga)
@@ -398,7 +408,7 @@ class Tensor(Operators, Node):
         else:
             owned = not (ga is g or ga.base is not None or op.custom)
         if ga.shape != self.shape:
-            ga = _unbroadcast(backend.numpy_ns, ga, self.shape, op)
+            ga = _unbroadcast(backend.numpy_ns, ga, self.shape, np.shape(_raw(g)), op)
             owned = True
         if ga.dtype != self.dtype:
             return ga.astype(self.dtype)
@@ -433,17 +443,24 @@ class Tensor(Operators, Node):
 Tensor._kind = Tensor
 
 
-def _unbroadcast(xp: Any, ga: Any, shape: tuple, op: Any) -> Any:
-    """Sum a gradient of a broadcast shape back to ``shape``; RuntimeError if it cannot be."""
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Node) else x
+
+
+def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> Any:
+    """Sum a gradient of a broadcast shape back to the input's ``shape``. Only axes along
+    which the op's output broadcast the input may be summed; anything else is a wrong rule."""
     gs = ga.shape
     if gs == shape:
         return ga
     lead = len(gs) - len(shape)
-    if lead < 0 or any(s != 1 and s != gs[i + lead] for i, s in enumerate(shape)):
-        raise RuntimeError(f"{op.name}: its VJP returned a gradient of shape {gs} for an "
-                           f"input of shape {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and gs[i + lead] != 1)
+    skip = len(gs) - len(out_shape)  # output axes aligned from the right
+    if lead < 0 or any(s != 1 and s != gs[i + lead] for i, s in enumerate(shape)) or \
+            any(j < skip or out_shape[j - skip] != gs[j] for j in axes):
+        raise RuntimeError(f"{op.name}: its VJP returned a gradient of shape {gs} for an "
+                           f"input of shape {shape} (output shape {out_shape})")
     return xp.reshape(xp.sum(ga, axes, True), shape)
 
 
