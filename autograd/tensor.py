@@ -10,8 +10,7 @@ import numpy as np
 
 from . import backend, ops
 from .backend import numpy_ns, quiet_enter, quiet_exit
-from .engine import (Node, _counter, _creation_site, apply, backward, kind_of, last_change,
-                     state)
+from .engine import Node, _counter, _creation_site, apply, backward, kind_of, last_change, state
 from .operators import Operators
 
 Axis = int | Sequence[int] | None
