@@ -136,9 +136,11 @@ def _sigmoid(x):
 
 def _reduce_nonempty(fn, name):
     def reduce(x, axis=None, keepdims=False):
-        if x.size == 0:
-            raise ValueError(f"{name}: the tensor of shape {x.shape} has size 0 (no {name}imum)")
-        return fn(x, axis=axis, keepdims=keepdims)
+        try:
+            return fn(x, axis=axis, keepdims=keepdims)
+        except ValueError:  # numpy: "zero-size array to reduction operation ..."
+            raise ValueError(f"{name}: the tensor of shape {x.shape} has size 0 along the "
+                             f"reduced axes (no {name}imum)") from None
 
     return reduce
 

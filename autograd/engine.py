@@ -302,7 +302,8 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             n.grad = n._grad0 if g is None else g
         elif g is not None:
             old = n.grad
-            n.grad = g if old is None else old + g
+            # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
+            n.grad = g if old is None or (type(old) is float and old == 0.0) else old + g
 
 
 def _check_finite(ga: Any, n: Node) -> None:

@@ -172,9 +172,14 @@ MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="
 # ----- fused, for stability --------------------------------------------------------------------
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label].
 # Its VJP is softmax(z) - onehot(label), written with primitives, so it differentiates again.
+def _shifted_cross_entropy(xp, z, labels):
+    """The same value from logits shifted by their row maximum, exact where rows are equal."""
+    return xp.logsumexp(z, 1, False) - z[xp.arange(len(labels)), labels]
+
+
 CROSS_ENTROPY = defop(
     "cross_entropy",
-    lambda xp, z, labels: xp.logsumexp(z, 1, False) - z[xp.arange(len(labels)), labels],
+    lambda xp, z, labels: _shifted_cross_entropy(xp, z - xp.max(z, 1, True), labels),
     lambda xp, g, out, need, z, labels: (
         xp.reshape(g, (len(labels), 1))
         * (xp.exp(z - xp.reshape(out + z[xp.arange(len(labels)), labels], (len(labels), 1)))

@@ -85,7 +85,8 @@ class Tensor(Operators, Node):
             raise TypeError(f"Tensor: cannot make an array of {type(data).__name__}: {e}") \
                 from None
         if arr.dtype.kind not in "biuf":
-            hint = "; Values cannot go in a Tensor" if arr.dtype == object else ""
+            hint = "; Values cannot go in a Tensor" if isinstance(data, (list, tuple)) and any(
+                isinstance(d, Node) for d in data) else ""
             raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (numbers expected{hint})")
         self._init_node(arr, label=label)
         self._version = [0]
@@ -125,7 +126,8 @@ class Tensor(Operators, Node):
         try:
             data = op.forward(numpy_ns, *vals, **params) if params else op.forward(numpy_ns, *vals)
         except ValueError as e:
-            raise ValueError(f"{op.name}: {e} (input shapes {_shapes(vals)})") from None
+            msg = str(e) if str(e).startswith(f"{op.name}:") else f"{op.name}: {e}"
+            raise ValueError(f"{msg} (input shapes {_shapes(vals)})") from None
         finally:
             quiet_exit(token)
         if type(data) is not np.ndarray:
@@ -258,7 +260,10 @@ class Tensor(Operators, Node):
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """x - logsumexp(x) over ``axis`` (stable)."""
-        return self - self.logsumexp(axis, keepdims=True)
+        # shifted by the (constant) maximum first, as PyTorch does: exact for equal large rows
+        m = np.max(self.data, axis=axis, keepdims=True) if self.size else 0.0
+        shifted = self - np.where(np.isfinite(m), m, 0.0)
+        return shifted - shifted.logsumexp(axis, keepdims=True)
 
     def softmax(self, axis: int = -1) -> Tensor:
         """exp(log_softmax(x)) over ``axis`` (stable)."""

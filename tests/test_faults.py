@@ -1,0 +1,1307 @@
+"""A catalogue of faults (issue 6): whatever a user feeds tapegrad, it gives a correct result or
+the clear error that DESIGN.md's error table names; never a silent wrong gradient, a corrupted
+model or a crashed interpreter.
+
+One named test per fault, each asserting the exact behaviour: the exception type and the
+fragments its message must contain (op name, shapes as Python tuples, versions, sizes, the file
+and the reason), or the exact IEEE values and gradients, with numpy warnings turned into errors
+where the promise is "silently".
+
+Areas: shapes and types; empty and degenerate data; graph misuse; numerics; anomaly mode;
+weight files; threads; scale and memory.
+"""
+
+import builtins
+import gc
+import io
+import json
+import math
+import os
+import pickle
+import re
+import sys
+import threading
+import tracemalloc
+import warnings
+import weakref
+import zipfile
+
+import numpy as np
+import pytest
+
+import autograd
+import nn
+import nn.functional as F
+from autograd import Tensor, Value, concatenate, maximum, no_grad, where
+from autograd.viz import draw_graph
+
+HERE = os.path.abspath(__file__)
+
+
+def leaf(x, dtype=None):
+    return Tensor(x, requires_grad=True, dtype=dtype)
+
+
+@pytest.fixture
+def strict_numpy():
+    """Every numpy floating-point warning (and any other warning) becomes an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def next_line():
+    """The line number after the caller's current line (where the op under test is built)."""
+    return sys._getframe(1).f_lineno + 1
+
+
+# =============================================================================================
+# Shapes and types
+# =============================================================================================
+def test_matmul_of_mismatched_shapes_names_matmul_and_both_shapes():
+    with pytest.raises(ValueError) as info:
+        leaf(np.ones((2, 3))) @ leaf(np.ones(4))
+    assert "matmul" in str(info.value) and "(2, 3) and (4,)" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        leaf(np.ones((5, 2, 3))) @ np.ones((4, 6))  # a constant on the right, batched left
+    assert "matmul" in str(info.value) and "(5, 2, 3) and (4, 6)" in str(info.value)
+
+
+@pytest.mark.parametrize("op, name", [
+    (lambda a, b: a + b, "add"),
+    (lambda a, b: a * b, "mul"),
+    (lambda a, b: a / b, "div"),
+    (lambda a, b: a ** b, "pow"),
+    (lambda a, b: maximum(a, b), "maximum"),
+])
+def test_broadcast_mismatch_names_the_op_and_both_shapes(op, name):
+    with pytest.raises(ValueError) as info:
+        op(leaf(np.ones((2, 3))), leaf(np.ones(4)))
+    assert str(info.value).startswith(name + ":")
+    assert "(2, 3) and (4,)" in str(info.value)
+
+
+def test_concatenate_of_mismatched_shapes_names_concatenate_and_both_shapes():
+    with pytest.raises(ValueError) as info:
+        concatenate([leaf(np.ones((2, 3))), leaf(np.ones((2, 4)))], axis=0)
+    assert "concatenate" in str(info.value) and "(2, 3) and (2, 4)" in str(info.value)
+
+
+@pytest.mark.parametrize("loss, name", [
+    (lambda x, t: F.mse_loss(x, t), "mse_loss"),
+    (lambda x, t: nn.MSELoss()(x, t), "mse_loss"),
+    (lambda x, t: F.binary_cross_entropy_with_logits(x, t), "binary_cross_entropy_with_logits"),
+    (lambda x, t: nn.BCEWithLogitsLoss(reduction="sum")(x, t),
+     "binary_cross_entropy_with_logits"),
+])
+def test_a_loss_on_n1_versus_n_is_refused_not_broadcast_to_n_by_n(loss, name):
+    """(N, 1) against (N,) would silently broadcast to (N, N); both orders are refused."""
+    with pytest.raises(ValueError) as info:
+        loss(leaf(np.zeros((3, 1))), np.zeros(3))
+    assert name in str(info.value) and "(3, 1) and (3,)" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        loss(leaf(np.zeros(3)), Tensor(np.zeros((3, 1))))
+    assert name in str(info.value) and "(3,) and (3, 1)" in str(info.value)
+
+
+def test_a_batch_with_the_wrong_number_of_features_through_linear_names_matmul_and_shapes():
+    lin = nn.Linear(3, 2, seed=0)
+    with pytest.raises(ValueError) as info:
+        lin(np.ones((4, 5)))
+    assert "matmul" in str(info.value) and "(4, 5) and (3, 2)" in str(info.value)
+
+
+@pytest.mark.parametrize("labels, kind, fragment", [
+    (np.array([0.0, 1.0]), TypeError, "float64"),
+    (Tensor([0.0, 1.0]), TypeError, "float64"),
+    (np.array([[0], [1]]), ValueError, "(2, 1)"),
+    ([0, 1, 2], ValueError, "(3,)"),
+    ([0, 3], ValueError, "label 3"),
+    ([-1, 0], ValueError, "label -1"),  # numpy would silently index the last class
+])
+def test_cross_entropy_labels_of_the_wrong_dtype_shape_or_range_are_refused(
+        labels, kind, fragment):
+    z = leaf(np.zeros((2, 3)))
+    with pytest.raises(kind) as info:
+        F.cross_entropy(z, labels)
+    assert str(info.value).startswith("cross_entropy:") and fragment in str(info.value)
+
+
+@pytest.mark.parametrize("seed_shape", [(3,), (3, 2), (1, 3), (2, 3, 1), ()])
+def test_a_backward_seed_of_the_wrong_shape_is_a_valueerror_naming_both_shapes(seed_shape):
+    """Even a broadcastable seed ((1, 3) or (3,) for (2, 3)) is refused: exactly t's shape."""
+    y = leaf(np.ones((2, 3))) * 2.0
+    with pytest.raises(ValueError) as info:
+        y.backward(np.ones(seed_shape))
+    assert f"{seed_shape}" in str(info.value) and "(2, 3)" in str(info.value)
+
+
+@pytest.mark.parametrize("make, dtype", [
+    (lambda: Tensor([1, 2], requires_grad=True), "int64"),
+    (lambda: Tensor([True, False], requires_grad=True), "bool"),
+    (lambda: Tensor(np.arange(3, dtype=np.uint8), requires_grad=True), "uint8"),
+    (lambda: Tensor(np.arange(3, dtype=np.int32)).requires_grad_(), "int32"),
+    (lambda: autograd.zeros(3, dtype=np.int16, requires_grad=True), "int16"),
+    (lambda: autograd.randn(3, seed=0, dtype=np.int32, requires_grad=True), "int32"),
+    (lambda: nn.Parameter([1, 2, 3]), "int64"),
+])
+def test_integer_or_bool_data_asked_to_require_grad_is_a_typeerror_naming_the_dtype(make, dtype):
+    with pytest.raises(TypeError, match=dtype):
+        make()
+
+
+def test_setting_requires_grad_on_an_integer_tensor_leaves_it_unchanged():
+    t = Tensor([1, 2])
+    with pytest.raises(TypeError, match="int64"):
+        t.requires_grad = True
+    assert t.requires_grad is False
+
+
+BAD_OPERANDS = [("x", "str"), (None, "NoneType"), (object(), "object"), (1 + 2j, "complex")]
+BINARY = [
+    (lambda a, b: a + b, "add"), (lambda a, b: b + a, "add"),
+    (lambda a, b: a - b, "sub|add"), (lambda a, b: b - a, "add"),
+    (lambda a, b: a * b, "mul"), (lambda a, b: b * a, "mul"),
+    (lambda a, b: a / b, "div"), (lambda a, b: b / a, "div"),
+    (lambda a, b: a ** b, "pow"), (lambda a, b: b ** a, "pow"),
+]
+
+
+@pytest.mark.parametrize("bad, typename", BAD_OPERANDS)
+def test_unsupported_operands_on_either_side_of_a_value_are_typeerrors_naming_the_type(
+        bad, typename):
+    for op, name in BINARY:
+        with pytest.raises(TypeError) as info:
+            op(Value(2.0), bad)
+        msg = str(info.value)
+        assert re.match(rf"({name}):", msg) and typename in msg and "Value" in msg, msg
+    with pytest.raises(TypeError, match=typename):
+        Value(bad)
+
+
+@pytest.mark.parametrize("bad, typename", BAD_OPERANDS)
+def test_unsupported_operands_on_either_side_of_a_tensor_are_typeerrors_naming_the_type(
+        bad, typename):
+    for op, name in BINARY + [(lambda a, b: a @ b, "matmul"), (lambda a, b: b @ a, "matmul")]:
+        with pytest.raises(TypeError) as info:
+            op(leaf([2.0, 3.0]), bad)
+        msg = str(info.value)
+        assert re.match(rf"({name}):", msg) and typename in msg and "Tensor" in msg, msg
+
+
+def test_strings_none_and_objects_cannot_become_tensors():
+    for bad, fragment in [("abc", "<U3"), (None, "object"), (object(), "object"),
+                          (["a", "b"], "<U1"), ([1.0, None], "object")]:
+        with pytest.raises(TypeError, match=re.escape(fragment)):
+            Tensor(bad)
+
+
+def test_an_object_array_operand_is_refused_never_computed_elementwise():
+    objs = np.array([1.0, 2.0], dtype=object)
+    for op in (lambda: leaf([1.0, 2.0]) + objs, lambda: objs + leaf([1.0, 2.0]),
+               lambda: leaf([1.0, 2.0]) * objs, lambda: objs * leaf([1.0, 2.0])):
+        with pytest.raises(TypeError, match="dtype object"):
+            op()
+
+
+@pytest.mark.parametrize("call", ["item", "bool"])
+def test_item_and_bool_of_several_elements_are_valueerrors_naming_the_size(call):
+    t = leaf(np.ones((2, 3)))
+    fn = t.item if call == "item" else (lambda: bool(t))
+    with pytest.raises(ValueError) as info:
+        fn()
+    assert call in str(info.value) and "6 elements" in str(info.value)
+    assert "size" in str(info.value)
+    empty = Tensor(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="0 elements"):
+        empty.item() if call == "item" else bool(empty)
+    one = Tensor([[3.0]])  # exactly one element: a plain Python number / truth value
+    assert (one.item() if call == "item" else bool(one)) == (3.0 if call == "item" else True)
+
+
+NUMPY_SCALARS = [np.float64(2.0), np.float32(2.0), np.int64(2), np.int8(2), np.uint16(2)]
+
+
+@pytest.mark.parametrize("s", NUMPY_SCALARS, ids=lambda s: type(s).__name__)
+def test_numpy_scalars_on_either_side_of_a_value_combine_like_floats(s, strict_numpy):
+    for op, value, grad in [
+        (lambda v: v * s, 6.0, 2.0), (lambda v: s * v, 6.0, 2.0),
+        (lambda v: v + s, 5.0, 1.0), (lambda v: s + v, 5.0, 1.0),
+        (lambda v: v - s, 1.0, 1.0), (lambda v: s - v, -1.0, -1.0),
+        (lambda v: v / s, 1.5, 0.5), (lambda v: s / v, 2.0 / 3.0, -2.0 / 9.0),
+        (lambda v: v ** s, 9.0, 6.0), (lambda v: s ** v, 8.0, 8.0 * math.log(2.0)),
+    ]:
+        v = Value(3.0)
+        out = op(v)
+        assert type(out) is Value and type(out.data) is float
+        out.backward()
+        assert out.data == pytest.approx(value, rel=1e-15)
+        assert v.grad == pytest.approx(grad, rel=1e-15) and type(v.grad) is float
+
+
+@pytest.mark.parametrize("arr", [np.ones(3), np.array(2.0), np.ones((2, 2), dtype=np.float32)],
+                         ids=["1-d", "0-d", "2-d float32"])
+def test_a_numpy_array_on_either_side_of_a_value_is_a_typeerror_pointing_to_tensor(arr):
+    for op in (lambda v: v + arr, lambda v: arr + v, lambda v: v * arr, lambda v: arr * v,
+               lambda v: arr - v, lambda v: arr / v, lambda v: v ** arr, lambda v: arr ** v):
+        with pytest.raises(TypeError) as info:
+            op(Value(1.0))
+        assert "numpy array" in str(info.value) and "Tensor" in str(info.value)
+        assert f"shape {arr.shape}" in str(info.value)
+
+
+@pytest.mark.parametrize("other", [np.array([1.0, 2.0, 4.0]), np.float64(2.0), np.float32(2.0),
+                                   np.int64(2), np.array(2.0)],
+                         ids=["array", "float64", "float32", "int64", "0-d array"])
+def test_numpy_arrays_and_scalars_on_either_side_of_a_tensor_give_tensors(other, strict_numpy):
+    """Never an ndarray, never an object array: __array_ufunc__ = None defers to Tensor."""
+    x0 = np.array([1.0, 2.0, 3.0])
+    o = np.asarray(other, dtype=np.float64)
+    cases = [
+        (lambda x: x + other, x0 + o, np.ones(3)), (lambda x: other + x, o + x0, np.ones(3)),
+        (lambda x: x - other, x0 - o, np.ones(3)), (lambda x: other - x, o - x0, -np.ones(3)),
+        (lambda x: x * other, x0 * o, o + 0 * x0), (lambda x: other * x, o * x0, o + 0 * x0),
+        (lambda x: x / other, x0 / o, 1 / o + 0 * x0),
+        (lambda x: other / x, o / x0, -o / x0**2),
+        (lambda x: x ** other, x0**o, o * x0 ** (o - 1)),
+    ]
+    for op, value, grad in cases:
+        x = leaf(x0)
+        out = op(x)
+        assert type(out) is Tensor and out.dtype == np.float64, type(out)
+        out.sum().backward()
+        np.testing.assert_allclose(out.data, value, rtol=1e-15)
+        np.testing.assert_allclose(x.grad, grad, rtol=1e-15)
+    if np.ndim(other) == 1:
+        for out in (leaf(x0) @ other, other @ leaf(x0)):
+            assert type(out) is Tensor and out.item() == x0 @ other
+
+
+def test_a_numpy_float32_scalar_keeps_a_float32_tensor_float32():
+    x = leaf(np.ones(3), dtype=np.float32)
+    for out in (x * np.float64(2.0), np.float64(2.0) * x, x + np.float32(1.0), np.int64(3) - x):
+        assert type(out) is Tensor and out.dtype == np.float32
+
+
+def test_mixing_value_and_tensor_is_a_typeerror_naming_both_types():
+    for op in (lambda v, t: v + t, lambda v, t: t + v, lambda v, t: v * t, lambda v, t: t - v):
+        with pytest.raises(TypeError) as info:
+            op(Value(1.0), leaf([1.0]))
+        assert "Value" in str(info.value) and "Tensor" in str(info.value)
+
+
+def test_a_custom_rule_returning_a_gradient_of_the_wrong_shape_names_the_op_and_shapes():
+    twice = autograd.primitive("twice", lambda xp, x: x * 2.0,
+                               lambda xp, g, out, x: (g[:2],))
+    x = leaf(np.ones(3))
+    with pytest.raises(RuntimeError) as info:
+        twice(x).sum().backward()
+    assert "twice" in str(info.value) and "(2,)" in str(info.value) and "(3,)" in str(info.value)
+    v = Value(1.0)
+    with pytest.raises(RuntimeError, match="twice"):
+        autograd.primitive("twice", lambda xp, x: x * 2.0,
+                           lambda xp, g, out, x: (np.ones(2),))(v).backward()
+
+
+def test_a_custom_rule_returning_a_gradient_with_extra_leading_axes_is_refused():
+    """A (4, 3) gradient for a (3,) input of an op whose output is (3,) is a wrong shape (no
+    broadcast can explain it); it must not be silently summed into a gradient of 4."""
+    bad = autograd.primitive("bad", lambda xp, x: x * 2.0,
+                             lambda xp, g, out, x: (np.ones((4, 3)),))
+    x = leaf(np.ones(3))
+    with pytest.raises(RuntimeError) as info:
+        bad(x).sum().backward()
+    assert "bad" in str(info.value) and "(4, 3)" in str(info.value) and "(3,)" in str(info.value)
+
+
+# =============================================================================================
+# Empty and degenerate data
+# =============================================================================================
+E = np.zeros((0, 3))
+REDUCTIONS = [
+    # (name, call, expected value)
+    ("sum", lambda x: x.sum(), np.array(0.0)),
+    ("sum axis 0", lambda x: x.sum(axis=0), np.zeros(3)),
+    ("sum axis 1", lambda x: x.sum(axis=1), np.zeros(0)),
+    ("sum keepdims", lambda x: x.sum(axis=0, keepdims=True), np.zeros((1, 3))),
+    ("mean", lambda x: x.mean(), np.array(np.nan)),
+    ("mean axis 0", lambda x: x.mean(axis=0), np.full(3, np.nan)),
+    ("mean axis 1", lambda x: x.mean(axis=1), np.zeros(0)),
+    ("var", lambda x: x.var(), np.array(np.nan)),
+    ("var axis 0", lambda x: x.var(axis=0), np.full(3, np.nan)),
+    ("var axis 1", lambda x: x.var(axis=1), np.zeros(0)),
+    ("std", lambda x: x.std(), np.array(np.nan)),
+    ("std axis 0", lambda x: x.std(axis=0), np.full(3, np.nan)),
+    ("std axis 1", lambda x: x.std(axis=1), np.zeros(0)),
+    ("logsumexp", lambda x: x.logsumexp(), np.zeros(0)),  # axis=-1: one per (empty) row
+    ("logsumexp axis 0", lambda x: x.logsumexp(axis=0), np.full(3, -np.inf)),  # log(0)
+    ("softmax", lambda x: x.softmax(), np.zeros((0, 3))),
+    ("softmax axis 0", lambda x: x.softmax(axis=0), np.zeros((0, 3))),
+    ("log_softmax", lambda x: x.log_softmax(), np.zeros((0, 3))),
+    ("log_softmax axis 0", lambda x: x.log_softmax(axis=0), np.zeros((0, 3))),
+]
+
+
+@pytest.mark.parametrize("name, call, expected", REDUCTIONS, ids=[r[0] for r in REDUCTIONS])
+def test_a_zero_length_axis_through_every_reduction_keeps_the_gradient_shape(
+        name, call, expected, strict_numpy):
+    """Values as numpy defines them (sum 0, mean/var/std nan, logsumexp over nothing -inf),
+    silently; the gradient reaches the input with its (0, 3) shape and dtype."""
+    for dtype in (np.float64, np.float32):
+        x = leaf(E, dtype=dtype)
+        y = call(x)
+        assert y.dtype == dtype
+        np.testing.assert_array_equal(y.data, expected.astype(dtype))
+        y.backward(np.ones(y.shape, dtype=dtype))
+        assert x.grad.shape == (0, 3) and x.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("which", ["max", "min"])
+@pytest.mark.parametrize("axis", [None, 0])
+def test_max_and_min_of_an_empty_tensor_are_valueerrors_mentioning_the_size(which, axis):
+    with pytest.raises(ValueError) as info:
+        getattr(leaf(E), which)(axis=axis)
+    msg = str(info.value)
+    assert msg.startswith(which + ":") and "size 0" in msg and "(0, 3)" in msg
+
+
+@pytest.mark.parametrize("which", ["max", "min"])
+@pytest.mark.parametrize("axis", [1, -1])
+def test_max_and_min_along_a_nonempty_axis_of_an_empty_tensor_are_empty(which, axis):
+    """As in numpy and PyTorch: each of the zero rows has a maximum; there are none."""
+    x = leaf(E)
+    y = getattr(x, which)(axis=axis)
+    assert y.shape == (0,)
+    y.backward(np.ones(0))
+    assert x.grad.shape == (0, 3)
+
+
+def test_a_mean_over_zero_elements_is_nan_silently_and_its_gradient_is_empty(strict_numpy):
+    x = leaf(np.zeros(0))
+    m = x.mean()
+    assert math.isnan(m.item())
+    m.backward()
+    assert x.grad.shape == (0,)
+    assert math.isnan(leaf(np.zeros((2, 0))).mean(axis=1).data[1])
+
+
+@pytest.mark.parametrize("a_shape, b_shape, out", [
+    ((0, 3), (3, 2), np.zeros((0, 2))),
+    ((2, 0), (0, 4), np.zeros((2, 4))),  # an empty inner axis: a sum over nothing, zeros
+    ((0,), (0,), np.array(0.0)),
+    ((4, 0, 3), (3, 5), np.zeros((4, 0, 5))),
+])
+def test_matmul_with_a_zero_length_axis_gives_zeros_and_gradients_of_the_input_shapes(
+        a_shape, b_shape, out, strict_numpy):
+    a, b = leaf(np.ones(a_shape)), leaf(np.ones(b_shape))
+    y = a @ b
+    np.testing.assert_array_equal(y.data, out)
+    y.backward(np.ones(y.shape))
+    assert a.grad.shape == a_shape and b.grad.shape == b_shape
+    np.testing.assert_array_equal(a.grad, np.zeros(a_shape))  # every case has an empty
+    np.testing.assert_array_equal(b.grad, np.zeros(b_shape))  # side: zeros, or empty
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_zero_size_batch_through_linear_works(dtype, strict_numpy):
+    lin = nn.Linear(3, 2, seed=0, dtype=dtype)
+    y = lin(np.zeros((0, 3), dtype=dtype))
+    assert y.shape == (0, 2) and y.dtype == dtype
+    y.sum().backward()
+    np.testing.assert_array_equal(lin.weight.grad, np.zeros((3, 2), dtype=dtype))
+    np.testing.assert_array_equal(lin.bias.grad, np.zeros(2, dtype=dtype))
+    assert lin.weight.grad.dtype == dtype and lin.bias.grad.dtype == dtype
+
+
+LOSSES = [
+    ("MSELoss", nn.MSELoss, np.zeros((0, 2))),
+    ("BCEWithLogitsLoss", nn.BCEWithLogitsLoss, np.zeros((0, 2))),
+    ("CrossEntropyLoss", nn.CrossEntropyLoss, []),
+]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name, loss_cls, target", LOSSES, ids=[x[0] for x in LOSSES])
+def test_each_loss_on_a_zero_size_batch_has_one_documented_behaviour(
+        name, loss_cls, target, reduction, strict_numpy):
+    """nn/functional.py documents it: on an empty batch "mean" is nan (a mean over zero
+    elements, silently, as PyTorch), "sum" is 0 and "none" is empty; the parameters'
+    gradients are zero (finite), so an optimizer step on an empty batch changes nothing."""
+    lin = nn.Linear(3, 2, seed=0)
+    before = lin.state_dict()
+    out = lin(np.zeros((0, 3)))
+    loss = loss_cls(reduction=reduction)(out, target)
+    if reduction == "mean":
+        assert loss.shape == () and math.isnan(loss.item())
+        loss.backward()
+    elif reduction == "sum":
+        assert loss.shape == () and loss.item() == 0.0
+        loss.backward()
+    else:
+        assert loss.shape == ((0,) if name == "CrossEntropyLoss" else (0, 2))
+        loss.backward(np.zeros(loss.shape))
+    np.testing.assert_array_equal(lin.weight.grad, np.zeros((3, 2)))
+    np.testing.assert_array_equal(lin.bias.grad, np.zeros(2))
+    nn.SGD(lin.parameters(), lr=0.1).step()
+    for k, v in lin.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+# =============================================================================================
+# Graph misuse
+# =============================================================================================
+def test_backward_of_a_non_scalar_without_a_seed_says_to_pass_one_or_reduce():
+    y = leaf(np.ones((2, 3))) * 2.0
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    msg = str(info.value)
+    assert "(2, 3)" in msg and "pass a gradient" in msg and "reduce" in msg
+
+
+def test_backward_of_a_tensor_built_under_no_grad_says_what_to_do():
+    x = leaf([1.0, 2.0])
+    with no_grad():
+        y = (x * 2.0).sum()
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    assert "no_grad" in str(info.value) and "requires_grad=True" in str(info.value)
+    assert x.grad is None
+
+
+def test_backward_of_a_tensor_built_only_from_constants_says_what_to_do():
+    y = (Tensor([1.0, 2.0]) * 3.0).sum()
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    assert "does not require grad" in str(info.value)
+    assert "requires_grad=True" in str(info.value)
+
+
+def test_backward_of_a_value_built_under_no_grad_is_a_runtime_error():
+    """DESIGN's error table: backward of a result built under no_grad is a RuntimeError that
+    says what to do. For a Value it must not silently seed the result and leave its inputs
+    at 0.0 (as if the result were a fresh leaf)."""
+    a, b = Value(2.0), Value(3.0)
+    with no_grad():
+        c = a * b
+    with pytest.raises(RuntimeError, match="no_grad"):
+        c.backward()
+    assert a.grad == 0.0 and b.grad == 0.0
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda x: x.__iadd__(1.0),
+    lambda x: x.__imul__(2.0),
+    lambda x: x.__setitem__(0, 5.0),
+    lambda x: x.__setitem__((slice(None),), np.zeros(3)),
+], ids=["+=", "*=", "setitem", "setitem slice"])
+def test_an_inplace_change_of_a_saved_input_is_detected_at_backward(mutate):
+    x = Tensor([1.0, 2.0, 3.0])  # a constant input that the mul VJP needs for w's gradient
+    w = leaf([1.0, 1.0, 1.0])
+    y = (x * w).sum()
+    mutate(x)
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    msg = str(info.value)
+    assert msg.startswith("mul:") and "version 0 when recorded, now 1" in msg
+    assert w.grad is None
+
+
+def test_an_inplace_change_of_a_saved_output_is_detected_at_backward():
+    x = leaf([0.0, 1.0])
+    e = x.exp()  # exp's VJP reads its own output
+    with no_grad():
+        e += 1.0
+    with pytest.raises(RuntimeError) as info:
+        e.sum().backward()
+    msg = str(info.value)
+    assert msg.startswith("exp:") and "version 0 when recorded, now 1" in msg
+
+
+def test_a_change_through_a_detached_view_is_detected_at_backward():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    d = x.detach()  # shares data and version counter
+    d[0] = 10.0
+    with pytest.raises(RuntimeError, match="mul: .*version 0 when recorded, now 1"):
+        y.backward()
+
+
+@pytest.mark.parametrize("opt_cls, versions", [
+    (lambda ps: nn.SGD(ps, lr=0.1), (1, 2)),
+    (lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9), (1, 2)),
+    (lambda ps: nn.Adam(ps, lr=0.1), (1, 2)),
+    (lambda ps: nn.AdamW(ps, lr=0.1), (2, 4)),  # p *= 1 - lr * wd, then p -= update
+], ids=["SGD", "SGD momentum", "Adam", "AdamW"])
+def test_forward_then_optimizer_step_then_backward_is_detected(opt_cls, versions):
+    """The classic mistake: step() between the forward pass and backward()."""
+    model = nn.Linear(2, 1, seed=0)
+    opt = opt_cls(model.parameters())
+    x = np.array([[1.0, 2.0], [3.0, -1.0]])
+    model(x).sum().backward()
+    opt.step()  # a correct step: versions become versions[0]
+    loss = (model(x) ** 2).mean()  # recorded at versions[0]
+    opt.step()  # stale gradients, and the parameters change under the pending graph
+    with pytest.raises(RuntimeError) as info:
+        loss.backward()
+    msg = str(info.value)
+    assert msg.startswith("add:") and "(1,)" in msg  # y = x @ W + b: b's add, newest first
+    assert f"version {versions[0]} when recorded, now {versions[1]}" in msg
+
+
+def test_load_state_dict_between_forward_and_backward_is_detected():
+    model = nn.Linear(2, 1, seed=0)
+    loss = model(np.ones((3, 2))).sum()
+    model.load_state_dict(nn.Linear(2, 1, seed=1).state_dict())
+    with pytest.raises(RuntimeError, match="version 0 when recorded, now 1"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda w: w.__iadd__(1.0), lambda w: w.__isub__(1.0), lambda w: w.__imul__(2.0),
+    lambda w: w.__itruediv__(2.0), lambda w: w.__setitem__(0, 1.0),
+], ids=["+=", "-=", "*=", "/=", "setitem"])
+def test_an_inplace_change_of_a_leaf_that_requires_grad_in_grad_mode_points_to_no_grad(mutate):
+    w = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="no_grad"):
+        mutate(w)
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+def _all_arrays(*tensors):
+    return [t.grad for t in tensors if t.grad is not None]
+
+
+def test_gradients_never_alias_each_other_or_the_seed():
+    """Two leaves of one add get separate arrays; a view-like op (reshape, cast to the same
+    dtype, getitem of everything, mul by 1) never hands its upstream array on; the seed is
+    never written; a later backward never writes into an array the user holds."""
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    s = a + b
+    r = s.reshape(2)
+    c = r.astype(np.float64)
+    g = c[:]
+    y = g * 1.0
+    seed = np.array([1.0, 1.0])
+    y.backward(seed)
+    arrays = _all_arrays(a, b, s, r, c, g, y) + [seed]
+    for i, p in enumerate(arrays):
+        for q in arrays[i + 1:]:
+            assert not np.shares_memory(p, q)
+    held = a.grad
+    for arr in _all_arrays(a, b, s, r, c, g, y):
+        arr += 100.0  # writing into one gradient changes no other, nor the seed
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+    np.testing.assert_array_equal(b.grad, [101.0, 101.0])
+    y.backward(seed)  # accumulation makes a new array: the one the user holds stays put
+    np.testing.assert_array_equal(held, [101.0, 101.0])
+    np.testing.assert_array_equal(a.grad, [102.0, 102.0])
+    assert not np.shares_memory(a.grad, held)
+
+
+def test_a_leaf_used_twice_gets_one_owned_gradient_and_a_tensor_seed_is_not_written():
+    x = leaf([1.0, 2.0])
+    y = x + x
+    seed = Tensor([1.0, 1.0])
+    y.backward(seed)
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    assert not np.shares_memory(x.grad, y.grad) and not np.shares_memory(x.grad, seed.data)
+    assert not np.shares_memory(y.grad, seed.data)
+    y.grad += 1
+    np.testing.assert_array_equal(seed.data, [1.0, 1.0])
+
+
+# =============================================================================================
+# Numerics
+# =============================================================================================
+Z = np.array([[1000.0, -1000.0, 0.0],
+              [-1000.0, -1000.0, 1000.0],
+              [-1000.0, -1000.0, -1000.0]])
+LOG3 = math.log(3.0)
+# Exact where one logit dominates; for the row of three equal -1000s, exact up to the rounding
+# of values of magnitude 1000 (x - logsumexp(x) is formed at that magnitude): a few ulp of 1000.
+ATOL_1000 = 4 * 1000 * np.finfo(np.float64).eps
+
+
+def test_cross_entropy_at_logits_of_plus_minus_1000_is_exact(strict_numpy):
+    z = leaf(Z)
+    loss = F.cross_entropy(z, [0, 1, 2], reduction="none")
+    np.testing.assert_array_equal(loss.data[:2], [0.0, 2000.0])
+    np.testing.assert_allclose(loss.data[2], LOG3, rtol=0, atol=ATOL_1000)
+    loss.backward(np.ones(3))
+    np.testing.assert_array_equal(z.grad[:2], [[0.0, 0.0, 0.0], [0.0, -1.0, 1.0]])
+    np.testing.assert_allclose(z.grad[2], [1 / 3, 1 / 3, -2 / 3], rtol=0, atol=ATOL_1000)
+
+
+def test_log_softmax_at_plus_minus_1000_is_exact(strict_numpy):
+    z = leaf(Z)
+    y = z.log_softmax()
+    np.testing.assert_array_equal(y.data[:2], [[0.0, -2000.0, -1000.0], [-2000.0, -2000.0, 0.0]])
+    np.testing.assert_allclose(y.data[2], [-LOG3] * 3, rtol=0, atol=ATOL_1000)
+    y.backward(np.ones(Z.shape))  # g - softmax * sum(g) = 1 - 3 softmax
+    np.testing.assert_array_equal(z.grad[:2], [[-2.0, 1.0, 1.0], [1.0, 1.0, -2.0]])
+    np.testing.assert_allclose(z.grad[2], [0.0, 0.0, 0.0], rtol=0, atol=ATOL_1000)
+
+
+def test_logsumexp_at_plus_minus_1000_is_exact(strict_numpy):
+    z = leaf(Z)
+    y = z.logsumexp()
+    np.testing.assert_array_equal(y.data, [1000.0, 1000.0, -1000.0 + LOG3])
+    y.sum().backward()  # the gradient is softmax
+    np.testing.assert_array_equal(z.grad[:2], [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(z.grad[2], [1 / 3] * 3, rtol=0, atol=ATOL_1000)
+
+
+def test_softmax_at_plus_minus_1000_is_exact(strict_numpy):
+    z = leaf(Z[:2])
+    s = z.softmax()
+    np.testing.assert_array_equal(s.data, [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    (s * Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
+    np.testing.assert_array_equal(z.grad, np.zeros((2, 3)))  # s * (w - s.w) = 0 at one-hot
+
+
+def test_sigmoid_at_plus_minus_1000_is_exact_for_value_and_tensor(strict_numpy):
+    for x, value in [(1000.0, 1.0), (-1000.0, 0.0)]:
+        v = Value(x)
+        s = v.sigmoid()
+        s.backward()
+        assert s.data == value and v.grad == 0.0
+    t = leaf([1000.0, -1000.0, 0.0])
+    s = t.sigmoid()
+    s.sum().backward()
+    np.testing.assert_array_equal(s.data, [1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(t.grad, [0.0, 0.0, 0.25])
+
+
+def test_bce_with_logits_at_plus_minus_1000_is_exact(strict_numpy):
+    z = leaf([1000.0, -1000.0, 1000.0, -1000.0, 0.0])
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    np.testing.assert_allclose(loss.data, [0.0, 0.0, 1000.0, 1000.0, math.log(2.0)],
+                               rtol=1e-15, atol=0)
+    loss.sum().backward()  # sigmoid(z) - y, exactly
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0, 1.0, -1.0, -0.5])
+
+
+def test_library_losses_have_finite_gradients_at_extreme_logits(strict_numpy):
+    """nn's losses avoid the masked-where trap: no branch computes log or exp of an extreme
+    value whose gradient is then masked; at +-1e300 everything stays finite and exact."""
+    z = leaf([[1e300, -1e300, 0.0]])
+    loss = F.cross_entropy(z, [1])
+    loss.backward()
+    assert loss.item() == 2e300
+    np.testing.assert_array_equal(z.grad, [[1.0, -1.0, 0.0]])
+    z = leaf([1e300, -1e300, 1e300, -1e300])
+    loss = F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 0.0, 1.0]), "sum")
+    loss.backward()
+    assert loss.item() == 2e300
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0, 1.0, -1.0])
+
+
+IEEE = [
+    # (name, f, x, value, gradient)
+    ("log(0)", lambda x: x.log(), 0.0, -math.inf, math.inf),
+    ("log(-0.0)", lambda x: x.log(), -0.0, -math.inf, -math.inf),
+    ("log(-1)", lambda x: x.log(), -1.0, math.nan, -1.0),
+    ("1/0", lambda x: 1.0 / x, 0.0, math.inf, -math.inf),
+    ("1/-0.0", lambda x: 1.0 / x, -0.0, -math.inf, -math.inf),
+    ("x/0", lambda x: x / 0.0, 1.0, math.inf, math.inf),
+    ("sqrt(0)", lambda x: x.sqrt(), 0.0, 0.0, math.inf),
+    ("sqrt(-1)", lambda x: x.sqrt(), -1.0, math.nan, math.nan),
+    ("exp(1000)", lambda x: x.exp(), 1000.0, math.inf, math.inf),
+    ("0 ** -1", lambda x: x ** -1.0, 0.0, math.inf, -math.inf),
+]
+
+
+def _same(a, b):
+    return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) ==
+                                                 math.copysign(1, b))
+
+
+@pytest.mark.parametrize("name, f, x, value, grad", IEEE, ids=[c[0] for c in IEEE])
+def test_ieee_results_without_exceptions_or_warnings_for_value_and_tensor(
+        name, f, x, value, grad, strict_numpy):
+    v = Value(x)
+    out = f(v)
+    out.backward()
+    assert type(out.data) is float and type(v.grad) is float
+    assert _same(out.data, value) and _same(v.grad, grad), (out.data, v.grad)
+    for shape in ((), (2,)):
+        t = leaf(np.full(shape, x))
+        y = f(t)
+        y.backward(np.ones(shape))
+        assert all(_same(float(a), value) for a in np.ravel(y.data)), y.data
+        assert all(_same(float(a), grad) for a in np.ravel(t.grad)), t.grad
+
+
+def test_a_nan_upstream_gradient_propagates_to_the_leaves(strict_numpy):
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    w = leaf([[0.5, -1.0], [2.0, 1.0]])
+    y = (x @ w).tanh().exp()
+    y.backward(np.array([[np.nan, 1.0], [1.0, 1.0]]))
+    assert np.isnan(x.grad[0]).all() and np.isfinite(x.grad[1]).all()  # row 0 of x met nan
+    assert np.isnan(w.grad[:, 0]).all() and np.isfinite(w.grad[:, 1]).all()
+    a = Value(0.5)
+    b = (a * 3.0).tanh().exp()
+    c = b * math.nan  # the upstream gradient of b is nan
+    c.backward()
+    assert math.isnan(a.grad)
+
+
+def test_a_negative_value_to_a_fractional_power_is_nan_never_complex(strict_numpy):
+    v = Value(-2.0)
+    y = v ** 0.5
+    y.backward()
+    assert type(y.data) is float and math.isnan(y.data) and math.isnan(v.grad)
+    assert type(v.grad) is float
+    e = Value(0.5)
+    y = Value(-8.0) ** e  # exponent a Value: d/de = out * log(x), nan too
+    y.backward()
+    assert type(y.data) is float and math.isnan(y.data) and math.isnan(e.grad)
+    assert math.isnan((Value(-8.0) ** (1 / 3)).data)
+    t = leaf([-2.0, 4.0])
+    y = t ** 0.5
+    y.sum().backward()
+    assert y.dtype == np.float64 and np.isnan(y.data[0]) and y.data[1] == 2.0
+    assert np.isnan(t.grad[0]) and t.grad[1] == 0.25
+
+
+def test_the_masked_where_trap_gives_a_nan_gradient_at_zero(strict_numpy):
+    """The trap (documented, not a bug): where(x > 0, log(x), 0) has a fine forward value
+    at x = 0, but the gradient of the branch not taken is still computed: where sends 0 to
+    log, and log's VJP gives 0 / 0 = nan there (0 * inf). The gradient at 0 is nan."""
+    x = leaf([0.0, 1.0, 2.0])
+    y = where(x > 0, x.log(), 0.0)
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, math.log(2.0)])
+    y.sum().backward()
+    assert np.isnan(x.grad[0])
+    np.testing.assert_array_equal(x.grad[1:], [1.0, 0.5])
+
+
+def test_the_safe_where_form_masks_the_input_and_gives_a_zero_gradient_at_zero(strict_numpy):
+    """The fix: mask the input, not the output: log(where(x > 0, x, 1)) is 0 at x = 0 with
+    gradient 0, and log(x) elsewhere."""
+    x = leaf([0.0, 1.0, 2.0])
+    y = where(x > 0, x, 1.0).log()
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, math.log(2.0)])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.5])
+
+
+# =============================================================================================
+# Anomaly mode
+# =============================================================================================
+def test_detect_anomaly_names_the_op_and_the_users_line_for_a_tensor():
+    with autograd.detect_anomaly():
+        x = leaf([0.0, 4.0])
+        line = next_line()
+        y = x.sqrt()
+        z = (y * 2.0).sum()
+        with pytest.raises(FloatingPointError) as info:
+            z.backward()
+    msg = str(info.value)
+    assert "'sqrt'" in msg and f"{HERE}:{line}" in msg and "non-finite" in msg
+
+
+def test_detect_anomaly_names_the_op_and_the_users_line_for_a_value():
+    with autograd.detect_anomaly():
+        x = Value(0.0)
+        line = next_line()
+        y = x.log()
+        with pytest.raises(FloatingPointError) as info:
+            (y * 3.0).backward()
+    assert "'log'" in str(info.value) and f"{HERE}:{line}" in str(info.value)
+
+
+def test_detect_anomaly_inside_nn_names_the_line_that_called_nn():
+    """An op created inside nn (mse_loss's square) is reported at the user's call."""
+    model = nn.Linear(2, 1, seed=0)
+    with autograd.detect_anomaly():
+        out = model(np.ones((3, 2)))
+        line = next_line()
+        loss = F.mse_loss(out, np.array([[np.inf], [0.0], [0.0]]))
+        with pytest.raises(FloatingPointError) as info:
+            loss.backward()
+    assert "'mul'" in str(info.value) and f"{HERE}:{line}" in str(info.value)
+
+
+def test_outside_detect_anomaly_the_same_backward_gives_ieee_inf_without_raising(strict_numpy):
+    with autograd.detect_anomaly():
+        x = leaf([0.0, 4.0])
+        y = x.sqrt().sum()
+    y.backward()  # anomaly mode is a property of the backward call, not of the graph
+    np.testing.assert_array_equal(x.grad, [math.inf, 0.25])
+
+
+def test_detect_anomaly_on_nodes_created_before_it_says_so():
+    x = leaf([0.0])
+    y = x.sqrt().sum()
+    with autograd.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="'sqrt'.*created outside detect_anomaly"):
+            y.backward()
+
+
+# =============================================================================================
+# Weight files
+# =============================================================================================
+def make_model(seed=0, sizes=(3, 4, 2), dtype=np.float64):
+    return nn.MLP(list(sizes), seed=seed, dtype=dtype)
+
+
+def npy_bytes(arr, allow_pickle=False):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def meta_bytes(model):
+    return json.dumps({"format": "tapegrad.weights", "version": 1,
+                       "arrays": [{"name": n, "shape": list(p.shape), "dtype": p.dtype.str}
+                                  for n, p in model.named_parameters()]}).encode()
+
+
+def refuse(path, *fragments, model=None):
+    """Load ``path`` into a fresh model: LoadError (a ValueError) whose message names the file
+    and contains every fragment; the model's state_dict is bit-identical afterwards (values
+    and dtypes). Returns the message."""
+    model = model if model is not None else make_model(seed=1)
+    before = model.state_dict()
+    with pytest.raises(nn.LoadError) as info:
+        model.load(path)
+    err = info.value
+    assert isinstance(err, ValueError)
+    msg = str(err)
+    assert f"'{path}'" in msg, msg
+    for frag in fragments:
+        assert frag in msg, (frag, msg)
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for k in before:
+        assert after[k].dtype == before[k].dtype and np.array_equal(after[k], before[k]), k
+    return msg
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "model.npz"
+    make_model(seed=0).save(path)
+    return path
+
+
+def test_load_refuses_a_pickle_without_unpickling_it(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("import builtins; builtins._tapegrad_unpickled = True",))
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"0.weight": Payload()}))
+    refuse(path, "it is a pickle, which is refused")
+    assert not hasattr(builtins, "_tapegrad_unpickled")
+
+
+def test_load_refuses_an_npz_member_holding_pickled_objects(tmp_path):
+    model = make_model()
+    path = tmp_path / "model.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("tapegrad.json", meta_bytes(model))
+        for n, p in model.named_parameters():
+            data = (npy_bytes(np.array([{"x": 1}] * 12, dtype=object), allow_pickle=True)
+                    if n == "0.weight" else npy_bytes(p.data))
+            zf.writestr(n + ".npy", data)
+    refuse(path, "'0.weight.npy' holds pickled objects, which are refused")
+
+
+@pytest.mark.parametrize("keep", [0, 8, 200, "half", "-22", "-1"])
+def test_load_refuses_a_truncated_file(saved, tmp_path, keep):
+    data = saved.read_bytes()
+    n = {"half": len(data) // 2, "-22": len(data) - 22, "-1": len(data) - 1}.get(keep, keep)
+    path = tmp_path / "cut.npz"
+    path.write_bytes(data[:n])
+    refuse(path, "the file is empty" if n == 0 else "truncated")
+
+
+def test_load_refuses_a_bit_flipped_weight_byte_by_its_crc(saved):
+    data = bytearray(saved.read_bytes())
+    data[data.index(b"\x93NUMPY") + 128 + 5] ^= 0x10  # inside 0.weight's data
+    saved.write_bytes(bytes(data))
+    refuse(saved, "corrupted", "Bad CRC-32 for file '0.weight.npy'")
+
+
+def test_load_refuses_a_bit_flipped_metadata_byte_by_its_crc(saved):
+    data = bytearray(saved.read_bytes())
+    data[data.index(b'"arrays"') + 2] ^= 0x01
+    saved.write_bytes(bytes(data))
+    refuse(saved, "corrupted metadata", "Bad CRC-32 for file 'tapegrad.json'")
+
+
+def test_load_refuses_a_missing_file_and_a_directory(tmp_path):
+    refuse(tmp_path / "nope.npz", "cannot open it", "No such file or directory")
+    refuse(tmp_path, "cannot open it")
+
+
+def test_load_refuses_another_architecture_with_more_layers_naming_the_missing(tmp_path):
+    path = tmp_path / "small.npz"
+    make_model(sizes=(3, 4, 2)).save(path)
+    msg = refuse(path, "names differ", "missing ['4.weight', '4.bias']",
+                 model=make_model(seed=1, sizes=(3, 4, 4, 2)))
+    assert "unexpected" not in msg
+
+
+def test_load_refuses_another_architecture_with_fewer_layers_naming_the_unexpected(tmp_path):
+    path = tmp_path / "big.npz"
+    make_model(sizes=(3, 4, 4, 2)).save(path)
+    msg = refuse(path, "names differ", "unexpected ['4.weight', '4.bias']")
+    assert "missing" not in msg
+
+
+def test_load_refuses_another_architecture_with_other_shapes_naming_both(tmp_path):
+    path = tmp_path / "wide.npz"
+    make_model(sizes=(3, 5, 2)).save(path)
+    refuse(path, "shape of '0.weight' differs: file has (3, 5), model has (3, 4)")
+
+
+def test_load_refuses_another_dtype(tmp_path):
+    path = tmp_path / "f32.npz"
+    make_model(dtype=np.float32).save(path)
+    refuse(path, "dtype of '0.weight' differs")
+
+
+def test_load_refuses_a_forged_npy_header_without_allocating_its_claimed_shape(tmp_path):
+    """The header claims (10**9, 10**9) float64 (8 EB) in a member of the right size."""
+    model = make_model()
+    real = npy_bytes(model[0].weight.data)  # (3, 4) float64: 96 bytes of data
+    head = np.lib.format.header_data_from_array_1_0(np.zeros((3, 4)))
+    head["shape"] = (10**9, 10**9)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, head)
+    forged = buf.getvalue()
+    assert len(forged) == len(real) - 96  # same declared size: only the header lies
+    path = tmp_path / "forged.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("tapegrad.json", meta_bytes(model))
+        for n, p in model.named_parameters():
+            zf.writestr(n + ".npy", forged + real[-96:] if n == "0.weight" else npy_bytes(p.data))
+    tracemalloc.start()
+    try:
+        refuse(path, "'0.weight.npy' has a forged or inconsistent header",
+               "(1000000000, 1000000000)")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+class Inflated(Exception):
+    """Raised by the sentinels below: not an error load() knows, so it cannot be masked."""
+
+
+def test_load_refuses_a_zip_bomb_from_its_declared_size_without_inflating(tmp_path, monkeypatch):
+    model = make_model()
+    path = tmp_path / "bomb.npz"
+    size = 64 * 2**20  # 64 MiB of zeros, ~64 KiB deflated
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tapegrad.json", meta_bytes(model))
+        for n, p in model.named_parameters():
+            if n == "0.weight":
+                with zf.open(n + ".npy", "w", force_zip64=True) as f:
+                    header = npy_bytes(p.data)[:-96]
+                    f.write(header)  # a genuine header, then the bomb
+                    chunk = bytes(2**20)
+                    for _ in range(size // len(chunk)):
+                        f.write(chunk)
+            else:
+                zf.writestr(n + ".npy", npy_bytes(p.data))
+    assert path.stat().st_size < 2**20
+    declared = len(header) + size
+    calls = []
+
+    def guard(real):
+        def guarded(self, n=-1):
+            if self.name.endswith(".npy"):
+                calls.append(self.name)
+                raise Inflated(self.name)
+            return real(self, n)
+
+        return guarded
+
+    def no_read_array(*args, **kwargs):
+        calls.append("read_array")
+        raise Inflated("read_array")
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", guard(zipfile.ZipExtFile.read))
+    monkeypatch.setattr(zipfile.ZipExtFile, "read1", guard(zipfile.ZipExtFile.read1))
+    monkeypatch.setattr(np.lib.format, "read_array", no_read_array)
+    tracemalloc.start()
+    try:
+        refuse(path, f"'0.weight.npy' declares {declared} bytes, but 96 bytes of data")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert calls == []  # no array member was read, let alone inflated
+    assert peak < 2**20
+
+
+def test_save_then_load_into_a_model_of_the_same_architecture_is_bit_identical(saved):
+    """The control for the refusals above: the same file loads exactly."""
+    model = make_model(seed=1)
+    model.load(saved)
+    ref = make_model(seed=0).state_dict()
+    for k, v in model.state_dict().items():
+        assert v.dtype == ref[k].dtype and np.array_equal(v, ref[k])
+
+
+# =============================================================================================
+# Threads
+# =============================================================================================
+@pytest.fixture
+def fast_switching():
+    """Switch threads every 10 us instead of 5 ms, so that the threads below interleave."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _value_case(i, k):
+    a0, b0 = 0.5 + 0.1 * i + 0.01 * k, 1.0 + 0.05 * i
+    a, b = Value(a0), Value(b0)
+    f = a * a * b + (a * b).tanh() + b.exp() / a
+    f.backward()
+    sech2 = 1.0 - math.tanh(a0 * b0) ** 2
+    da = 2 * a0 * b0 + b0 * sech2 - math.exp(b0) / a0**2
+    db = a0 * a0 + a0 * sech2 + math.exp(b0) / a0
+    ok = not f.is_leaf and math.isclose(a.grad, da, rel_tol=1e-12) and \
+        math.isclose(b.grad, db, rel_tol=1e-12)
+    return ok, (a.grad, da, b.grad, db)
+
+
+def _tensor_case(rng):
+    x0, w0, c0 = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    w = leaf(w0)
+    y = ((Tensor(x0) @ w).tanh() * c0).sum()
+    y.backward()
+    expected = x0.T @ ((1 - np.tanh(x0 @ w0) ** 2) * c0)
+    ok = y.requires_grad and np.allclose(w.grad, expected, rtol=1e-12, atol=1e-14)
+    return ok, (w.grad, expected)
+
+
+def test_eight_threads_backprop_their_own_graphs_while_another_toggles_no_grad(fast_switching):
+    """Grad mode is thread-local: a thread entering and leaving no_grad never disables
+    recording in another thread, and eight threads building and backpropagating their own
+    Value and Tensor graphs at once all get exact gradients."""
+    workers, rounds = 8, 60
+    barrier = threading.Barrier(workers + 1)
+    done = threading.Event()
+    errors, toggles = [], []
+
+    def worker(i):
+        rng = np.random.default_rng(i)
+        try:
+            barrier.wait(timeout=30)
+            for k in range(rounds):
+                if not autograd.is_grad_enabled():
+                    errors.append((i, k, "grad mode off in a worker"))
+                ok, info = _value_case(i, k)
+                if not ok:
+                    errors.append((i, k, "Value", info))
+                ok, info = _tensor_case(rng)
+                if not ok:
+                    errors.append((i, k, "Tensor", info))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append((i, repr(e)))
+
+    def toggler():
+        n = 0
+        barrier.wait(timeout=30)
+        while not done.is_set() and n < 100_000:
+            with no_grad():
+                r = leaf([1.0]) * 2.0
+                if autograd.is_grad_enabled() or r.requires_grad or not (Value(1.0) * 2).is_leaf:
+                    errors.append(("toggler", n, "no_grad not in effect"))
+            if not autograd.is_grad_enabled():
+                errors.append(("toggler", n, "grad mode not restored"))
+            n += 1
+        toggles.append(n)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    t = threading.Thread(target=toggler)
+    for th in threads + [t]:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    done.set()
+    t.join(timeout=60)
+    assert not any(th.is_alive() for th in threads + [t])
+    assert errors == []
+    assert toggles and toggles[0] > 10  # the toggler really ran alongside the workers
+    assert autograd.is_grad_enabled()
+
+
+def test_detect_anomaly_in_one_thread_does_not_affect_another():
+    started, finished = threading.Event(), threading.Event()
+    result = []
+
+    def other():
+        started.wait(timeout=30)
+        try:
+            x = leaf([0.0])
+            x.sqrt().sum().backward()  # inf, silently: this thread is not in anomaly mode
+            result.append(x.grad[0])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            result.append(e)
+        finished.set()
+
+    th = threading.Thread(target=other)
+    th.start()
+    with autograd.detect_anomaly():
+        started.set()
+        assert finished.wait(timeout=30)
+        y = leaf([0.0]).sqrt().sum()
+        with pytest.raises(FloatingPointError, match="sqrt"):
+            y.backward()
+    th.join(timeout=30)
+    assert result == [math.inf]
+
+
+def test_threads_sharing_a_parameter_build_graphs_in_parallel_and_backprop_under_a_lock():
+    """The documented pattern: forward passes over shared parameters run in parallel (they
+    only read); backward into the shared .grad (and optimizer steps) are serialised by a lock.
+    The accumulated gradient is then exactly the sum over the threads."""
+    w = nn.Parameter(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    xs = [np.random.default_rng(i).standard_normal((5, 2)) for i in range(8)]
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(x):
+        try:
+            barrier.wait(timeout=30)
+            loss = ((Tensor(x) @ w) ** 2).sum()
+            with lock:
+                loss.backward()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(x,)) for x in xs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert errors == []
+    expected = sum(2 * x.T @ (x @ w.data) for x in xs)
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+
+
+# =============================================================================================
+# Scale and memory
+# =============================================================================================
+def test_a_million_node_value_graph_backpropagates_draws_and_frees_without_recursion():
+    x = Value(0.5)
+    y = x
+    for _ in range(500_000):
+        y = y * 1.0 + 1.0  # two nodes per step: 10**6 nodes
+    assert sys.getrecursionlimit() < 10**5
+    y.backward()
+    assert x.grad == 1.0 and y.data == 500_000.5
+    g = draw_graph(y, max_nodes=500)
+    assert g.cut and g.drawn <= 500
+    ref = weakref.ref(x)
+    del x, y, g
+    assert ref() is None  # the whole chain was freed by reference counting, no crash
+
+
+def test_a_100k_op_tensor_graph_backpropagates_and_draws_with_max_nodes():
+    a = leaf(np.linspace(-1.0, 1.0, 8))
+    y = a
+    for i in range(100_000):
+        y = y * 1.0 if i % 2 else y + 0.0
+    y = y.sum()
+    y.backward()
+    np.testing.assert_array_equal(a.grad, np.ones(8))
+    g = draw_graph(y, max_nodes=500)
+    assert g.cut and g.drawn <= 500 and g.visited <= 500
+    assert "graph cut at max_nodes=500" in g.source
+    assert len(autograd.tape(y)) == 100_001
+
+
+def _fill_free_lists():
+    """Fill CPython's tuple free lists (2000 per size) with untraced tuples. Without this,
+    tuples freed during the measurement slowly fill those lists (about one per training
+    step, up to ~110 KB, then flat) and look like a leak that is not one."""
+    junk = [tuple(range(i, i + n)) for n in range(1, 20) for i in range(2100)]
+    del junk
+
+
+def _graph_and_backward(n):
+    t = leaf(np.linspace(-1.0, 1.0, 64))
+    y = t
+    for _ in range(n):
+        y = (y * 0.999).tanh() + 0.001
+    y.sum().backward()
+    v = Value(0.3)
+    w = v
+    for _ in range(n):
+        w = (w * 0.999).tanh() + 0.001
+    w.backward()
+    return y, t, w, v
+
+
+def test_memory_returns_to_its_baseline_after_the_result_is_dropped():
+    """tracemalloc: after the first build-and-drop (which fills CPython's and numpy's free
+    lists), building a graph, backpropagating and dropping the result returns live memory to
+    that baseline, with the cyclic GC off (reference counting alone frees everything)."""
+    gc.collect()
+    gc.disable()
+    try:
+        out = _graph_and_backward(2000)  # warm up outside tracing
+        del out
+        _fill_free_lists()
+        tracemalloc.start()
+        try:
+            out = _graph_and_backward(2000)
+            del out
+            baseline = tracemalloc.get_traced_memory()[0]
+            out = _graph_and_backward(2000)
+            live = tracemalloc.get_traced_memory()[0]
+            refs = [weakref.ref(o) for o in out]
+            del out
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    finally:
+        gc.enable()
+    assert live - baseline > 2_000_000  # the graph was there, and measured
+    assert all(r() is None for r in refs)
+    assert after - baseline < 8 * 1024, after - baseline
+
+
+def test_memory_stays_flat_over_1000_training_steps():
+    model = nn.MLP([2, 8, 1], seed=0)
+    opt = nn.SGD(model.parameters(), lr=0.05)
+    X = np.random.default_rng(0).standard_normal((16, 2))
+    Y = X[:, :1] * 2.0 - X[:, 1:]
+    loss_fn = nn.MSELoss()
+    losses = [0.0, 0.0]  # the first and the latest loss, without a growing list
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        opt.step()
+        losses[1] = loss.item()
+
+    step()
+    losses[0] = losses[1]
+    for _ in range(10):  # warm up outside tracing
+        step()
+    _fill_free_lists()
+    tracemalloc.start()
+    try:
+        for i in range(1000):
+            step()
+            if i == 99:
+                at_100 = tracemalloc.get_traced_memory()[0]
+        at_1000 = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert at_1000 - at_100 < 4 * 1024, at_1000 - at_100  # a few KB: no per-step growth
+    assert math.isfinite(losses[1]) and losses[1] < losses[0] / 10
