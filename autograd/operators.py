@@ -23,7 +23,9 @@ class Operators:
 
     def __sub__(self, other: Any) -> Any:
         if isinstance(other, Node):
-            return self._apply(ADD, (self, self._apply(NEG, (other,))))
+            if other._rg or other._kind is not self._kind:
+                return self._apply(ADD, (self, self._apply(NEG, (other,))))
+            other = other.data  # a tensor that needs no gradient is a constant here
         return self._apply(ADD, (self, -self._const(other, "sub")))
 
     def __rsub__(self, other: Any) -> Any:
