@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -213,8 +214,11 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
              ) -> tuple[list[Node], dict[Node, Any]]:
     """Replay the tape behind ``root`` in reverse from the gradient ``seed``.
 
-    Returns the nodes visited (newest first) and a dict of their gradients; writes no
-    ``.grad`` field. With ``create_graph`` the gradients are nodes themselves.
+    Nodes are taken newest first from a heap keyed by creation number: every consumer of a
+    node is newer than it, so all of a node's gradient has arrived when it is taken. Nodes
+    created before ``oldest`` are not expanded. Returns every node that received a gradient
+    and a dict of the gradients; writes no ``.grad`` field. With ``create_graph`` the
+    gradients are nodes themselves.
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -222,25 +226,28 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             "only from constants); create its inputs with requires_grad=True and compute it "
             "in grad mode"
         )
-    nodes = graph(root, oldest)
     grads = {root: seed}
+    reached = [root]
+    heap = [(-root._id, root)] if root._op is not None else []
     if create_graph:
         from .ops import node_ns as xp
     else:
         xp = root._ns
     anomaly = state.anomaly
+    if root._scalar and not create_graph and not anomaly:
+        _scalar_pass(heap, grads, reached, oldest)
+        return reached, grads
     prev = state.grad_enabled
     state.grad_enabled = create_graph
     token = backend.quiet_enter()
     try:
         get = grads.get
-        for n in nodes:
+        while heap:
+            n = heappop(heap)[1]
+            if n._id <= oldest:
+                break  # everything left is older: it cannot lead to what was asked for
             op = n._op
-            if op is None:
-                continue
-            g = get(n)
-            if g is None:
-                continue
+            g = grads[n]
             args = n._args
             if n._saved is not None and last_change[0] > n._id:
                 n._check_saved()
@@ -280,11 +287,52 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 if anomaly:
                     _check_finite(ga, n)
                 old = get(a)
-                grads[a] = ga if old is None else old + ga
+                if old is None:
+                    grads[a] = ga
+                    reached.append(a)
+                    if a._op is not None:
+                        heappush(heap, (-a._id, a))
+                else:
+                    grads[a] = old + ga
     finally:
         backend.quiet_exit(token)
         state.grad_enabled = prev
-    return nodes, grads
+    return reached, grads
+
+
+def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
+    """``backprop``'s loop for first-order ``Value`` graphs: the same replay, minus what floats
+    never need (versions, casting, un-broadcasting), because scalar graphs are big and slow."""
+    get = grads.get
+    xp = backend.scalar
+    while heap:
+        n = heappop(heap)[1]
+        if n._id <= oldest:
+            break
+        args = n._args
+        vals = []  # a plain loop: a comprehension is a function call before Python 3.12
+        for a in args:
+            vals.append(a.data if isinstance(a, Node) else a)
+        vjps = n._op.vjp(xp, grads[n], n.data, _ALL * len(args), *vals)
+        if len(vjps) != len(args):
+            raise RuntimeError(f"{n._op.name}: its VJP returned {len(vjps)} gradients for "
+                               f"{len(args)} inputs")
+        for a, ga in zip(args, vjps):
+            if ga is None or not isinstance(a, Node):
+                continue  # constants get no gradient
+            if type(ga) is not float:
+                ga = a._fix_grad(ga, n._op, None, xp)
+            old = get(a)
+            if old is None:
+                grads[a] = ga
+                reached.append(a)
+                if a._op is not None:
+                    heappush(heap, (-a._id, a))
+            else:
+                grads[a] = old + ga
+
+
+_ALL = (True,)  # every Value input of a Value op wants its gradient
 
 
 def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
