@@ -154,18 +154,22 @@ class Module:
         """Every parameter with its stable dotted name (``"0.weight"``), in assignment order,
         each object once (a shared parameter keeps its first name), frozen ones included."""
         seen: set[int] = set()
-
-        def walk(m: Module, prefix: str, visiting: set[int]) -> Iterator[tuple[str, Parameter]]:
-            for name, v in m._entries():
+        # depth first without recursion (a recursive closure would be a reference cycle);
+        # each entry: a module's remaining (name, value) pairs, its prefix, its ancestors
+        stack = [(iter(list(self._entries())), "", frozenset({id(self)}))]
+        while stack:
+            entries, prefix, ancestors = stack[-1]
+            for name, v in entries:
                 full = prefix + name
                 if isinstance(v, Parameter):
                     if id(v) not in seen:
                         seen.add(id(v))
                         yield full, v
-                elif id(v) not in visiting:  # a module that refers back to an ancestor
-                    yield from walk(v, full + ".", visiting | {id(v)})
-
-        yield from walk(self, "", {id(self)})
+                elif id(v) not in ancestors:  # a module that refers back to an ancestor
+                    stack.append((iter(list(v._entries())), full + ".", ancestors | {id(v)}))
+                    break
+            else:
+                stack.pop()
 
     def parameters(self) -> Iterator[Parameter]:
         """Every parameter, in the order of ``named_parameters()``."""
