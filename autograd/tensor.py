@@ -110,7 +110,8 @@ class Tensor(Operators, Node):
                 saved.append(a._version[0])
                 if a._rg:
                     rg = True
-            elif type(a) is float or type(a) is int:
+            elif type(a) is float or type(a) is int or \
+                    type(a) is np.ndarray and a.dtype.kind in "biuf":
                 vals.append(a)
                 saved.append(None)
             else:
@@ -213,7 +214,7 @@ class Tensor(Operators, Node):
 
     def astype(self, dtype: Any) -> Tensor:
         """A differentiable dtype conversion (to an integer dtype it carries no gradient)."""
-        return apply(ops.CAST, self, dtype=np.dtype(dtype))
+        return self._apply(ops.CAST, (self,), {"dtype": np.dtype(dtype)})
 
     def argmax(self, axis: int | None = None) -> np.ndarray:
         """Indices of the maxima (a plain array)."""
@@ -226,7 +227,8 @@ class Tensor(Operators, Node):
     # ----- reductions --------------------------------------------------------------------------
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes by default)."""
-        return apply(ops.SUM, self, axis=_axes(axis, self.ndim, "sum"), keepdims=keepdims)
+        return self._apply(ops.SUM, (self,), {"axis": _axes(axis, self.ndim, "sum"),
+                                                 "keepdims": keepdims})
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis``; over zero elements it is nan."""
@@ -236,11 +238,13 @@ class Tensor(Operators, Node):
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Largest values (ties share the gradient evenly)."""
-        return apply(ops.MAX, self, axis=_axes(axis, self.ndim, "max"), keepdims=keepdims)
+        return self._apply(ops.MAX, (self,), {"axis": _axes(axis, self.ndim, "max"),
+                                                 "keepdims": keepdims})
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Smallest values (ties share the gradient evenly)."""
-        return apply(ops.MIN, self, axis=_axes(axis, self.ndim, "min"), keepdims=keepdims)
+        return self._apply(ops.MIN, (self,), {"axis": _axes(axis, self.ndim, "min"),
+                                                 "keepdims": keepdims})
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance (numpy's ``ddof``: 0 by default)."""
@@ -255,8 +259,8 @@ class Tensor(Operators, Node):
 
     def logsumexp(self, axis: Axis = -1, keepdims: bool = False) -> Tensor:
         """log(sum(exp(x))) over ``axis``, computed stably."""
-        return apply(ops.LOGSUMEXP, self, axis=_axes(axis, self.ndim, "logsumexp"),
-                     keepdims=keepdims)
+        return self._apply(ops.LOGSUMEXP, (self,), {"axis": _axes(axis, self.ndim, "logsumexp"),
+                                                    "keepdims": keepdims})
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """x - logsumexp(x) over ``axis`` (stable)."""
@@ -274,7 +278,7 @@ class Tensor(Operators, Node):
         """A tensor with the same data in a new shape (-1 infers one dimension)."""
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
-        return apply(ops.RESHAPE, self, shape=tuple(int(s) for s in shape))
+        return self._apply(ops.RESHAPE, (self,), {"shape": tuple(int(s) for s in shape)})
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes (reverse them when none are given), as numpy does."""
@@ -284,7 +288,8 @@ class Tensor(Operators, Node):
             axes = tuple(range(self.ndim - 1, -1, -1))
         if sorted(int(a) % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
             raise ValueError(f"transpose: axes {axes} do not match shape {self.shape}")
-        return apply(ops.TRANSPOSE, self, axes=tuple(int(a) % self.ndim for a in axes))
+        axes = tuple(int(a) % self.ndim for a in axes)
+        return self._apply(ops.TRANSPOSE, (self,), {"axes": axes})
 
     def squeeze(self, axis: Axis = None) -> Tensor:
         """Remove axes of length one."""
@@ -313,13 +318,13 @@ class Tensor(Operators, Node):
         return where(inside, self, np.clip(self.data, low, high))
 
     def __getitem__(self, index: Any) -> Tensor:
-        return apply(ops.GETITEM, self, index=_index(index))
+        return self._apply(ops.GETITEM, (self,), {"index": _index(index)})
 
     def __matmul__(self, other: Any) -> Tensor:
-        return apply(ops.MATMUL, self, other)
+        return self._apply(ops.MATMUL, (self, other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return apply(ops.MATMUL, other, self)
+        return self._apply(ops.MATMUL, (other, self))
 
     # ----- in-place changes --------------------------------------------------------------------
     def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor:
