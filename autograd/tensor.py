@@ -463,14 +463,21 @@ def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> A
     if gs == shape:
         return ga
     lead = len(gs) - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
-                                      if s == 1 and gs[i + lead] != 1)
     skip = len(gs) - len(out_shape)  # output axes aligned from the right
-    if lead < 0 or any(s != 1 and s != gs[i + lead] for i, s in enumerate(shape)) or \
-            any(j < skip or out_shape[j - skip] != gs[j] for j in axes):
+    ok = lead >= 0
+    axes = []
+    for j in range(len(gs)) if ok else ():
+        s = shape[j - lead] if j >= lead else None
+        if s is None or (s == 1 and gs[j] != 1):  # summed: must be an axis of the output
+            axes.append(j)
+            ok = ok and j >= skip and out_shape[j - skip] == gs[j]
+        elif s != gs[j]:
+            ok = False
+    if not ok:
         raise RuntimeError(f"{op.name}: its VJP returned a gradient of shape {gs} for an "
                            f"input of shape {shape} (output shape {out_shape})")
-    return xp.reshape(xp.sum(ga, axes, True), shape)
+    summed = xp.sum(ga, tuple(axes), True)
+    return summed if summed.shape == shape else xp.reshape(summed, shape)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> Tensor:
