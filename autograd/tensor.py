@@ -20,6 +20,8 @@ _new = object.__new__
 def _const(c: Any, what: str) -> Any:
     """A constant operand of a Tensor op: Python scalars stay Python scalars (so float32 data
     stays float32), numpy scalars become Python scalars, sequences become arrays."""
+    if type(c) is np.ndarray and c.dtype.kind in "biuf":
+        return c
     if isinstance(c, np.generic) and c.dtype.kind in "biuf":
         return c.item()  # np.float64 is a float subclass, but numpy would keep it float64
     if isinstance(c, (bool, int, float)):
