@@ -310,10 +310,13 @@ def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
         if n._id <= oldest:
             break
         args = n._args
-        vals = []  # a plain loop: a comprehension is a function call before Python 3.12
-        for a in args:
-            vals.append(a.data if isinstance(a, Node) else a)
-        vjps = n._op.vjp(xp, grads[n], n.data, _ALL * len(args), *vals)
+        if len(args) == 2:  # most scalar ops: no list of values to build
+            a, b = args
+            vjps = n._op.vjp(xp, grads[n], n.data, _ALL2, a.data if isinstance(a, Node) else a,
+                             b.data if isinstance(b, Node) else b)
+        else:
+            vals = [a.data if isinstance(a, Node) else a for a in args]
+            vjps = n._op.vjp(xp, grads[n], n.data, _ALL * len(args), *vals)
         if len(vjps) != len(args):
             raise RuntimeError(f"{n._op.name}: its VJP returned {len(vjps)} gradients for "
                                f"{len(args)} inputs")
@@ -333,6 +336,7 @@ def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
 
 
 _ALL = (True,)  # every Value input of a Value op wants its gradient
+_ALL2 = _ALL * 2
 
 
 def backward(root: Node, seed: Any, create_graph: bool = False) -> None:

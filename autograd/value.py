@@ -27,6 +27,14 @@ def _scalar(c: Any, what: str) -> float:
                     "(int, float or a numpy real scalar expected)")
 
 
+def _slow_forward(op, args, params):
+    """Forward for any other arguments: subclasses, ints, numpy scalars, mistakes."""
+    kind_of(args)
+    args = tuple(a if isinstance(a, Value) else _scalar(a, op.name) for a in args)
+    vals = [a.data if isinstance(a, Value) else a for a in args]
+    return args, op.forward(scalar, *vals, **(params or {}))
+
+
 class Value(Operators, Node):
     """A scalar on the tape: ``.data`` is a float, ``.grad`` a float (0.0 until reached).
 
@@ -49,22 +57,18 @@ class Value(Operators, Node):
 
     @staticmethod
     def _apply(op, args, params=None):
-        vals = []
-        plain = True
-        for a in args:
-            t = type(a)
-            if t is Value:
-                vals.append(a.data)
-            elif t is float:
-                vals.append(a)
+        if len(args) == 2 and not params:  # the hot path: x * y, x + 1.0 ...
+            a, b = args
+            ta, tb = type(a), type(b)
+            if (ta is Value or ta is float) and (tb is Value or tb is float):
+                data = op.forward(scalar, a.data if ta is Value else a,
+                                  b.data if tb is Value else b)
             else:
-                plain = False
-                break
-        if not plain:  # subclasses, ints, numpy scalars, mistakes
-            kind_of(args)
-            args = tuple(a if isinstance(a, Value) else _scalar(a, op.name) for a in args)
-            vals = [a.data if isinstance(a, Value) else a for a in args]
-        data = op.forward(scalar, *vals, **params) if params else op.forward(scalar, *vals)
+                args, data = _slow_forward(op, args, params)
+        elif len(args) == 1 and type(args[0]) is Value and not params:
+            data = op.forward(scalar, args[0].data)
+        else:
+            args, data = _slow_forward(op, args, params)
         if type(data) is not float:
             data = _scalar(data, op.name)
         out = _new(Value)
