@@ -310,21 +310,19 @@ def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
         if n._id <= oldest:
             break
         args = n._args
+        op = n._op
         if len(args) == 2:  # most scalar ops: no list of values to build
             a, b = args
-            vjps = n._op.vjp(xp, grads[n], n.data, _ALL2, a.data if isinstance(a, Node) else a,
-                             b.data if isinstance(b, Node) else b)
+            vjps = op.vjp(xp, grads[n], n.data, _ALL2, a.data if isinstance(a, Node) else a,
+                          b.data if isinstance(b, Node) else b)
         else:
             vals = [a.data if isinstance(a, Node) else a for a in args]
-            vjps = n._op.vjp(xp, grads[n], n.data, _ALL * len(args), *vals)
-        if len(vjps) != len(args):
-            raise RuntimeError(f"{n._op.name}: its VJP returned {len(vjps)} gradients for "
-                               f"{len(args)} inputs")
+            vjps = op.vjp(xp, grads[n], n.data, _ALL * len(args), *vals)
+        if op.custom:  # built-in rules return one float per input; a user's may not
+            vjps = _check_custom(op, vjps, args, xp)
         for a, ga in zip(args, vjps):
             if ga is None or not isinstance(a, Node):
                 continue  # constants get no gradient
-            if type(ga) is not float:
-                ga = a._fix_grad(ga, n._op, None, xp)
             old = get(a)
             if old is None:
                 grads[a] = ga
@@ -333,6 +331,15 @@ def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
                     heappush(heap, (-a._id, a))
             else:
                 grads[a] = old + ga
+
+
+def _check_custom(op: Op, vjps: Any, args: tuple, xp: Any) -> list:
+    """A custom rule's gradients for Value inputs: one per input, each a float (or None)."""
+    if len(vjps) != len(args):
+        raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
+                           f"{len(args)} inputs")
+    return [a._fix_grad(ga, op, None, xp) if ga is not None and isinstance(a, Node)
+            and type(ga) is not float else ga for a, ga in zip(args, vjps)]
 
 
 _ALL = (True,)  # every Value input of a Value op wants its gradient
