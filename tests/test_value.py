@@ -5,28 +5,13 @@ import warnings
 
 import numpy as np
 import pytest
+from expressions import micrograd_readme
 
 from autograd import Tensor, Value
 
 
-def micrograd_expression():
-    a = Value(-4.0)
-    b = Value(2.0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return a, b, g
-
-
 def test_micrograd_readme_numbers():
-    a, b, g = micrograd_expression()
+    a, b, g = micrograd_readme()
     g.backward()
     assert f"{g.data:.4f}" == "24.7041"
     assert f"{a.grad:.4f}" == "138.8338"
