@@ -211,14 +211,13 @@ def _creation(n: Node) -> int:
 
 
 def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
-             ) -> tuple[list[Node], dict[Node, Any]]:
+             ) -> dict[Node, Any]:
     """Replay the tape behind ``root`` in reverse from the gradient ``seed``.
 
     Nodes are taken newest first from a heap keyed by creation number: every consumer of a
     node is newer than it, so all of a node's gradient has arrived when it is taken. Nodes
-    created before ``oldest`` are not expanded. Returns every node that received a gradient
-    and a dict of the gradients; writes no ``.grad`` field. With ``create_graph`` the
-    gradients are nodes themselves.
+    created before ``oldest`` are not expanded. Returns the gradient of every node reached, as
+    a dict; writes no ``.grad`` field. With ``create_graph`` the gradients are nodes.
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -227,7 +226,6 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             "in grad mode"
         )
     grads = {root: seed}
-    reached = [root]
     heap = [(-root._id, root)] if root._op is not None else []
     if create_graph:
         from .ops import node_ns as xp
@@ -235,8 +233,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
         xp = root._ns
     anomaly = state.anomaly
     if root._scalar and not create_graph and not anomaly:
-        _scalar_pass(heap, grads, reached, oldest)
-        return reached, grads
+        _scalar_pass(heap, grads, oldest)
+        return grads
     prev = state.grad_enabled
     state.grad_enabled = create_graph
     token = backend.quiet_enter()
@@ -289,7 +287,6 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 old = get(a)
                 if old is None:
                     grads[a] = ga
-                    reached.append(a)
                     if a._op is not None:
                         heappush(heap, (-a._id, a))
                 else:
@@ -297,10 +294,10 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     finally:
         backend.quiet_exit(token)
         state.grad_enabled = prev
-    return reached, grads
+    return grads
 
 
-def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
+def _scalar_pass(heap: list, grads: dict, oldest: int) -> None:
     """``backprop``'s loop for first-order ``Value`` graphs: the same replay, minus what floats
     never need (versions, casting, un-broadcasting), because scalar graphs are big and slow."""
     get = grads.get
@@ -326,7 +323,6 @@ def _scalar_pass(heap: list, grads: dict, reached: list, oldest: int) -> None:
             old = get(a)
             if old is None:
                 grads[a] = ga
-                reached.append(a)
                 if a._op is not None:
                     heappush(heap, (-a._id, a))
             else:
@@ -352,14 +348,13 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
     Leaves accumulate across calls; intermediates are overwritten (reset first), so a second
     backward over the same graph adds exactly one more copy to each leaf.
     """
-    nodes, grads = backprop(root, root._make_seed(seed), create_graph)
-    for n in nodes:
-        g = grads.get(n)
-        if create_graph and g is not None and not isinstance(g, Node):
+    grads = backprop(root, root._make_seed(seed), create_graph)
+    for n, g in grads.items():
+        if create_graph and not isinstance(g, Node):
             g = n._kind(g)  # a constant gradient (e.g. of abs) is still a node, as promised
         if n._op is not None:
-            n.grad = n._grad0 if g is None else g
-        elif g is not None:
+            n.grad = g
+        else:
             old = n.grad
             # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
             n.grad = g if old is None or (type(old) is float and old == 0.0) else old + g

@@ -58,7 +58,7 @@ def _grads(out: Any, wrt: list[Node], seed: Any, nested: bool) -> list[Any]:
     if not isinstance(out, Node) or not out.requires_grad:
         return [_zero_like(w) for w in wrt]  # out does not depend on the arguments
     oldest = min(w._id for w in wrt) - 1
-    _, grads = backprop(out, seed, create_graph=nested, oldest=oldest)
+    grads = backprop(out, seed, create_graph=nested, oldest=oldest)
     result = []
     for w in wrt:
         g = grads.get(w)

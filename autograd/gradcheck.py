@@ -52,7 +52,7 @@ def _vjp(out: Any, nodes: list[Node], seed: Any, create_graph: bool = False) -> 
     zeros = [0.0 if isinstance(n, Value) else np.zeros(n.shape) for n in nodes]
     if not isinstance(out, Node) or not out.requires_grad:
         return zeros
-    _, grads = backprop(out, seed, create_graph=create_graph)
+    grads = backprop(out, seed, create_graph=create_graph)
     return [grads.get(n, z) for n, z in zip(nodes, zeros)]
 
 
