@@ -83,15 +83,17 @@ class Op:
     for higher order, so the same lines record their own derivative.
     """
 
-    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom")
+    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom", "reads")
 
-    def __init__(self, name, forward, vjp, symbol=None, doc="", custom=False):
+    def __init__(self, name, forward, vjp, symbol=None, doc="", custom=False,
+                 reads=("inputs", "out")):
         self.name = name
         self.forward = forward
         self.vjp = vjp
         self.symbol = symbol or name
         self.doc = doc
         self.custom = custom
+        self.reads = reads  # the values the VJP reads: an in-place change of those is an error
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -101,9 +103,9 @@ registry: dict[str, Op] = {}
 
 
 def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
-          doc: str = "") -> Op:
-    """Register a built-in primitive."""
-    op = registry[name] = Op(name, forward, vjp, symbol, doc)
+          doc: str = "", reads: tuple[str, ...] = ("inputs", "out")) -> Op:
+    """Register a built-in primitive; ``reads`` names what its VJP reads ("inputs", "out")."""
+    op = registry[name] = Op(name, forward, vjp, symbol, doc, reads=reads)
     return op
 
 
@@ -308,13 +310,15 @@ def _scalar_pass(heap: list, grads: dict, oldest: int) -> None:
             break
         args = n._args
         op = n._op
-        if len(args) == 2:  # most scalar ops: no list of values to build
+        if len(args) == 2:  # most scalar ops: no lists to build
             a, b = args
-            vjps = op.vjp(xp, grads[n], n.data, _ALL2, a.data if isinstance(a, Node) else a,
-                          b.data if isinstance(b, Node) else b)
+            na, nb = isinstance(a, Node), isinstance(b, Node)  # every Value needs its gradient
+            vjps = op.vjp(xp, grads[n], n.data, (na, nb), a.data if na else a,
+                          b.data if nb else b)
         else:
-            vals = [a.data if isinstance(a, Node) else a for a in args]
-            vjps = op.vjp(xp, grads[n], n.data, _ALL * len(args), *vals)
+            need = [isinstance(a, Node) for a in args]
+            vals = [a.data if nd else a for a, nd in zip(args, need)]
+            vjps = op.vjp(xp, grads[n], n.data, need, *vals)
         if op.custom:  # built-in rules return one float per input; a user's may not
             vjps = _check_custom(op, vjps, args, xp)
         for a, ga in zip(args, vjps):
@@ -338,8 +342,6 @@ def _check_custom(op: Op, vjps: Any, args: tuple, xp: Any) -> list:
             and type(ga) is not float else ga for a, ga in zip(args, vjps)]
 
 
-_ALL = (True,)  # every Value input of a Value op wants its gradient
-_ALL2 = _ALL * 2
 
 
 def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
@@ -352,12 +354,14 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
     for n, g in grads.items():
         if create_graph and not isinstance(g, Node):
             g = n._kind(g)  # a constant gradient (e.g. of abs) is still a node, as promised
-        if n._op is not None:
-            n.grad = g
-        else:
+        if n._op is None:
             old = n.grad
             # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
-            n.grad = g if old is None or (type(old) is float and old == 0.0) else old + g
+            if not (old is None or (type(old) is float and old == 0.0)):
+                g = old + g
+        if isinstance(g, np.generic):
+            g = np.asarray(g)  # numpy gives scalars for 0-d sums; a Tensor's grad is an array
+        n.grad = g
 
 
 def _check_finite(ga: Any, n: Node) -> None:

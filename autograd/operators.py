@@ -26,7 +26,7 @@ class Operators:
             if other._rg or other._kind is not self._kind:
                 return self._apply(ADD, (self, self._apply(NEG, (other,))))
             other = other.data  # a tensor that needs no gradient is a constant here
-        return self._apply(ADD, (self, -self._const(other, "sub")))
+        return self._apply(ADD, (self, self._negated(other)))
 
     def __rsub__(self, other: Any) -> Any:
         return self._apply(ADD, (self._apply(NEG, (self,)), other))
@@ -70,6 +70,10 @@ class Operators:
 
     def __ge__(self, other: Any) -> Any:
         return self.data >= self._cmp(other)
+
+    def _negated(self, c: Any) -> Any:
+        """``-c`` for a constant operand of ``self - c``."""
+        return -self._const(c, "sub")
 
     def _cmp(self, other: Any) -> Any:
         if isinstance(other, Node):

@@ -8,9 +8,13 @@ Broadcasting is undone by the engine, not here: a rule may return a gradient of 
 (broadcast) shape.
 
 Non-differentiable points, decided once:
-relu'(0) = 0; abs'(0) = 0; at ties, max/min over an axis and maximum/minimum split the gradient
-evenly between the tied entries; d(x ** y)/dy at x == 0 is 0; clip (a composite) passes the
-gradient at its bounds; comparisons and argmax carry no gradient.
+relu'(0) = 0; abs'(0) = 0; d(x ** 0)/dx = 0 (at x = 0 too); d(x ** y)/dy at x == 0 is 0; at
+ties, max/min over an axis and maximum/minimum split the gradient evenly between the tied
+entries; clip (a composite) passes the gradient at its bounds; comparisons and argmax carry no
+gradient.
+
+``reads`` says which saved values a VJP reads ("inputs", "out"; both by default): changing one
+of those in place before backward is an error, changing anything else is not.
 """
 
 from __future__ import annotations
@@ -40,36 +44,42 @@ def _spread(xp, g, x, axis, keepdims):
 
 # ----- elementwise arithmetic ------------------------------------------------------------------
 ADD = defop("add", lambda xp, x, y: x + y,
-            lambda xp, g, out, need, x, y: (g, g), symbol="+")
+            lambda xp, g, out, need, x, y: (g, g), symbol="+", reads=())
 MUL = defop("mul", lambda xp, x, y: x * y,
             lambda xp, g, out, need, x, y: (g * y if need[0] else None,
-                                            g * x if need[1] else None), symbol="*")
+                                            g * x if need[1] else None),
+            symbol="*", reads=("inputs",))
 DIV = defop("div", lambda xp, x, y: xp.div(x, y),
             lambda xp, g, out, need, x, y: (xp.div(g, y) if need[0] else None,
                                             -xp.div(g * out, y) if need[1] else None), symbol="/")
-NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,), symbol="neg")
+NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,), symbol="neg", reads=())
 # d/dy x**y = x**y log x, taken as 0 at x == 0 (log is evaluated at 1 there, so no nan leaks in)
 POW = defop("pow", lambda xp, x, y: xp.pow(x, y),
             lambda xp, g, out, need, x, y: (
-                g * y * xp.pow(x, y - 1) if need[0] else None,
+                # x ** 0 is constant: its derivative is 0, also at x = 0 (where 0 * 0 ** -1 is nan)
+                xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1)) if need[0] else None,
                 g * out * xp.log(xp.where(xp.equal(x, 0), 1.0, x)) if need[1] else None),
             symbol="**")
 
 # ----- elementwise functions -------------------------------------------------------------------
-EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out,))
-LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(g, x),))
+EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out,), reads=("out",))
+LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(g, x),),
+            reads=("inputs",))
 SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
-             lambda xp, g, out, need, x: (xp.div(g * 0.5, out),))
+             lambda xp, g, out, need, x: (xp.div(g * 0.5, out),), reads=("out",))
 TANH = defop("tanh", lambda xp, x: xp.tanh(x),
-             lambda xp, g, out, need, x: (g * (1.0 - out * out),))
+             lambda xp, g, out, need, x: (g * (1.0 - out * out),), reads=("out",))
 SIGMOID = defop("sigmoid", lambda xp, x: xp.sigmoid(x),
-                lambda xp, g, out, need, x: (g * out * (1.0 - out),))
+                lambda xp, g, out, need, x: (g * out * (1.0 - out),), reads=("out",))
 RELU = defop("relu", lambda xp, x: xp.relu(x),
-             lambda xp, g, out, need, x: (g * xp.greater(x, 0),), doc="relu'(0) = 0")
+             lambda xp, g, out, need, x: (g * xp.greater(x, 0),), doc="relu'(0) = 0",
+             reads=("inputs",))
 ABS = defop("abs", lambda xp, x: xp.abs(x),
-            lambda xp, g, out, need, x: (g * xp.sign(x),), doc="abs'(0) = 0")
-SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),))
-COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),))
+            lambda xp, g, out, need, x: (g * xp.sign(x),), doc="abs'(0) = 0", reads=("inputs",))
+SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),),
+            reads=("inputs",))
+COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
+            reads=("inputs",))
 
 
 def _split(xp, mask, g, need):
@@ -80,20 +90,21 @@ def _split(xp, mask, g, need):
 MAXIMUM = defop("maximum", lambda xp, x, y: xp.maximum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.greater(x, y) + 0.5 * xp.equal(x, y), g, need),
-                doc="ties split the gradient evenly")
+                doc="ties split the gradient evenly", reads=("inputs",))
 MINIMUM = defop("minimum", lambda xp, x, y: xp.minimum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.less(x, y) + 0.5 * xp.equal(x, y), g, need),
-                doc="ties split the gradient evenly")
+                doc="ties split the gradient evenly", reads=("inputs",))
 WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
               lambda xp, g, out, need, c, x, y: (
                   None,
                   xp.where(c, g, 0.0) if need[1] else None,
-                  xp.where(c, 0.0, g) if need[2] else None))
+                  xp.where(c, 0.0, g) if need[2] else None), reads=())
 
 # ----- reductions ------------------------------------------------------------------------------
 SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
-            lambda xp, g, out, need, x, axis, keepdims: (_spread(xp, g, x, axis, keepdims),))
+            lambda xp, g, out, need, x, axis, keepdims: (_spread(xp, g, x, axis, keepdims),),
+            reads=())  # only shapes, which never change in place
 
 
 def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
@@ -116,18 +127,19 @@ LOGSUMEXP = defop(
 
 # ----- shape -----------------------------------------------------------------------------------
 RESHAPE = defop("reshape", lambda xp, x, shape: xp.reshape(x, shape),
-                lambda xp, g, out, need, x, shape: (xp.reshape(g, x.shape),))
+                lambda xp, g, out, need, x, shape: (xp.reshape(g, x.shape),), reads=())
 TRANSPOSE = defop("transpose", lambda xp, x, axes: xp.transpose(x, axes),
                   lambda xp, g, out, need, x, axes: (
-                      xp.transpose(g, tuple(int(i) for i in np.argsort(axes))),))
+                      xp.transpose(g, tuple(int(i) for i in np.argsort(axes))),), reads=())
 CAST = defop("cast", lambda xp, x, dtype: xp.cast(x, dtype),
-             lambda xp, g, out, need, x, dtype: (g,))  # the engine casts back to x's dtype
+             lambda xp, g, out, need, x, dtype: (g,),  # the engine casts back to x's dtype
+             reads=())
 GETITEM = defop("getitem", lambda xp, x, index: x[index],
                 lambda xp, g, out, need, x, index: (xp.untake(g, index, x.shape),),
-                doc="repeated integer indices accumulate")
+                doc="repeated integer indices accumulate", reads=())
 # scatter-add into zeros: getitem's VJP, a primitive so that getitem differentiates again
 UNTAKE = defop("untake", lambda xp, g, index, shape: xp.untake(g, index, shape),
-               lambda xp, g, out, need, x, index, shape: (g[index],))
+               lambda xp, g, out, need, x, index, shape: (g[index],), reads=())
 
 
 def _concatenate_vjp(xp, g, out, need, *xs, axis):
@@ -140,10 +152,11 @@ def _concatenate_vjp(xp, g, out, need, *xs, axis):
 
 
 CONCATENATE = defop("concatenate", lambda xp, *xs, axis: xp.concatenate(*xs, axis=axis),
-                    _concatenate_vjp)
+                    _concatenate_vjp, reads=())
 STACK = defop("stack", lambda xp, *xs, axis: xp.stack(*xs, axis=axis),
               lambda xp, g, out, need, *xs, axis: tuple(
-                  g[(slice(None),) * axis + (i,)] if nd else None for i, nd in enumerate(need)))
+                  g[(slice(None),) * axis + (i,)] if nd else None for i, nd in enumerate(need)),
+              reads=())
 
 
 def _matmul_vjp(xp, g, out, need, x, y):
@@ -167,7 +180,8 @@ def _matmul_vjp(xp, g, out, need, x, y):
     return (dx, dy)  # batch dimensions are summed away by the engine
 
 
-MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="@")
+MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="@",
+               reads=("inputs",))
 
 # ----- fused, for stability --------------------------------------------------------------------
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label].

@@ -288,7 +288,8 @@ class Tensor(Operators, Node):
             axes = tuple(axes[0])
         if not axes:
             axes = tuple(range(self.ndim - 1, -1, -1))
-        if sorted(int(a) % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+        if any(not -self.ndim <= int(a) < self.ndim for a in axes) or \
+                sorted(int(a) % self.ndim for a in axes) != list(range(self.ndim)):
             raise ValueError(f"transpose: axes {axes} do not match shape {self.shape}")
         axes = tuple(int(a) % self.ndim for a in axes)
         return self._apply(ops.TRANSPOSE, (self,), {"axes": axes})
@@ -327,6 +328,23 @@ class Tensor(Operators, Node):
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._apply(ops.MATMUL, (other, self))
+
+    # ----- subtraction of integer and bool data: numpy's own, never negated ---------------------
+    def _negated(self, c: Any) -> Any:
+        c = _const(c, "sub")
+        if isinstance(c, np.ndarray) and c.dtype.kind in "ub":  # -uint8 wraps, -bool fails
+            c = c.astype(np.result_type(self.dtype, c.dtype))
+        return -c
+
+    def __sub__(self, other: Any) -> Tensor:
+        if self.dtype.kind != "f" and not (isinstance(other, Tensor) and other._rg):
+            return _subtract(self, other)  # nothing to differentiate
+        return Operators.__sub__(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        if self.dtype.kind != "f":
+            return _subtract(other, self)
+        return Operators.__rsub__(self, other)
 
     # ----- in-place changes --------------------------------------------------------------------
     def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor:
@@ -426,12 +444,13 @@ class Tensor(Operators, Node):
         return ga if owned else ga.copy()
 
     def _check_saved(self) -> None:
-        if self._version[0] != 0:
+        reads = self._op.reads
+        if "out" in reads and self._version[0] != 0:
             raise RuntimeError(
                 f"{self._op.name}: its output of shape {self.shape} was modified in place "
                 f"after it was computed (version 0 when recorded, now {self._version[0]})")
         for a, v in zip(self._args, self._saved):
-            if v is not None and a._version[0] != v:
+            if v is not None and a._version[0] != v and "inputs" in reads:
                 raise RuntimeError(
                     f"{self._op.name}: an input of shape {a.shape} that backward needs was "
                     f"modified in place after the op was recorded (version {v} when recorded, "
@@ -480,6 +499,20 @@ def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> A
                            f"input of shape {shape} (output shape {out_shape})")
     summed = xp.sum(ga, tuple(axes), True)
     return summed if summed.shape == shape else xp.reshape(summed, shape)
+
+
+def _subtract(x: Any, y: Any) -> Tensor:
+    """``x - y`` where neither side needs a gradient: numpy's subtraction, as a leaf."""
+    kind_of((x, y))
+    a = x.data if isinstance(x, Tensor) else _const(x, "sub")
+    b = y.data if isinstance(y, Tensor) else _const(y, "sub")
+    token = quiet_enter()
+    try:
+        return Tensor(np.subtract(a, b))
+    except ValueError as e:
+        raise ValueError(f"sub: {e} (input shapes {_shapes([a, b])})") from None
+    finally:
+        quiet_exit(token)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> Tensor:

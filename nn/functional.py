@@ -88,8 +88,9 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
 def binary_cross_entropy_with_logits(logits: Any, target: Any,
                                      reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1], computed as
-    ``max(z, 0) - z * y + log(1 + exp(-|z|))``: no exp ever overflows, so it is finite and
-    exact at +-1000. Shapes must match exactly.
+    ``max(z, 0) - z * y + log(1 + exp(-|z|))``: no exp ever overflows, so it is finite at
+    +-1000 (the log term is computed as log(1 + e), so losses below ~1e-16 round to 0).
+    Shapes must match exactly.
 
     ``maximum`` (not ``relu``) on purpose: at z = 0 it splits the tie and sends 1/2, while
     ``abs'(0) = 0``, so the gradient there is the true ``sigmoid(0) - y``; with ``relu``

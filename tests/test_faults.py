@@ -544,7 +544,8 @@ def test_forward_then_optimizer_step_then_backward_is_detected(opt_cls, versions
     with pytest.raises(RuntimeError) as info:
         loss.backward()
     msg = str(info.value)
-    assert msg.startswith("add:") and "(1,)" in msg  # y = x @ W + b: b's add, newest first
+    # y = x @ W + b: add's backward reads neither input, so the error is matmul's, about W
+    assert msg.startswith("matmul:") and "(2, 1)" in msg
     assert f"version {versions[0]} when recorded, now {versions[1]}" in msg
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import autograd
 import nn
 from autograd import Tensor, no_grad
 from autograd.engine import state
@@ -100,9 +101,24 @@ def test_shared_parameters_and_modules_are_counted_once():
     names = [n for n, _ in seq.named_parameters()]
     assert names == ["0.weight", "0.bias", "2.bias"]
     assert len(list(seq.parameters())) == 3
-    out = seq(np.ones((2, 3))).sum()
+    x = np.ones((2, 3))
+    out = seq(x).sum()
     out.backward()
-    assert a.weight.grad.shape == (3, 3)  # gradients from all three uses accumulate in one
+    # gradients from all three uses accumulate in one: compare with finite differences
+    w0 = a.weight.data.copy()
+
+    def loss_at(w):
+        a.weight.data = w
+        with autograd.no_grad():
+            return seq(x).sum().item()
+
+    numeric = np.zeros_like(w0)
+    for i in np.ndindex(w0.shape):
+        e = np.zeros_like(w0)
+        e[i] = 1e-6
+        numeric[i] = (loss_at(w0 + e) - loss_at(w0 - e)) / 2e-6
+    a.weight.data = w0
+    np.testing.assert_allclose(a.weight.grad, numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_a_frozen_parameter_still_belongs_to_the_module():

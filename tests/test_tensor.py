@@ -381,3 +381,66 @@ def test_creation_helpers():
     assert ag.randn(2, dtype=np.float32).dtype == np.float32
     assert ag.zeros(2, requires_grad=True).requires_grad
     assert ag.tensor([1.0]).dtype == np.float64
+
+
+# ----- regressions found in review -----------------------------------------------------------
+def test_power_zero_has_derivative_zero_at_zero():
+    x = Value(0.0)
+    sum(c * x**k for k, c in enumerate([1.0, 2.0, 3.0])).backward()
+    assert x.grad == 2.0
+    t = leaf([0.0, 2.0])
+    (t ** np.array([0.0, 2.0])).sum().backward()
+    np.testing.assert_array_equal(t.grad, [0.0, 4.0])
+    assert ag.grad(lambda v: v**0 + v)(0.0) == 1.0
+
+
+def test_subtracting_unsigned_and_bool_data_is_exact():
+    np.testing.assert_array_equal((Tensor([1.0]) - np.array([1], np.uint8)).data, [0.0])
+    np.testing.assert_array_equal((Tensor([5.0]) - Tensor(np.array([1], np.uint8))).data, [4.0])
+    np.testing.assert_array_equal((Tensor([1.0, 2.0]) - np.array([True, False])).data, [0, 2])
+    r = Tensor(np.array([5], np.uint8)) - 1
+    assert r.dtype == np.uint8 and r.data[0] == 4
+    np.testing.assert_array_equal((1 - Tensor(np.array([True]))).data, [0])
+    w = leaf([1.0])
+    (w - np.array([3], np.uint8)).sum().backward()
+    np.testing.assert_array_equal(w.grad, [1.0])
+
+
+def test_gradients_of_0d_tensors_are_arrays():
+    t = leaf(3.0)
+    (t * t).backward()
+    (t * t).backward()  # accumulated: still an array
+    assert type(t.grad) is np.ndarray and t.grad.shape == () and t.grad == 12.0
+
+
+def test_transpose_refuses_out_of_range_axes():
+    with pytest.raises(ValueError, match="transpose"):
+        Tensor(np.ones((2, 3))).transpose(1, 2)
+    assert Tensor(np.ones((2, 3))).transpose(-1, 0).shape == (3, 2)
+
+
+def test_in_place_changes_that_backward_does_not_read_are_allowed():
+    x = leaf([1.0, 2.0])
+    c = Tensor([1.0, 1.0])
+    y = (x + c).sum()  # add reads neither input
+    c += 1
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+    y = x * 2
+    with no_grad():
+        y += 1  # mul's backward does not read its output
+    x.grad = None
+    (y * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+    e = x.exp()  # exp's backward reads its output
+    z = e.sum()
+    with no_grad():
+        e += 1
+    with pytest.raises(RuntimeError, match=r"exp.*version 0 when recorded, now 1"):
+        z.backward()
+
+
+def test_a_real_cast_round_trip_is_differentiable():
+    # float32 in the middle: a wider step keeps the finite differences above its rounding
+    assert ag.gradcheck(lambda a: (a.astype(np.float32) * 2.0).astype(np.float64),
+                        np.array([0.5, 1.5]), eps=1e-3, atol=1e-3, rtol=1e-3)
