@@ -315,6 +315,8 @@ def _scalar_pass(heap: list, grads: dict, oldest: int) -> None:
             na, nb = isinstance(a, Node), isinstance(b, Node)  # every Value needs its gradient
             vjps = op.vjp(xp, grads[n], n.data, (na, nb), a.data if na else a,
                           b.data if nb else b)
+        elif len(args) == 1:  # a unary op's input is always a Value
+            vjps = op.vjp(xp, grads[n], n.data, _ONE, args[0].data)
         else:
             need = [isinstance(a, Node) for a in args]
             vals = [a.data if nd else a for a, nd in zip(args, need)]
@@ -344,6 +346,9 @@ def _check_custom(op: Op, vjps: Any, args: tuple, xp: Any) -> list:
 
 
 
+_ONE = (True,)
+
+
 def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
     """Backpropagate from ``root`` and store the gradients in ``.grad``.
 
@@ -359,7 +364,7 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
             if not (old is None or (type(old) is float and old == 0.0)):
                 g = old + g
-        if isinstance(g, np.generic):
+        if type(g) is not float and isinstance(g, np.generic):
             g = np.asarray(g)  # numpy gives scalars for 0-d sums; a Tensor's grad is an array
         n.grad = g
 
