@@ -54,10 +54,17 @@ DIV = defop("div", lambda xp, x, y: xp.div(x, y),
                                             -xp.div(g * out, y) if need[1] else None), symbol="/")
 NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,), symbol="neg", reads=())
 # d/dy x**y = x**y log x, taken as 0 at x == 0 (log is evaluated at 1 there, so no nan leaks in)
+def _pow_dx(xp, g, x, y):
+    """y * x ** (y - 1), and 0 where y == 0: x ** 0 is constant, also at x = 0 (where the
+    formula gives 0 * inf = nan)."""
+    if type(y) is float and y != 0:  # the usual constant exponent (x ** 2): no mask to build
+        return g * y * xp.pow(x, y - 1)
+    return xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1))
+
+
 POW = defop("pow", lambda xp, x, y: xp.pow(x, y),
             lambda xp, g, out, need, x, y: (
-                # x ** 0 is constant: its derivative is 0, also at x = 0 (where 0 * 0 ** -1 is nan)
-                xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1)) if need[0] else None,
+                _pow_dx(xp, g, x, y) if need[0] else None,
                 g * out * xp.log(xp.where(xp.equal(x, 0), 1.0, x)) if need[1] else None),
             symbol="**")
 

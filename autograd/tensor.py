@@ -337,12 +337,13 @@ class Tensor(Operators, Node):
         return -c
 
     def __sub__(self, other: Any) -> Tensor:
-        if self.dtype.kind != "f" and not (isinstance(other, Tensor) and other._rg):
+        if not self._rg and self.data.dtype.kind != "f" and \
+                not (isinstance(other, Tensor) and other._rg):
             return _subtract(self, other)  # nothing to differentiate
         return Operators.__sub__(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        if self.dtype.kind != "f":
+        if not self._rg and self.data.dtype.kind != "f":
             return _subtract(other, self)
         return Operators.__rsub__(self, other)
 
