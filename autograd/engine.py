@@ -364,7 +364,8 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
             if not (old is None or (type(old) is float and old == 0.0)):
                 g = old + g
-        if type(g) is not float and isinstance(g, np.generic):
+        t = type(g)
+        if t is not ndarray and t is not float and isinstance(g, np.generic):
             g = np.asarray(g)  # numpy gives scalars for 0-d sums; a Tensor's grad is an array
         n.grad = g
 
