@@ -8,6 +8,7 @@ import pytest
 
 import autograd as ag
 from autograd import Tensor, Value, no_grad
+from autograd.demo import seed_data  # the seed article's data, drawn in its order
 
 
 def leaf(x, dtype=None):
@@ -15,15 +16,6 @@ def leaf(x, dtype=None):
 
 
 # ----- the seed's linear regression, by hand and by autograd ---------------------------------
-def seed_data():
-    np.random.seed(0)
-    x = np.random.rand(100, 1)
-    y = 2 * x + 1 + np.random.rand(100, 1)
-    W = np.random.rand(1, 1)
-    b = np.random.rand(1, 1)
-    return x, y, W, b
-
-
 def test_gradient_of_half_mse_is_the_hand_written_dW_db():
     x, y, W0, b0 = seed_data()
     W, b = leaf(W0), leaf(b0)
