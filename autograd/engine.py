@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
@@ -26,6 +27,8 @@ _counter = itertools.count()  # creation numbers: later nodes never feed earlier
 # the creation number at the last in-place change of any tensor: a node created after it
 # cannot have seen a saved input change, so backward checks versions only when this is newer
 last_change = [-1]
+# where each node recorded in anomaly mode was created (a side table: most nodes have none)
+traces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class _State(threading.local):
@@ -112,8 +115,7 @@ def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None
 class Node:
     """Common state of ``Value`` and ``Tensor``: what produced it and from what."""
 
-    __slots__ = ("data", "grad", "label", "_op", "_args", "_params", "_id", "_trace",
-                 "__weakref__")
+    __slots__ = ("data", "grad", "label", "_op", "_args", "_params", "_id", "__weakref__")
     requires_grad = True
     _rg = True  # requires_grad, read on hot paths without a property call
     _saved = None  # versions of the inputs when recorded (Tensor only)
@@ -129,7 +131,8 @@ class Node:
         self._args = args
         self._params = params
         self._id = next(_counter)
-        self._trace = _creation_site() if state.anomaly else None
+        if state.anomaly and op is not None:
+            traces[self] = _creation_site()
 
     @property
     def op(self) -> str:
@@ -249,17 +252,16 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             op = n._op
             g = grads[n]
             args = n._args
-            if n._saved is not None and last_change[0] > n._id:
+            if last_change[0] > n._id:
                 n._check_saved()
-            vals = []
-            need = []
-            for a in args:
-                if isinstance(a, Node):
-                    vals.append(a.data)
-                    need.append(a._rg)
-                else:
-                    vals.append(a)
-                    need.append(False)
+            if len(args) == 2:  # most ops: no lists to build
+                a, b = args
+                na, nb = isinstance(a, Node), isinstance(b, Node)
+                need = (na and a._rg, nb and b._rg)
+                vals = (a.data if na else a, b.data if nb else b)
+            else:
+                need = [isinstance(a, Node) and a._rg for a in args]
+                vals = [a.data if isinstance(a, Node) else a for a in args]
             if create_graph:
                 vals, out = args, n
             else:
@@ -269,7 +271,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 vjps = op.vjp(xp, g, out, need, *vals, **params)
             else:
                 vjps = op.vjp(xp, g, out, need, *vals)
-            if len(vjps) != len(args):
+            if op.custom and len(vjps) != len(args):
                 raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
                                    f"{len(args)} inputs")
             for a, ga, nd in zip(args, vjps, need):
@@ -374,7 +376,7 @@ def _check_finite(ga: Any, n: Node) -> None:
     data = ga.data if isinstance(ga, Node) else ga
     ok = math.isfinite(data) if isinstance(data, float) else bool(np.all(np.isfinite(data)))
     if not ok:
-        where = n._trace or "<created outside detect_anomaly>"
+        where = traces.get(n, "<created outside detect_anomaly>")
         raise FloatingPointError(
             f"detect_anomaly: the backward of '{n._op.name}' produced a non-finite gradient "
             f"(nan or inf); that '{n._op.name}' was created at {where}"

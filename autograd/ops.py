@@ -39,7 +39,7 @@ def _kshape(shape, axis, keepdims):
 def _spread(xp, g, x, axis, keepdims):
     """Broadcast a reduction's gradient back over the reduced axes."""
     ks = _kshape(x.shape, axis, keepdims)
-    return xp.broadcast_to(g if ks is None else xp.reshape(g, ks), x.shape)
+    return xp.broadcast_to(g if ks is None or axis is None else xp.reshape(g, ks), x.shape)
 
 
 # ----- elementwise arithmetic ------------------------------------------------------------------
@@ -58,7 +58,7 @@ def _pow_dx(xp, g, x, y):
     """y * x ** (y - 1), and 0 where y == 0: x ** 0 is constant, also at x = 0 (where the
     formula gives 0 * inf = nan)."""
     if type(y) is float and y != 0:  # the usual constant exponent (x ** 2): no mask to build
-        return g * y * xp.pow(x, y - 1)
+        return g * y * (x if y == 2 else xp.pow(x, y - 1))
     return xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1))
 
 
@@ -191,22 +191,24 @@ MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="
                reads=("inputs",))
 
 # ----- fused, for stability --------------------------------------------------------------------
-# Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label].
-# Its VJP is softmax(z) - onehot(label), written with primitives, so it differentiates again.
-def _shifted_cross_entropy(xp, z, labels):
-    """The same value from logits shifted by their row maximum, exact where rows are equal."""
-    return xp.logsumexp(z, 1, False) - z[xp.arange(len(labels)), labels]
+# Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],
+# from logits shifted by their row maximum (stable at +-1000, exact where a row's logits are
+# equal). Its VJP is softmax(z) - onehot(label), written with primitives, so it differentiates
+# again; softmax is recovered from the output, as out + z[label] = logsumexp(z).
+def _cross_entropy(xp, z, labels):
+    zs = z - xp.max(z, 1, True)
+    return xp.log(xp.sum(xp.exp(zs), 1, False)) - zs[xp.arange(len(labels)), labels]
 
 
-CROSS_ENTROPY = defop(
-    "cross_entropy",
-    lambda xp, z, labels: _shifted_cross_entropy(xp, z - xp.max(z, 1, True), labels),
-    lambda xp, g, out, need, z, labels: (
-        xp.reshape(g, (len(labels), 1))
-        * (xp.exp(z - xp.reshape(out + z[xp.arange(len(labels)), labels], (len(labels), 1)))
-           - xp.onehot(labels, z.shape[1], z.dtype)),  # softmax(z) - onehot; out + z[label] = lse
-        None),
-    doc="stable at logits of +-1000; labels carry no gradient")
+def _cross_entropy_vjp(xp, g, out, need, z, labels):
+    n = len(labels)
+    at_label = (xp.arange(n), labels)
+    softmax = xp.exp(z - xp.reshape(out + z[at_label], (n, 1)))
+    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(softmax, at_label), None)
+
+
+CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,
+                      doc="stable at logits of +-1000; labels carry no gradient")
 
 
 # ----- the differentiable namespace: the same names as backend's, over nodes ------------------
@@ -264,5 +266,6 @@ node_ns = SimpleNamespace(
     stack=lambda *xs, axis=0: apply(STACK, *xs, axis=axis),
     broadcast_to=_broadcast_to,
     sign=_const("sign"), equal=_const("equal"), greater=_const("greater"), less=_const("less"),
-    onehot=backend.numpy_ns.onehot, arange=np.arange,
+    minus_onehot=lambda p, at: p - backend.onehot(at[1], p.shape[1], p.dtype),
+    arange=np.arange,
 )

@@ -10,7 +10,17 @@ import numpy as np
 
 from . import backend, ops
 from .backend import numpy_ns, quiet_enter, quiet_exit
-from .engine import Node, _counter, _creation_site, apply, backward, kind_of, last_change, state
+from .engine import (
+    Node,
+    _counter,
+    _creation_site,
+    apply,
+    backward,
+    kind_of,
+    last_change,
+    state,
+    traces,
+)
 from .operators import Operators
 
 Axis = int | Sequence[int] | None
@@ -32,6 +42,16 @@ def _const(c: Any, what: str) -> Any:
             raise TypeError(f"{what}: unsupported operand: an array of dtype {arr.dtype}")
         return arr
     raise TypeError(f"{what}: unsupported operand type {type(c).__name__} for Tensor")
+
+
+def _operands(op: Any, args: tuple) -> tuple[tuple, list, list, bool]:
+    """An op's arguments with every constant converted (TypeError for what cannot be one),
+    their raw values, their versions, and whether any requires grad."""
+    kind_of(args)
+    args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
+    vals = [a.data if isinstance(a, Tensor) else a for a in args]
+    saved = [a._version[0] if isinstance(a, Tensor) else None for a in args]
+    return args, vals, saved, any(isinstance(a, Tensor) and a._rg for a in args)
 
 
 def _shapes(vals) -> str:
@@ -105,26 +125,19 @@ class Tensor(Operators, Node):
     def _apply(op, args, params=None):
         vals = []
         saved = []  # the inputs' versions, checked at backward
-        rg, plain = False, True
+        rg = False
         for a in args:
             if isinstance(a, Tensor):
                 vals.append(a.data)
                 saved.append(a._version[0])
-                if a._rg:
-                    rg = True
+                rg = rg or a._rg
             elif type(a) is float or type(a) is int or \
                     type(a) is np.ndarray and a.dtype.kind in "biuf":
                 vals.append(a)
                 saved.append(None)
-            else:
-                plain = False
+            else:  # lists, numpy scalars, mistakes
+                args, vals, saved, rg = _operands(op, args)
                 break
-        if not plain:  # arrays, lists, numpy scalars, mistakes
-            kind_of(args)
-            args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
-            vals = [a.data if isinstance(a, Tensor) else a for a in args]
-            saved = [a._version[0] if isinstance(a, Tensor) else None for a in args]
-            rg = any(isinstance(a, Tensor) and a._rg for a in args)
         token = quiet_enter()
         try:
             data = op.forward(numpy_ns, *vals, **params) if params else op.forward(numpy_ns, *vals)
@@ -141,11 +154,12 @@ class Tensor(Operators, Node):
         out.label = ""
         out._version = [0]
         out._id = next(_counter)
-        out._trace = _creation_site() if state.anomaly else None
         if rg and state.grad_enabled and data.dtype.kind == "f":
             out._op, out._args, out._params, out._rg = op, args, params, True
             out._saved = tuple(saved)
             out._module = state.module
+            if state.anomaly:
+                traces[out] = _creation_site()
         else:
             out._op, out._args, out._params, out._rg = None, (), None, False
             out._saved = out._module = None
@@ -416,8 +430,8 @@ class Tensor(Operators, Node):
         backward(self, grad, create_graph)
 
     def _make_seed(self, seed: Any) -> np.ndarray:
-        if seed is None:
-            return np.ones(self.shape, dtype=self.dtype)
+        if seed is None:  # np.array is ~4x cheaper than np.ones for the usual 0-d seed
+            return np.array(1, self.dtype) if self.ndim == 0 else np.ones(self.shape, self.dtype)
         else:
             seed = seed.data if isinstance(seed, Tensor) else np.asarray(seed)
             if seed.shape != self.shape:

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import backend
 from .backend import scalar
-from .engine import Node, _counter, _creation_site, backward, kind_of, state
+from .engine import Node, _counter, _creation_site, backward, kind_of, state, traces
 from .operators import Operators
 
 _NUMBER = (int, float, np.integer, np.floating)
@@ -75,12 +75,13 @@ class Value(Operators, Node):
         out.data = data
         out.grad = 0.0
         out.label = ""
+        out._id = next(_counter)
         if state.grad_enabled:
             out._op, out._args, out._params = op, args, params
+            if state.anomaly:
+                traces[out] = _creation_site()
         else:  # _args None marks "computed under no_grad": such a Value has no history
             out._op, out._args, out._params = None, None, None
-        out._id = next(_counter)
-        out._trace = _creation_site() if state.anomaly else None
         return out
 
     def backward(self, *, create_graph: bool = False) -> None:

@@ -1,8 +1,8 @@
 """Optimizers following PyTorch's published update rules, and gradient clipping.
 
-``step()`` works on the raw arrays and writes each parameter in place under ``no_grad``
-(``p -= update``), which bumps the parameter's version counter: a graph recorded before the
-step and backpropagated after it raises instead of using stale values.
+``step()`` works on the raw arrays and writes each parameter's array in place, then bumps the
+parameter's version counter (as ``p -= update`` under ``no_grad`` would): a graph recorded
+before the step and backpropagated after it raises instead of using stale values.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, no_grad
+from autograd import Tensor
+from autograd.backend import quiet
 
 
 def _grad_array(p: Tensor) -> np.ndarray | None:
@@ -61,15 +62,17 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    @no_grad()
     def step(self) -> None:
         """Update every parameter that has a gradient; skip those whose grad is None."""
-        for p, st in zip(self.params, self.state):
-            g = _grad_array(p)
-            if g is not None:
-                self._update(p, g, st)
+        with quiet():  # IEEE results, as everywhere in tapegrad
+            for p, st in zip(self.params, self.state):
+                g = _grad_array(p)
+                if g is not None:
+                    self._update(p.data, g, st)  # in place, on the raw array ...
+                    p._bump()  # ... so the version check sees it, as for p -= ...
 
-    def _update(self, p: Tensor, g: np.ndarray, st: dict[str, Any]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
+        """Write one parameter's new value into ``w`` in place."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -134,9 +137,9 @@ class SGD(Optimizer):
         self.lr, self.momentum, self.dampening = lr, momentum, dampening
         self.weight_decay, self.nesterov = weight_decay, nesterov
 
-    def _update(self, p: Tensor, g: np.ndarray, st: dict[str, Any]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
         if self.weight_decay:
-            g = g + self.weight_decay * p.data
+            g = g + self.weight_decay * w
         if self.momentum:
             buf = st.get("momentum_buffer")
             if buf is None:
@@ -145,7 +148,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += (1.0 - self.dampening) * g
             g = g + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * g
+        w -= self.lr * g
 
 
 class Adam(Optimizer):
@@ -172,17 +175,17 @@ class Adam(Optimizer):
         self.lr, self.betas, self.eps = lr, tuple(betas), eps
         self.weight_decay = weight_decay
 
-    def _update(self, p: Tensor, g: np.ndarray, st: dict[str, Any]) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
         b1, b2 = self.betas
         if self.weight_decay:
             if self._decoupled:
-                p *= 1.0 - self.lr * self.weight_decay  # AdamW: shrink p itself
+                w *= 1.0 - self.lr * self.weight_decay  # AdamW: shrink p itself
             else:
-                g = g + self.weight_decay * p.data  # Adam: L2 through the gradient
+                g = g + self.weight_decay * w  # Adam: L2 through the gradient
         if not st:
             st["step"] = 0
-            st["exp_avg"] = np.zeros_like(p.data)
-            st["exp_avg_sq"] = np.zeros_like(p.data)
+            st["exp_avg"] = np.zeros_like(w)
+            st["exp_avg_sq"] = np.zeros_like(w)
         st["step"] += 1
         t, m, v = st["step"], st["exp_avg"], st["exp_avg_sq"]
         m *= b1
@@ -191,7 +194,7 @@ class Adam(Optimizer):
         v += (1.0 - b2) * (g * g)
         m_hat = m / (1.0 - b1**t)
         v_hat = v / (1.0 - b2**t)
-        p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        w -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 class AdamW(Adam):

@@ -530,7 +530,7 @@ def test_a_change_through_a_detached_view_is_detected_at_backward():
     (lambda ps: nn.SGD(ps, lr=0.1), (1, 2)),
     (lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9), (1, 2)),
     (lambda ps: nn.Adam(ps, lr=0.1), (1, 2)),
-    (lambda ps: nn.AdamW(ps, lr=0.1), (2, 4)),  # p *= 1 - lr * wd, then p -= update
+    (lambda ps: nn.AdamW(ps, lr=0.1), (1, 2)),  # decay and update: one change per step
 ], ids=["SGD", "SGD momentum", "Adam", "AdamW"])
 def test_forward_then_optimizer_step_then_backward_is_detected(opt_cls, versions):
     """The classic mistake: step() between the forward pass and backward()."""
