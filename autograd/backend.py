@@ -218,8 +218,8 @@ numpy_ns = SimpleNamespace(
     maximum=np.maximum,
     minimum=np.minimum,
     sum=lambda x, axis=None, keepdims=False: np.add.reduce(x, axis=axis, keepdims=keepdims),
-    max=_reduce_nonempty(np.max, "max"),
-    min=_reduce_nonempty(np.min, "min"),
+    max=_reduce_nonempty(np.maximum.reduce, "max"),  # the ufunc's own: np.max is 3 calls more
+    min=_reduce_nonempty(np.minimum.reduce, "min"),
     reshape=lambda x, shape: x.reshape(shape),  # the methods: np.reshape is ~5x slower
     transpose=lambda x, axes: x.transpose(axes),
     matmul=_matmul,

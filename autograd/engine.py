@@ -224,7 +224,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     created before ``oldest`` are not expanded. Returns the gradient of every node reached, as
     a dict; writes no ``.grad`` field. With ``create_graph`` the gradients are nodes.
     """
-    if not root.requires_grad:
+    if not root._rg:
         raise RuntimeError(
             "backward: this result does not require grad (it was computed under no_grad or "
             "only from constants); create its inputs with requires_grad=True and compute it "
@@ -259,6 +259,9 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 na, nb = isinstance(a, Node), isinstance(b, Node)
                 need = (na and a._rg, nb and b._rg)
                 vals = (a.data if na else a, b.data if nb else b)
+            elif len(args) == 1:  # the input of a unary op is a node
+                need = (args[0]._rg,)
+                vals = (args[0].data,)
             else:
                 need = [isinstance(a, Node) and a._rg for a in args]
                 vals = [a.data if isinstance(a, Node) else a for a in args]

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from numpy import ndarray
 
 from . import backend, ops
 from .backend import numpy_ns, quiet_enter, quiet_exit
@@ -131,8 +132,7 @@ class Tensor(Operators, Node):
                 vals.append(a.data)
                 saved.append(a._version[0])
                 rg = rg or a._rg
-            elif type(a) is float or type(a) is int or \
-                    type(a) is np.ndarray and a.dtype.kind in "biuf":
+            elif (t := type(a)) is float or t is int or t is ndarray and a.dtype.kind in "biuf":
                 vals.append(a)
                 saved.append(None)
             else:  # lists, numpy scalars, mistakes
@@ -146,7 +146,7 @@ class Tensor(Operators, Node):
             raise ValueError(f"{msg} (input shapes {_shapes(vals)})") from None
         finally:
             quiet_exit(token)
-        if type(data) is not np.ndarray:
+        if type(data) is not ndarray:
             data = np.asarray(data)
         out = _new(Tensor)
         out.data = data
@@ -248,9 +248,14 @@ class Tensor(Operators, Node):
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis``; over zero elements it is nan."""
-        axes = _axes(axis, self.ndim, "mean")
-        n = math.prod(self.shape[a] for a in axes) if axes is not None else self.size
-        return self.sum(axes, keepdims) * (1.0 / n if n else math.nan)
+        data = self.data
+        if axis is None:
+            axes, n = None, data.size
+        else:
+            axes = _axes(axis, data.ndim, "mean")
+            n = math.prod(data.shape[a] for a in axes)
+        total = self._apply(ops.SUM, (self,), {"axis": axes, "keepdims": keepdims})
+        return total * (1.0 / n if n else math.nan)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Largest values (ties share the gradient evenly)."""
@@ -346,12 +351,12 @@ class Tensor(Operators, Node):
     # ----- subtraction of integer and bool data: numpy's own, never negated ---------------------
     def _negated(self, c: Any) -> Any:
         c = _const(c, "sub")
-        if isinstance(c, np.ndarray) and c.dtype.kind in "ub":  # -uint8 wraps, -bool fails
+        if type(c) is np.ndarray and c.dtype.kind in "ub":  # -uint8 wraps, -bool fails
             c = c.astype(np.result_type(self.dtype, c.dtype))
         return -c
 
     def __sub__(self, other: Any) -> Tensor:
-        if not self._rg and self.data.dtype.kind != "f" and \
+        if not self._rg and self.data.dtype.kind in "biu" and \
                 not (isinstance(other, Tensor) and other._rg):
             return _subtract(self, other)  # nothing to differentiate
         return Operators.__sub__(self, other)
@@ -423,15 +428,16 @@ class Tensor(Operators, Node):
         ``grad`` (the seed) may be omitted only when this tensor has one element; otherwise it
         must have exactly this tensor's shape.
         """
-        if grad is None and self.size != 1:
+        if grad is None and self.data.size != 1:
             raise RuntimeError(
                 f"backward: this tensor has shape {self.shape}; pass a gradient of that shape "
                 "(backward(grad)) or reduce it first (e.g. .sum())")
         backward(self, grad, create_graph)
 
     def _make_seed(self, seed: Any) -> np.ndarray:
+        data = self.data
         if seed is None:  # np.array is ~4x cheaper than np.ones for the usual 0-d seed
-            return np.array(1, self.dtype) if self.ndim == 0 else np.ones(self.shape, self.dtype)
+            return np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
         else:
             seed = seed.data if isinstance(seed, Tensor) else np.asarray(seed)
             if seed.shape != self.shape:
@@ -446,16 +452,18 @@ class Tensor(Operators, Node):
                 raise RuntimeError(f"{op.name}: its VJP returned a Value for a Tensor input")
             ga = _unbroadcast(xp, ga, self.shape, np.shape(_raw(g)), op)
             return ga if ga.dtype == self.dtype else ga.astype(self.dtype)
+        data = self.data
         if type(ga) is not np.ndarray:
             ga = np.asarray(ga)
             owned = True
         else:
             owned = not (ga is g or ga.base is not None or op.custom)
-        if ga.shape != self.shape:
-            ga = _unbroadcast(backend.numpy_ns, ga, self.shape, np.shape(_raw(g)), op)
+        if ga.shape != data.shape:
+            out_shape = g.shape if type(g) is np.ndarray else np.shape(_raw(g))
+            ga = _unbroadcast(backend.numpy_ns, ga, data.shape, out_shape, op)
             owned = True
-        if ga.dtype != self.dtype:
-            return ga.astype(self.dtype)
+        if ga.dtype != data.dtype:
+            return ga.astype(data.dtype)
         return ga if owned else ga.copy()
 
     def _check_saved(self) -> None:

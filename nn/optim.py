@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor
-from autograd.backend import quiet
+from autograd.backend import quiet_enter, quiet_exit
 
 
 def _grad_array(p: Tensor) -> np.ndarray | None:
@@ -64,12 +64,15 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient; skip those whose grad is None."""
-        with quiet():  # IEEE results, as everywhere in tapegrad
+        token = quiet_enter()  # IEEE results, as everywhere in tapegrad
+        try:
             for p, st in zip(self.params, self.state):
                 g = _grad_array(p)
                 if g is not None:
                     self._update(p.data, g, st)  # in place, on the raw array ...
                     p._bump()  # ... so the version check sees it, as for p -= ...
+        finally:
+            quiet_exit(token)
 
     def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
         """Write one parameter's new value into ``w`` in place."""
