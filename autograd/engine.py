@@ -297,7 +297,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     if a._op is not None:
                         heappush(heap, (-a._id, a))
                 else:
-                    grads[a] = old + ga
+                    grads[a] = _sum(old, ga)
     finally:
         backend.quiet_exit(token)
         state.grad_enabled = prev
@@ -368,11 +368,15 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             old = n.grad
             # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
             if not (old is None or (type(old) is float and old == 0.0)):
-                g = old + g
-        t = type(g)
-        if t is not ndarray and t is not float and isinstance(g, np.generic):
-            g = np.asarray(g)  # numpy gives scalars for 0-d sums; a Tensor's grad is an array
+                g = _sum(old, g)
         n.grad = g
+
+
+def _sum(x: Any, y: Any) -> Any:
+    """x + y for two gradients; numpy gives a scalar for two 0-d arrays, a Tensor's gradient
+    stays an array."""
+    s = x + y
+    return np.asarray(s) if isinstance(s, np.generic) else s
 
 
 def _check_finite(ga: Any, n: Node) -> None:

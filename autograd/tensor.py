@@ -507,6 +507,8 @@ def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> A
     if gs == shape:
         return ga
     lead = len(gs) - len(shape)
+    if gs == out_shape and lead > 0 and gs[lead:] == shape:  # a bias: sum the leading axes
+        return xp.sum(ga, tuple(range(lead)), False)
     skip = len(gs) - len(out_shape)  # output axes aligned from the right
     ok = lead >= 0
     axes = []
