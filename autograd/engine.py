@@ -23,6 +23,7 @@ from numpy import ndarray
 
 from . import backend
 
+MANY = object()  # Value._y when an op has other than two inputs: Value._x is their tuple
 _counter = itertools.count()  # creation numbers: later nodes never feed earlier ones
 # the creation number at the last in-place change of any tensor: a node created after it
 # cannot have seen a saved input change, so backward checks versions only when this is newer
@@ -115,7 +116,8 @@ def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None
 class Node:
     """Common state of ``Value`` and ``Tensor``: what produced it and from what."""
 
-    __slots__ = ("data", "grad", "label", "_op", "_args", "_params", "_id", "__weakref__")
+    # the inputs (``_args``) are kept by each kind: a tuple for Tensor, two slots for Value
+    __slots__ = ("data", "grad", "label", "_op", "_params", "_id", "__weakref__")
     requires_grad = True
     _rg = True  # requires_grad, read on hot paths without a property call
     _saved = None  # versions of the inputs when recorded (Tensor only)
@@ -313,7 +315,8 @@ def _scalar_pass(heap: list, grads: dict, oldest: int) -> None:
         n = heappop(heap)[1]
         if n._id <= oldest:
             break
-        args = n._args
+        y = n._y
+        args = n._x if y is MANY else (n._x, y)
         op = n._op
         if len(args) == 2:  # most scalar ops: no lists to build
             a, b = args

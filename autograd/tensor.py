@@ -92,7 +92,7 @@ class Tensor(Operators, Node):
     cannot require grad.
     """
 
-    __slots__ = ("_rg", "_version", "_saved", "_module")
+    __slots__ = ("_args", "_rg", "_version", "_saved", "_module")
     __array_ufunc__ = None  # numpy defers to us: ndarray + Tensor is a Tensor
     _ns = backend.numpy_ns
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import backend
 from .backend import scalar
-from .engine import Node, _counter, _creation_site, backward, kind_of, state, traces
+from .engine import MANY, Node, _counter, _creation_site, backward, kind_of, state, traces
 from .operators import Operators
 
 _NUMBER = (int, float, np.integer, np.floating)
@@ -42,11 +42,25 @@ class Value(Operators, Node):
     raises and never gives a complex number.
     """
 
-    __slots__ = ()
+    # the inputs of a two-input op (nearly all) in two slots, not a tuple: in graphs of 10^5
+    # scalars, one tracked object per node instead of two halves the cyclic GC's work
+    __slots__ = ("_x", "_y")
     __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
     _grad0 = 0.0
     _ns = backend.scalar
     _scalar = True
+
+    @property
+    def _args(self) -> tuple | None:
+        y = self._y
+        return self._x if y is MANY else (self._x, y)
+
+    @_args.setter
+    def _args(self, args: tuple | None) -> None:
+        if args is not None and len(args) == 2:
+            self._x, self._y = args
+        else:
+            self._x, self._y = args, MANY
 
     def __init__(self, data: float, label: str = "") -> None:
         self._init_node(_scalar(data, "Value"), label=label)
@@ -77,11 +91,15 @@ class Value(Operators, Node):
         out.label = ""
         out._id = next(_counter)
         if state.grad_enabled:
-            out._op, out._args, out._params = op, args, params
+            out._op, out._params = op, params
+            if len(args) == 2:
+                out._x, out._y = args
+            else:
+                out._x, out._y = args, MANY
             if state.anomaly:
                 traces[out] = _creation_site()
         else:  # _args None marks "computed under no_grad": such a Value has no history
-            out._op, out._args, out._params = None, None, None
+            out._op, out._x, out._y, out._params = None, None, MANY, None
         return out
 
     def backward(self, *, create_graph: bool = False) -> None:
