@@ -30,6 +30,10 @@ _counter = itertools.count()  # creation numbers: later nodes never feed earlier
 last_change = [-1]
 # where each node recorded in anomaly mode was created (a side table: most nodes have none)
 traces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# how many detect_anomaly blocks are open in any thread: while none is, recording an op need
+# not read the thread-local flag (a plain list read is several times cheaper)
+anomaly_users = [0]
+_anomaly_lock = threading.Lock()
 
 
 class _State(threading.local):
@@ -133,7 +137,7 @@ class Node:
         self._args = args
         self._params = params
         self._id = next(_counter)
-        if state.anomaly and op is not None:
+        if anomaly_users[0] and state.anomaly and op is not None:
             traces[self] = _creation_site()
 
     @property
@@ -401,10 +405,14 @@ class detect_anomaly:
     def __enter__(self) -> detect_anomaly:
         self._prev = state.anomaly
         state.anomaly = True
+        with _anomaly_lock:
+            anomaly_users[0] += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
         state.anomaly = self._prev
+        with _anomaly_lock:
+            anomaly_users[0] -= 1
 
 
 def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:

@@ -15,6 +15,7 @@ from .engine import (
     Node,
     _counter,
     _creation_site,
+    anomaly_users,
     apply,
     backward,
     kind_of,
@@ -158,7 +159,7 @@ class Tensor(Operators, Node):
             out._op, out._args, out._params, out._rg = op, args, params, True
             out._saved = tuple(saved)
             out._module = state.module
-            if state.anomaly:
+            if anomaly_users[0] and state.anomaly:
                 traces[out] = _creation_site()
         else:
             out._op, out._args, out._params, out._rg = None, (), None, False

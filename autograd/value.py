@@ -8,7 +8,17 @@ import numpy as np
 
 from . import backend
 from .backend import scalar
-from .engine import MANY, Node, _counter, _creation_site, backward, kind_of, state, traces
+from .engine import (
+    MANY,
+    Node,
+    _counter,
+    _creation_site,
+    anomaly_users,
+    backward,
+    kind_of,
+    state,
+    traces,
+)
 from .operators import Operators
 
 _NUMBER = (int, float, np.integer, np.floating)
@@ -96,7 +106,7 @@ class Value(Operators, Node):
                 out._x, out._y = args
             else:
                 out._x, out._y = args, MANY
-            if state.anomaly:
+            if anomaly_users[0] and state.anomaly:
                 traces[out] = _creation_site()
         else:  # _args None marks "computed under no_grad": such a Value has no history
             out._op, out._x, out._y, out._params = None, None, MANY, None
