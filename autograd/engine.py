@@ -120,8 +120,9 @@ def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None
 class Node:
     """Common state of ``Value`` and ``Tensor``: what produced it and from what."""
 
-    # the inputs (``_args``) are kept by each kind: a tuple for Tensor, two slots for Value
-    __slots__ = ("data", "grad", "label", "_op", "_params", "_id", "__weakref__")
+    # the inputs (``_args``) and the op's parameters (``_params``) are kept by each kind:
+    # Tensor in slots; Value in two slots for its inputs, and its ops take no parameters
+    __slots__ = ("data", "grad", "label", "_op", "_id", "__weakref__")
     requires_grad = True
     _rg = True  # requires_grad, read on hot paths without a property call
     _saved = None  # versions of the inputs when recorded (Tensor only)
@@ -129,16 +130,14 @@ class Node:
     _grad0: Any = None  # what an intermediate's grad is reset to before a backward
     _ns: Any = None  # the raw namespace of this kind of node
 
-    def _init_node(self, data, op=None, args=(), params=None, label=""):
+    def _init_node(self, data, label=""):
+        """Make this a leaf holding ``data``."""
         self.data = data
         self.grad = self._grad0
         self.label = label
-        self._op = op
-        self._args = args
-        self._params = params
+        self._op = None
+        self._args = ()
         self._id = next(_counter)
-        if anomaly_users[0] and state.anomaly and op is not None:
-            traces[self] = _creation_site()
 
     @property
     def op(self) -> str:
@@ -319,20 +318,22 @@ def _scalar_pass(heap: list, grads: dict, oldest: int) -> None:
         n = heappop(heap)[1]
         if n._id <= oldest:
             break
-        y = n._y
-        args = n._x if y is MANY else (n._x, y)
         op = n._op
-        if len(args) == 2:  # most scalar ops: no lists to build
-            a, b = args
-            na, nb = isinstance(a, Node), isinstance(b, Node)  # every Value needs its gradient
-            vjps = op.vjp(xp, grads[n], n.data, (na, nb), a.data if na else a,
-                          b.data if nb else b)
-        elif len(args) == 1:  # a unary op's input is always a Value
+        y = n._y
+        if y is not MANY:  # two inputs, as in most scalar ops: no lists to build
+            x = n._x
+            nx, ny = isinstance(x, Node), isinstance(y, Node)  # every Value needs its gradient
+            args = (x, y)
+            vjps = op.vjp(xp, grads[n], n.data, (nx, ny), x.data if nx else x,
+                          y.data if ny else y)
+        elif len(n._x) == 1:  # a unary op's input is always a Value
+            args = n._x
             vjps = op.vjp(xp, grads[n], n.data, _ONE, args[0].data)
         else:
+            args = n._x
             need = [isinstance(a, Node) for a in args]
-            vals = [a.data if nd else a for a, nd in zip(args, need)]
-            vjps = op.vjp(xp, grads[n], n.data, need, *vals)
+            vjps = op.vjp(xp, grads[n], n.data, need, *[a.data if nd else a
+                                                        for a, nd in zip(args, need)])
         if op.custom:  # built-in rules return one float per input; a user's may not
             vjps = _check_custom(op, vjps, args, xp)
         for a, ga in zip(args, vjps):

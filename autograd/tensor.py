@@ -93,7 +93,7 @@ class Tensor(Operators, Node):
     cannot require grad.
     """
 
-    __slots__ = ("_args", "_rg", "_version", "_saved", "_module")
+    __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_module")
     __array_ufunc__ = None  # numpy defers to us: ndarray + Tensor is a Tensor
     _ns = backend.numpy_ns
 
@@ -113,6 +113,7 @@ class Tensor(Operators, Node):
                 isinstance(d, Node) for d in data) else ""
             raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (numbers expected{hint})")
         self._init_node(arr, label=label)
+        self._params = None
         self._version = [0]
         self._saved = None
         self._module = None
@@ -225,6 +226,7 @@ class Tensor(Operators, Node):
         """A new leaf sharing data and version counter, outside the graph."""
         out = Tensor.__new__(Tensor)
         out._init_node(self.data, label=self.label)
+        out._params = None
         out._rg, out._saved, out._module = False, None, None
         out._version = self._version
         return out

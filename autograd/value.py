@@ -39,10 +39,13 @@ def _scalar(c: Any, what: str) -> float:
 
 def _slow_forward(op, args, params):
     """Forward for any other arguments: subclasses, ints, numpy scalars, mistakes."""
+    if params:
+        raise TypeError(f"{op.name}: a Value op takes no parameters (got {sorted(params)}); "
+                        "use Tensor for reductions and shape operations")
     kind_of(args)
     args = tuple(a if isinstance(a, Value) else _scalar(a, op.name) for a in args)
     vals = [a.data if isinstance(a, Value) else a for a in args]
-    return args, op.forward(scalar, *vals, **(params or {}))
+    return args, op.forward(scalar, *vals)
 
 
 class Value(Operators, Node):
@@ -59,6 +62,7 @@ class Value(Operators, Node):
     _grad0 = 0.0
     _ns = backend.scalar
     _scalar = True
+    _params = None  # scalar ops take no parameters
 
     @property
     def _args(self) -> tuple | None:
@@ -101,7 +105,7 @@ class Value(Operators, Node):
         out.label = ""
         out._id = next(_counter)
         if state.grad_enabled:
-            out._op, out._params = op, params
+            out._op = op
             if len(args) == 2:
                 out._x, out._y = args
             else:
@@ -109,7 +113,7 @@ class Value(Operators, Node):
             if anomaly_users[0] and state.anomaly:
                 traces[out] = _creation_site()
         else:  # _args None marks "computed under no_grad": such a Value has no history
-            out._op, out._x, out._y, out._params = None, None, MANY, None
+            out._op, out._x, out._y = None, None, MANY
         return out
 
     def backward(self, *, create_graph: bool = False) -> None:

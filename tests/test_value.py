@@ -119,6 +119,14 @@ def test_unsupported_operands_are_type_errors_naming_the_type(bad):
         Value(bad)
 
 
+def test_a_shape_op_on_a_value_is_a_type_error_naming_the_op():
+    from autograd import ops
+    from autograd.engine import apply
+
+    with pytest.raises(TypeError, match="sum: a Value op takes no parameters"):
+        apply(ops.SUM, Value(1.0), axis=None, keepdims=False)
+
+
 def test_mixing_value_and_tensor_is_a_type_error_with_a_hint():
     with pytest.raises(TypeError, match="Value and Tensor|Tensor and Value"):
         Value(1.0) + Tensor([1.0])
