@@ -86,17 +86,19 @@ class Value(Operators, Node):
     @staticmethod
     def _apply(op, args, params=None):
         if len(args) == 2 and not params:  # the hot path: x * y, x + 1.0 ...
-            a, b = args
-            ta, tb = type(a), type(b)
-            if (ta is Value or ta is float) and (tb is Value or tb is float):
-                data = op.forward(scalar, a.data if ta is Value else a,
-                                  b.data if tb is Value else b)
+            x, y = args
+            tx, ty = type(x), type(y)
+            if (tx is Value or tx is float) and (ty is Value or ty is float):
+                data = op.forward(scalar, x.data if tx is Value else x,
+                                  y.data if ty is Value else y)
             else:
-                args, data = _slow_forward(op, args, params)
+                (x, y), data = _slow_forward(op, args, params)
         elif len(args) == 1 and type(args[0]) is Value and not params:
             data = op.forward(scalar, args[0].data)
+            x, y = args, MANY
         else:
             args, data = _slow_forward(op, args, params)
+            x, y = args if len(args) == 2 else (args, MANY)
         if type(data) is not float:
             data = _scalar(data, op.name)
         out = _new(Value)
@@ -105,11 +107,7 @@ class Value(Operators, Node):
         out.label = ""
         out._id = next(_counter)
         if state.grad_enabled:
-            out._op = op
-            if len(args) == 2:
-                out._x, out._y = args
-            else:
-                out._x, out._y = args, MANY
+            out._op, out._x, out._y = op, x, y
             if anomaly_users[0] and state.anomaly:
                 traces[out] = _creation_site()
         else:  # _args None marks "computed under no_grad": such a Value has no history
