@@ -387,9 +387,9 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
     backward over the same graph adds exactly one more copy to each leaf.
     """
     grads = backprop(root, root._make_seed(seed), create_graph)
+    if create_graph:  # a constant gradient (e.g. of abs) is still a node, as promised
+        grads = {n: g if isinstance(g, Node) else n._kind(g) for n, g in grads.items()}
     for n, g in grads.items():
-        if create_graph and not isinstance(g, Node):
-            g = n._kind(g)  # a constant gradient (e.g. of abs) is still a node, as promised
         if n._op is None:
             old = n.grad
             # a Value's grad starts at 0.0: adding it would put a useless node in create_graph
