@@ -46,13 +46,15 @@ def _const(c: Any, what: str) -> Any:
     raise TypeError(f"{what}: unsupported operand type {type(c).__name__} for Tensor")
 
 
-def _operands(op: Any, args: tuple) -> tuple[tuple, list, list, bool]:
+def _operands(op: Any, args: tuple) -> tuple[tuple, list, tuple, bool]:
     """An op's arguments with every constant converted (TypeError for what cannot be one),
-    their raw values, their versions, and whether any requires grad."""
-    kind_of(args)
-    args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
+    their raw values, their versions now, and whether any requires grad."""
+    if not all(isinstance(a, Tensor) or type(a) in (float, int) or
+               type(a) is ndarray and a.dtype.kind in "biuf" for a in args):
+        kind_of(args)  # lists, numpy scalars, mistakes
+        args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
     vals = [a.data if isinstance(a, Tensor) else a for a in args]
-    saved = [a._version[0] if isinstance(a, Tensor) else None for a in args]
+    saved = tuple(a._version[0] if isinstance(a, Tensor) else None for a in args)
     return args, vals, saved, any(isinstance(a, Tensor) and a._rg for a in args)
 
 
@@ -126,20 +128,21 @@ class Tensor(Operators, Node):
 
     @staticmethod
     def _apply(op, args, params=None):
-        vals = []
-        saved = []  # the inputs' versions, checked at backward
-        rg = False
-        for a in args:
-            if isinstance(a, Tensor):
-                vals.append(a.data)
-                saved.append(a._version[0])
-                rg = rg or a._rg
-            elif (t := type(a)) is float or t is int or t is ndarray and a.dtype.kind in "biuf":
-                vals.append(a)
-                saved.append(None)
-            else:  # lists, numpy scalars, mistakes
+        # the inputs' values, their versions now (checked at backward), and whether any
+        # requires grad; spelled out for the hot paths: x @ W, x + b, x * 2.0, x.relu()
+        x = args[0]
+        if len(args) == 2 and isinstance(x, Tensor):
+            y = args[1]
+            if isinstance(y, Tensor):
+                vals, saved, rg = (x.data, y.data), (x._version[0], y._version[0]), x._rg or y._rg
+            elif type(y) is float or type(y) is int:
+                vals, saved, rg = (x.data, y), (x._version[0], None), x._rg
+            else:
                 args, vals, saved, rg = _operands(op, args)
-                break
+        elif len(args) == 1 and isinstance(x, Tensor):
+            vals, saved, rg = (x.data,), (x._version[0],), x._rg
+        else:
+            args, vals, saved, rg = _operands(op, args)
         token = quiet_enter()
         try:
             data = op.forward(numpy_ns, *vals, **params) if params else op.forward(numpy_ns, *vals)
@@ -158,7 +161,7 @@ class Tensor(Operators, Node):
         out._id = next(_counter)
         if rg and state.grad_enabled and data.dtype.kind == "f":
             out._op, out._args, out._params, out._rg = op, args, params, True
-            out._saved = tuple(saved)
+            out._saved = saved
             out._module = state.module
             if anomaly_users[0] and state.anomaly:
                 traces[out] = _creation_site()
