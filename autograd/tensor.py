@@ -49,13 +49,25 @@ def _const(c: Any, what: str) -> Any:
 def _operands(op: Any, args: tuple) -> tuple[tuple, list, tuple, bool]:
     """An op's arguments with every constant converted (TypeError for what cannot be one),
     their raw values, their versions now, and whether any requires grad."""
-    if not all(isinstance(a, Tensor) or type(a) in (float, int) or
-               type(a) is ndarray and a.dtype.kind in "biuf" for a in args):
-        kind_of(args)  # lists, numpy scalars, mistakes
-        args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
-    vals = [a.data if isinstance(a, Tensor) else a for a in args]
-    saved = tuple(a._version[0] if isinstance(a, Tensor) else None for a in args)
-    return args, vals, saved, any(isinstance(a, Tensor) and a._rg for a in args)
+    vals = []
+    saved = []
+    rg = False
+    for a in args:
+        if isinstance(a, Tensor):
+            vals.append(a.data)
+            saved.append(a._version[0])
+            rg = rg or a._rg
+        elif (t := type(a)) is float or t is int or t is ndarray and a.dtype.kind in "biuf":
+            vals.append(a)
+            saved.append(None)
+        else:  # lists, numpy scalars, mistakes: convert them all, once
+            kind_of(args)
+            args = tuple(a if isinstance(a, Tensor) else _const(a, op.name) for a in args)
+            vals = [a.data if isinstance(a, Tensor) else a for a in args]
+            saved = [a._version[0] if isinstance(a, Tensor) else None for a in args]
+            rg = any(isinstance(a, Tensor) and a._rg for a in args)
+            break
+    return args, vals, tuple(saved), rg
 
 
 def _shapes(vals) -> str:
@@ -135,7 +147,7 @@ class Tensor(Operators, Node):
             y = args[1]
             if isinstance(y, Tensor):
                 vals, saved, rg = (x.data, y.data), (x._version[0], y._version[0]), x._rg or y._rg
-            elif type(y) is float or type(y) is int:
+            elif (t := type(y)) is float or t is int or t is ndarray and y.dtype.kind in "biuf":
                 vals, saved, rg = (x.data, y), (x._version[0], None), x._rg
             else:
                 args, vals, saved, rg = _operands(op, args)
