@@ -261,8 +261,8 @@ class Tensor(Operators, Node):
     # ----- reductions --------------------------------------------------------------------------
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes by default)."""
-        return self._apply(ops.SUM, (self,), {"axis": _axes(axis, self.ndim, "sum"),
-                                                 "keepdims": keepdims})
+        axes = None if axis is None else _axes(axis, self.data.ndim, "sum")
+        return self._apply(ops.SUM, (self,), {"axis": axes, "keepdims": keepdims})
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis``; over zero elements it is nan."""
