@@ -395,12 +395,16 @@ class Tensor(Operators, Node):
                     "inside `with autograd.no_grad():` (as optimizers do), or rebind the name")
             if self._rg or (isinstance(other, Tensor) and other._rg):
                 return None  # the caller records a new node and rebinds the name
-        o = other.data if isinstance(other, Tensor) else _const(other, name)
+        if type(other) is ndarray and other.dtype.kind in "biuf":  # the usual W -= lr * grad
+            o = other
+        else:
+            o = other.data if isinstance(other, Tensor) else _const(other, name)
+        data = self.data
         token = quiet_enter()
         try:
-            ufunc(self.data, o, out=self.data)
+            ufunc(data, o, out=data)
         except ValueError as e:
-            raise ValueError(f"{name}: {e} (shapes {self.shape} and {np.shape(o)})") from None
+            raise ValueError(f"{name}: {e} (shapes {data.shape} and {np.shape(o)})") from None
         finally:
             quiet_exit(token)
         self._bump()
