@@ -38,8 +38,9 @@ def _kshape(shape, axis, keepdims):
 
 def _spread(xp, g, x, axis, keepdims):
     """Broadcast a reduction's gradient back over the reduced axes."""
-    ks = _kshape(x.shape, axis, keepdims)
-    return xp.broadcast_to(g if ks is None or axis is None else xp.reshape(g, ks), x.shape)
+    if keepdims or axis is None:  # g already broadcasts: kept axes, or a 0-d total
+        return xp.broadcast_to(g, x.shape)
+    return xp.broadcast_to(xp.reshape(g, _kshape(x.shape, axis, keepdims)), x.shape)
 
 
 # ----- elementwise arithmetic ------------------------------------------------------------------
