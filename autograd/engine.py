@@ -241,7 +241,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
         from .ops import node_ns as xp
     else:
         xp = root._ns
-    anomaly = state.anomaly
+    anomaly = bool(anomaly_users[0]) and state.anomaly
     if root._scalar and not create_graph and not anomaly:
         _scalar_pass(heap, grads, oldest)
         return grads

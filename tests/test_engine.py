@@ -129,6 +129,25 @@ def test_detect_anomaly_names_the_op_and_line():
     assert x.grad[0] == math.inf
 
 
+def test_detect_anomaly_nests_and_is_off_again_after_an_exception():
+    from autograd import engine
+
+    x = Tensor([0.0], requires_grad=True)
+    with pytest.raises(KeyError):
+        with detect_anomaly():
+            with detect_anomaly():
+                pass
+            y = x.sqrt().sum()  # still in anomaly mode after the inner block closed
+            with pytest.raises(FloatingPointError, match="sqrt"):
+                y.backward()
+            raise KeyError
+    assert engine.anomaly_users[0] == 0 and not engine.state.anomaly
+    z = x.sqrt().sum()
+    assert z not in engine.traces  # recorded outside anomaly mode: no creation site kept
+    z.backward()  # and its backward gives IEEE inf, silently
+    assert x.grad[0] == math.inf
+
+
 def test_a_nan_upstream_gradient_propagates():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * 2).backward(np.array([np.nan, 1.0]))
