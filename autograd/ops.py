@@ -190,6 +190,12 @@ def _matmul_vjp(xp, g, out, need, x, y):
 
 MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="@",
                reads=("inputs",))
+# x @ w + b as one node, for nn.Linear: its rule is matmul's rule and add's (the same functions),
+# so a layer costs one tape entry, and its bias gradient is summed, never a copy of another's
+LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
+               lambda xp, g, out, need, x, w, b: _matmul_vjp(xp, g, out, need, x, w)
+               + (g if need[2] else None,),
+               symbol="@+", reads=("inputs",))
 
 # ----- fused, for stability --------------------------------------------------------------------
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor
+from autograd import Tensor, ops
 
 from .module import Module, Parameter, _flatten
 
@@ -21,7 +21,8 @@ def _tensor(x: Any) -> Tensor:
 
 
 class Linear(Module):
-    """``y = x @ weight + bias``, with ``weight`` of shape ``(in_features, out_features)``.
+    """``y = x @ weight + bias``, with ``weight`` of shape ``(in_features, out_features)``;
+    recorded as one ``linear`` node (matmul's rule and add's, one tape entry).
 
     Both are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default
     ranges, using ``numpy.random.default_rng(seed)`` (weight first, then bias). PyTorch stores
@@ -42,8 +43,9 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x: Any) -> Tensor:
-        y = _tensor(x) @ self.weight
-        return y if self.bias is None else y + self.bias
+        if self.bias is None:
+            return _tensor(x) @ self.weight
+        return Tensor._apply(ops.LINEAR, (_tensor(x), self.weight, self.bias))
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

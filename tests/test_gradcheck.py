@@ -18,6 +18,7 @@ C3 = RNG.standard_normal(3)
 POS23 = RNG.uniform(0.5, 2.0, (2, 3))
 POS3 = RNG.uniform(0.5, 2.0, 3)
 AWAY = np.array([[-1.5, -0.4, 0.3], [0.8, -2.0, 1.1]])  # no element near relu/abs's kink at 0
+C2 = RNG.standard_normal(2)
 
 
 def op_names(root):
@@ -65,6 +66,8 @@ BUILTIN_CALLS = {
     "maximum": (lambda x, y: ag.maximum(x, y), (A23, B23)),
     "minimum": (lambda x, y: ag.minimum(x, y), (A23, C3)),
     "matmul": (lambda x, y: x @ y, (RNG.standard_normal((2, 3, 4)), RNG.standard_normal((4, 2)))),
+    "linear": (lambda x, w, b: apply(ops.LINEAR, x, w, b), (RNG.standard_normal((2, 3, 4)),
+                                                         RNG.standard_normal((4, 2)), C2)),
 }
 
 

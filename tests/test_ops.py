@@ -146,6 +146,9 @@ DOMAINS = {
     "stack": stacks().map(lambda r: (lambda *a: ag.stack(a, axis=r[1]), r[0])),
     "matmul": matmul_shapes().flatmap(lambda s: st.tuples(arrays(s[0]), arrays(s[1]))).map(
         lambda xs: (lambda a, b: a @ b, list(xs))),
+    "linear": matmul_shapes().filter(lambda s: len(s[1]) >= 2).flatmap(
+        lambda s: st.tuples(arrays(s[0]), arrays(s[1]), arrays(s[1][-1:]))).map(
+        lambda xs: (lambda a, w, b: apply(ops.LINEAR, a, w, b), list(xs))),
     "cross_entropy": classification().map(lambda r: (
         lambda z: apply(ops.CROSS_ENTROPY, z, r[1]), [r[0]])),
 }
