@@ -101,7 +101,9 @@ class Op:
         self.symbol = symbol or name
         self.doc = doc
         self.custom = custom
-        self.reads = reads  # the values the VJP reads: an in-place change of those is an error
+        # the values the VJP reads ("inputs", "out", or the positions of some inputs): an
+        # in-place change of those before backward is an error
+        self.reads = reads
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -111,8 +113,9 @@ registry: dict[str, Op] = {}
 
 
 def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
-          doc: str = "", reads: tuple[str, ...] = ("inputs", "out")) -> Op:
-    """Register a built-in primitive; ``reads`` names what its VJP reads ("inputs", "out")."""
+          doc: str = "", reads: tuple = ("inputs", "out")) -> Op:
+    """Register a built-in primitive; ``reads`` names what its VJP reads ("inputs", "out",
+    or input positions)."""
     op = registry[name] = Op(name, forward, vjp, symbol, doc, reads=reads)
     return op
 

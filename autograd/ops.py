@@ -13,8 +13,9 @@ ties, max/min over an axis and maximum/minimum split the gradient evenly between
 entries; clip (a composite) passes the gradient at its bounds; comparisons and argmax carry no
 gradient.
 
-``reads`` says which saved values a VJP reads ("inputs", "out"; both by default): changing one
-of those in place before backward is an error, changing anything else is not.
+``reads`` says which saved values a VJP reads ("inputs", "out", or the positions of some inputs;
+"inputs" and "out" by default): changing one of those in place before backward is an error,
+changing anything else is not.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, symbol="
 LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
                lambda xp, g, out, need, x, w, b: _matmul_vjp(xp, g, out, need, x, w)
                + (g if need[2] else None,),
-               symbol="@+", reads=("inputs",))
+               symbol="@+", reads=(0, 1))  # x and w; the bias only passes g on
 
 # ----- fused, for stability --------------------------------------------------------------------
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],

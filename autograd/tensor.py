@@ -494,8 +494,8 @@ class Tensor(Operators, Node):
             raise RuntimeError(
                 f"{self._op.name}: its output of shape {self.shape} was modified in place "
                 f"after it was computed (version 0 when recorded, now {self._version[0]})")
-        for a, v in zip(self._args, self._saved):
-            if v is not None and a._version[0] != v and "inputs" in reads:
+        for i, (a, v) in enumerate(zip(self._args, self._saved)):
+            if v is not None and a._version[0] != v and ("inputs" in reads or i in reads):
                 raise RuntimeError(
                     f"{self._op.name}: an input of shape {a.shape} that backward needs was "
                     f"modified in place after the op was recorded (version {v} when recorded, "

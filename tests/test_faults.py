@@ -517,6 +517,23 @@ def test_an_inplace_change_of_a_saved_output_is_detected_at_backward():
     assert msg.startswith("exp:") and "version 0 when recorded, now 1" in msg
 
 
+def test_a_linear_layer_reads_its_input_and_weight_at_backward_but_not_its_bias():
+    lin = nn.Linear(2, 3, seed=0)
+    x = leaf([[1.0, 2.0]])
+    y = lin(x).sum()
+    with no_grad():
+        lin.bias += 1.0  # the bias gradient does not depend on the bias: nothing stale
+    y.backward()
+    np.testing.assert_array_equal(lin.bias.grad, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(lin.weight.grad, [[1.0] * 3, [2.0] * 3])
+    y = lin(x).sum()
+    with no_grad():
+        lin.weight *= 2.0
+    with pytest.raises(RuntimeError, match=r"linear: an input of shape \(2, 3\) .*version 0 "
+                                           r"when recorded, now 1"):
+        y.backward()
+
+
 def test_a_change_through_a_detached_view_is_detected_at_backward():
     x = leaf([1.0, 2.0])
     y = (x * x).sum()
