@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor, maximum, ops
-from autograd.engine import apply
 
 __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -82,7 +81,7 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
     lab = _labels(labels, *z.shape)
-    return _reduce(apply(ops.CROSS_ENTROPY, z, lab), reduction, "cross_entropy")
+    return _reduce(Tensor._apply(ops.CROSS_ENTROPY, (z, lab)), reduction, "cross_entropy")
 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any,

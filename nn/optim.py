@@ -67,7 +67,9 @@ class Optimizer:
         token = quiet_enter()  # IEEE results, as everywhere in tapegrad
         try:
             for p, st in zip(self.params, self.state):
-                g = _grad_array(p)
+                g = p.grad
+                if type(g) is not np.ndarray:  # None, or a Tensor after create_graph
+                    g = _grad_array(p)
                 if g is not None:
                     self._update(p.data, g, st)  # in place, on the raw array ...
                     p._bump()  # ... so the version check sees it, as for p -= ...
