@@ -23,7 +23,21 @@ from numpy import ndarray
 
 from . import backend
 
-MANY = object()  # Value._y when an op has other than two inputs: Value._x is their tuple
+
+class _Many:
+    """``Value._y`` when an op has other than two inputs (``Value._x`` is then their tuple, or
+    None under no_grad): one object, also after copying or unpickling a Value."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "MANY"  # copy and pickle hand back the module's own MANY
+
+    def __repr__(self) -> str:
+        return "MANY"
+
+
+MANY = _Many()
 _counter = itertools.count()  # creation numbers: later nodes never feed earlier ones
 # the creation number at the last in-place change of any tensor: a node created after it
 # cannot have seen a saved input change, so backward checks versions only when this is newer
@@ -39,6 +53,7 @@ _anomaly_lock = threading.Lock()
 class _State(threading.local):
     def __init__(self) -> None:
         self.saved_modes: list[bool] = []  # what no_grad/enable_grad restore, per thread
+        self.saved_anomaly: list[bool] = []  # what detect_anomaly restores, per thread
 
     grad_enabled = True
     anomaly = False
@@ -425,14 +440,14 @@ class detect_anomaly:
     source line). Slower; for debugging."""
 
     def __enter__(self) -> detect_anomaly:
-        self._prev = state.anomaly
+        state.saved_anomaly.append(state.anomaly)  # thread-local: instances can be shared
         state.anomaly = True
         with _anomaly_lock:
             anomaly_users[0] += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        state.anomaly = self._prev
+        state.anomaly = state.saved_anomaly.pop()
         with _anomaly_lock:
             anomaly_users[0] -= 1
 

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor
-from autograd.backend import quiet_enter, quiet_exit
 
 
 def _grad_array(p: Tensor) -> np.ndarray | None:
@@ -63,18 +62,25 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter that has a gradient; skip those whose grad is None."""
-        token = quiet_enter()  # IEEE results, as everywhere in tapegrad
-        try:
-            for p, st in zip(self.params, self.state):
-                g = p.grad
-                if type(g) is not np.ndarray:  # None, or a Tensor after create_graph
-                    g = _grad_array(p)
-                if g is not None:
-                    self._update(p.data, g, st)  # in place, on the raw array ...
-                    p._bump()  # ... so the version check sees it, as for p -= ...
-        finally:
-            quiet_exit(token)
+        """Update every parameter that has a gradient; skip those whose grad is None.
+
+        Every gradient is checked before any parameter changes, so a bad one (wrong shape)
+        raises and leaves the whole model as it was."""
+        todo = []
+        for i, (p, st) in enumerate(zip(self.params, self.state)):
+            g = p.grad
+            if type(g) is not np.ndarray:
+                if g is None:
+                    continue
+                g = _grad_array(p)  # a Tensor after backward(create_graph=True)
+            if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.step: parameter {i} of shape {p.data.shape} has a "
+                    f"gradient of shape {np.shape(g)}; they must match")
+            todo.append((p, g, st))
+        for p, g, st in todo:
+            self._update(p.data, g, st)  # in place, on the raw array ...
+            p._bump()  # ... so the version check sees it, as for p -= ...
 
     def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
         """Write one parameter's new value into ``w`` in place."""

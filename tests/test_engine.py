@@ -148,6 +148,17 @@ def test_detect_anomaly_nests_and_is_off_again_after_an_exception():
     assert x.grad[0] == math.inf
 
 
+def test_one_detect_anomaly_instance_may_be_nested_and_restores_each_level():
+    from autograd import engine
+
+    d = detect_anomaly()
+    with d:
+        with d:
+            assert engine.state.anomaly
+        assert engine.state.anomaly and engine.anomaly_users[0] == 1
+    assert not engine.state.anomaly and engine.anomaly_users[0] == 0
+
+
 def test_a_nan_upstream_gradient_propagates():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * 2).backward(np.array([np.nan, 1.0]))

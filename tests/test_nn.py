@@ -553,6 +553,30 @@ def test_step_skips_parameters_without_grad_and_bumps_versions():
     assert a.grad is None
 
 
+@pytest.mark.parametrize("make", [lambda ps: nn.SGD(ps, lr=0.5, momentum=0.9),
+                                  lambda ps: nn.Adam(ps), lambda ps: nn.AdamW(ps)])
+def test_a_wrong_shaped_gradient_raises_before_any_parameter_changes(make):
+    a, b = nn.Parameter([1.0, 2.0]), nn.Parameter([[3.0, 4.0]])
+    opt = make([a, b])
+    a.grad, b.grad = np.ones(2), np.ones(2)  # b's gradient lost its leading axis
+    with pytest.raises(ValueError, match=r"step: parameter 1 of shape \(1, 2\) has a gradient "
+                                         r"of shape \(2,\)"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, [1.0, 2.0])  # not half a step
+    assert a._version[0] == 0 and opt.state_dict()["state"] == {}
+
+
+def test_an_overflow_in_a_step_is_reported_as_numpy_reports_it():
+    p = nn.Parameter([1e308])
+    p.grad = np.array([1e308])
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        nn.SGD([p], lr=10.0).step()
+    p = nn.Parameter([1e308])
+    p.grad = np.array([1e308])
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        nn.SGD([p], lr=10.0).step()
+
+
 def test_a_step_between_forward_and_backward_is_detected():
     m = nn.Linear(2, 1, seed=0)
     opt = nn.SGD(m.parameters(), lr=0.1)

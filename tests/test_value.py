@@ -168,3 +168,24 @@ def test_float_and_repr():
     v = Value(2.5, label="w")
     assert float(v) == 2.5
     assert "2.5" in repr(v) and "w" in repr(v)
+
+
+def test_a_copied_or_unpickled_value_keeps_its_history():
+    import copy
+    import pickle
+
+    from autograd import no_grad
+
+    a, b = Value(2.0), Value(3.0)
+    y = copy.deepcopy((a * b).exp())  # a one-input node over a two-input one
+    assert len(y.inputs) == 1 and len(y.inputs[0].inputs) == 2
+    y.backward()
+    leaves = y.inputs[0].inputs
+    assert [p.grad for p in leaves] == [3.0 * math.exp(6.0), 2.0 * math.exp(6.0)]
+    with no_grad():
+        z = a * b
+    for copied in (copy.deepcopy(z), pickle.loads(pickle.dumps(z))):
+        assert copied.data == 6.0 and copied.inputs == ()
+        with pytest.raises(RuntimeError, match="no_grad"):
+            copied.backward()
+
