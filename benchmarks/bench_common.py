@@ -82,3 +82,36 @@ def scalar_mlp_data():
 def scalar_lr(k: int) -> float:
     """The demo's learning-rate schedule."""
     return 1.0 - 0.9 * (k % 100) / 100
+
+
+def scalar_mlp_step(Value, model):
+    """micrograd's demo notebook step (its loss(), zero_grad, backward, SGD update), written
+    once for every scalar engine: ``Value`` is the engine's scalar class and ``model`` a
+    micrograd-style MLP of it already holding ``scalar_mlp_data()``'s initial parameters."""
+    X, y, _ = scalar_mlp_data()
+    alpha = SCALAR_ALPHA
+    k = 0
+
+    def loss():
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg_loss = alpha * sum(p * p for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+        return total_loss, sum(accuracy) / len(accuracy)
+
+    def step():
+        nonlocal k
+        total_loss, acc = loss()
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = scalar_lr(k)
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        k += 1
+        return total_loss
+
+    return step
+

@@ -21,35 +21,11 @@ def version() -> str:
 def scalar_mlp():
     """The demo notebook's loss() and training step; X rows are numpy float64 values and y an
     int array, as the demo gets them from sklearn."""
-    X, y, init = C.scalar_mlp_data()
+    _, _, init = C.scalar_mlp_data()
     model = MLP(C.SCALAR_SIZES[0], list(C.SCALAR_SIZES[1:]))
     for p, v in zip(model.parameters(), init, strict=True):
         p.data = v
-    alpha = C.SCALAR_ALPHA
-    k = 0
-
-    def loss():
-        inputs = [list(map(Value, xrow)) for xrow in X]
-        scores = list(map(model, inputs))
-        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = alpha * sum(p * p for p in model.parameters())
-        total_loss = data_loss + reg_loss
-        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
-        return total_loss, sum(accuracy) / len(accuracy)
-
-    def step():
-        nonlocal k
-        total_loss, acc = loss()
-        model.zero_grad()
-        total_loss.backward()
-        learning_rate = C.scalar_lr(k)
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-        k += 1
-        return total_loss
-
-    return step, _data
+    return C.scalar_mlp_step(Value, model), _data
 
 
 def _data(v) -> float:
