@@ -276,20 +276,12 @@ def measure_all(runner: Runner, workloads: list, engines: list, cfg: dict, use_n
                 log(f"round {r + 1}/{cfg['repeats']}  {w:<16} {e:<10} " + brief(res))
     if "deep_chain" in workloads:
         out = results["deep_chain"]
-        if "tapegrad" in engines:
-            out["tapegrad"] = runner.run("tapegrad", {"mode": "deep_chain",
-                                                      "reps": cfg["chain_reps"]})
-            log(f"deep_chain       tapegrad   {brief(out['tapegrad'])}")
-            out["tapegrad_bytes"] = runner.run("tapegrad", {"mode": "bytes",
-                                                            "nodes": cfg["bytes_nodes"]})
-            log(f"deep_chain bytes tapegrad   {brief(out['tapegrad_bytes'])}")
-        if "micrograd" in engines:
-            out["micrograd"] = runner.run("micrograd", {"mode": "deep_chain",
-                                                        "reps": cfg["micro_chain_reps"]})
-            log(f"deep_chain       micrograd  {brief(out['micrograd'])}")
-            out["micrograd_bytes"] = runner.run("micrograd", {"mode": "bytes",
-                                                              "nodes": cfg["bytes_nodes"]})
-            log(f"deep_chain bytes micrograd  {brief(out['micrograd_bytes'])}")
+        for e, reps in (("tapegrad", cfg["chain_reps"]), ("micrograd", cfg["micro_chain_reps"])):
+            if e in engines:
+                out[e] = runner.run(e, {"mode": "deep_chain", "reps": reps})
+                log(f"deep_chain       {e:<10} {brief(out[e])}")
+                out[e + "_bytes"] = runner.run(e, {"mode": "bytes", "nodes": cfg["bytes_nodes"]})
+                log(f"deep_chain bytes {e:<10} {brief(out[e + '_bytes'])}")
     if "memory" in workloads:
         for e in RUNS_ON["memory"]:
             if e in engines:
