@@ -1,15 +1,11 @@
-"""Python operators and elementwise methods shared by ``Value`` and ``Tensor``.
-
-Subtraction is a composite (``x + (-y)``); a constant operand is negated in place, so
-``x - 1`` is one node.
-"""
+"""Python operators and elementwise methods shared by ``Value`` and ``Tensor``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .engine import Node
-from .ops import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, RELU, SIGMOID, SIN, SQRT, TANH
+from .ops import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, RELU, SIGMOID, SIN, SQRT, SUB, TANH
 
 
 class Operators:
@@ -22,14 +18,10 @@ class Operators:
         return self._apply(ADD, (other, self))
 
     def __sub__(self, other: Any) -> Any:
-        if isinstance(other, Node):
-            if other._rg or other._kind is not self._kind:
-                return self._apply(ADD, (self, self._apply(NEG, (other,))))
-            other = other.data  # a tensor that needs no gradient is a constant here
-        return self._apply(ADD, (self, self._negated(other)))
+        return self._apply(SUB, (self, other))
 
     def __rsub__(self, other: Any) -> Any:
-        return self._apply(ADD, (self._apply(NEG, (self,)), other))
+        return self._apply(SUB, (other, self))
 
     def __mul__(self, other: Any) -> Any:
         return self._apply(MUL, (self, other))
@@ -70,10 +62,6 @@ class Operators:
 
     def __ge__(self, other: Any) -> Any:
         return self.data >= self._cmp(other)
-
-    def _negated(self, c: Any) -> Any:
-        """``-c`` for a constant operand of ``self - c``."""
-        return -self._const(c, "sub")
 
     def _cmp(self, other: Any) -> Any:
         if isinstance(other, Node):

@@ -20,6 +20,7 @@ changing anything else is not.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -47,6 +48,9 @@ def _spread(xp, g, x, axis, keepdims):
 # ----- elementwise arithmetic ------------------------------------------------------------------
 ADD = defop("add", lambda xp, x, y: x + y,
             lambda xp, g, out, need, x, y: (g, g), symbol="+", reads=())
+# a primitive, not x + (-y): one tape entry, and a constant y is never negated
+SUB = defop("sub", lambda xp, x, y: x - y,
+            lambda xp, g, out, need, x, y: (g, -g if need[1] else None), symbol="-", reads=())
 MUL = defop("mul", lambda xp, x, y: x * y,
             lambda xp, g, out, need, x, y: (g * y if need[0] else None,
                                             g * x if need[1] else None),
@@ -114,6 +118,18 @@ WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
 SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
             lambda xp, g, out, need, x, axis, keepdims: (_spread(xp, g, x, axis, keepdims),),
             reads=())  # only shapes, which never change in place
+
+
+def _count(x, axis):
+    """How many elements a reduction over ``axis`` takes together."""
+    return x.size if axis is None else math.prod(x.shape[a] for a in axis)
+
+
+# sum's rule divided by the count: one tape entry for every loss's mean (over zero elements: nan)
+MEAN = defop("mean",
+             lambda xp, x, axis, keepdims: xp.div(xp.sum(x, axis, keepdims), _count(x, axis)),
+             lambda xp, g, out, need, x, axis, keepdims: (
+                 _spread(xp, xp.div(g, _count(x, axis)), x, axis, keepdims),), reads=())
 
 
 def _extreme_vjp(xp, g, out, need, x, axis, keepdims):

@@ -158,9 +158,10 @@ class Tensor(Operators, Node):
         token = quiet_enter()
         try:
             data = op.forward(numpy_ns, *vals, **params) if params else op.forward(numpy_ns, *vals)
-        except ValueError as e:
+        except (TypeError, ValueError) as e:  # numpy's words, with the op and the shapes
             msg = str(e) if str(e).startswith(f"{op.name}:") else f"{op.name}: {e}"
-            raise ValueError(f"{msg} (input shapes {_shapes(vals)})") from None
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"{msg} (input shapes {_shapes(vals)})") from None
         finally:
             quiet_exit(token)
         if type(data) is not ndarray:
@@ -265,15 +266,9 @@ class Tensor(Operators, Node):
         return self._apply(ops.SUM, (self,), {"axis": axes, "keepdims": keepdims})
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis``; over zero elements it is nan."""
-        data = self.data
-        if axis is None:
-            axes, n = None, data.size
-        else:
-            axes = _axes(axis, data.ndim, "mean")
-            n = math.prod(data.shape[a] for a in axes)
-        total = self._apply(ops.SUM, (self,), {"axis": axes, "keepdims": keepdims})
-        return total * (1.0 / n if n else math.nan)
+        """Mean over ``axis`` (all axes by default); over zero elements it is nan."""
+        axes = None if axis is None else _axes(axis, self.data.ndim, "mean")
+        return self._apply(ops.MEAN, (self,), {"axis": axes, "keepdims": keepdims})
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Largest values (ties share the gradient evenly)."""
@@ -304,8 +299,10 @@ class Tensor(Operators, Node):
     def log_softmax(self, axis: int = -1) -> Tensor:
         """x - logsumexp(x) over ``axis`` (stable)."""
         # shifted by the (constant) maximum first, as PyTorch does: exact for equal large rows
-        m = np.max(self.data, axis=axis, keepdims=True) if self.size else 0.0
-        shifted = self - np.where(np.isfinite(m), m, 0.0)
+        shifted = self
+        if self.size:  # (an empty tensor has no maximum, and needs no shift)
+            m = np.max(self.data, axis=axis, keepdims=True)
+            shifted = self - np.where(np.isfinite(m), m, 0.0)
         return shifted - shifted.logsumexp(axis, keepdims=True)
 
     def softmax(self, axis: int = -1) -> Tensor:
@@ -365,24 +362,6 @@ class Tensor(Operators, Node):
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._apply(ops.MATMUL, (other, self))
-
-    # ----- subtraction of integer and bool data: numpy's own, never negated ---------------------
-    def _negated(self, c: Any) -> Any:
-        c = _const(c, "sub")
-        if type(c) is np.ndarray and c.dtype.kind in "ub":  # -uint8 wraps, -bool fails
-            c = c.astype(np.result_type(self.dtype, c.dtype))
-        return -c
-
-    def __sub__(self, other: Any) -> Tensor:
-        if not self._rg and self.data.dtype.kind in "biu" and \
-                not (isinstance(other, Tensor) and other._rg):
-            return _subtract(self, other)  # nothing to differentiate
-        return Operators.__sub__(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        if not self._rg and self.data.dtype.kind != "f":
-            return _subtract(other, self)
-        return Operators.__rsub__(self, other)
 
     # ----- in-place changes --------------------------------------------------------------------
     def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor:
@@ -546,20 +525,6 @@ def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> A
                            f"input of shape {shape} (output shape {out_shape})")
     summed = xp.sum(ga, tuple(axes), True)
     return summed if summed.shape == shape else xp.reshape(summed, shape)
-
-
-def _subtract(x: Any, y: Any) -> Tensor:
-    """``x - y`` where neither side needs a gradient: numpy's subtraction, as a leaf."""
-    kind_of((x, y))
-    a = x.data if isinstance(x, Tensor) else _const(x, "sub")
-    b = y.data if isinstance(y, Tensor) else _const(y, "sub")
-    token = quiet_enter()
-    try:
-        return Tensor(np.subtract(a, b))
-    except ValueError as e:
-        raise ValueError(f"sub: {e} (input shapes {_shapes([a, b])})") from None
-    finally:
-        quiet_exit(token)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> Tensor:

@@ -39,6 +39,7 @@ def op_names(root):
 # op name -> (a call through the public API that records that op, its inputs)
 BUILTIN_CALLS = {
     "add": (lambda x, y: x + y, (A23, C3)),  # broadcast: the engine un-broadcasts y's gradient
+    "sub": (lambda x, y: y - x, (A23, C3)),  # both sides broadcast, and y - x negates x's
     "mul": (lambda x, y: x * y, (A23, C3)),
     "div": (lambda x, y: x / y, (A23, POS3)),
     "pow": (lambda x, y: x ** y, (POS23, C3)),
@@ -53,6 +54,7 @@ BUILTIN_CALLS = {
     "sin": (lambda x: x.sin(), (A23,)),
     "cos": (lambda x: x.cos(), (A23,)),
     "sum": (lambda x: x.sum(axis=1), (A23,)),
+    "mean": (lambda x: x.mean(axis=0), (A23,)),
     "max": (lambda x: x.max(axis=0), (A23,)),
     "min": (lambda x: x.min(axis=1, keepdims=True), (A23,)),
     "logsumexp": (lambda x: x.logsumexp(axis=-1), (A23,)),
@@ -82,7 +84,7 @@ def test_gradcheck_passes_every_builtin_primitive(name):
     assert gradcheck(f, *xs, order=2) is True
 
 
-@pytest.mark.parametrize("name", ["add", "mul", "div", "pow", "neg", "exp", "log", "sqrt",
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt",
                                   "tanh", "sigmoid", "relu", "abs", "sin", "cos"])
 def test_gradcheck_passes_every_scalar_primitive_on_floats(name):
     f, xs = BUILTIN_CALLS[name]

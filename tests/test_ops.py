@@ -114,6 +114,7 @@ def separated_pair(draw):
 # op name -> (strategy of a tuple (function, inputs))
 DOMAINS = {
     "add": elementwise(2).map(lambda xs: (lambda a, b: a + b, xs)),
+    "sub": elementwise(2).map(lambda xs: (lambda a, b: a - b, xs)),
     "mul": elementwise(2).map(lambda xs: (lambda a, b: a * b, xs)),
     "div": elementwise(2, {}, dict(away_from=(0,), margin=0.3)).map(
         lambda xs: (lambda a, b: a / b, xs)),
@@ -133,6 +134,7 @@ DOMAINS = {
     "minimum": separated_pair().map(lambda xs: (ag.minimum, xs)),
     "where": where_inputs().map(lambda cxy: (lambda a, b: ag.where(cxy[0], a, b), cxy[1:])),
     "sum": reduction().map(lambda r: (lambda a: a.sum(r[1], r[2]), [r[0]])),
+    "mean": reduction().map(lambda r: (lambda a: a.mean(r[1], r[2]), [r[0]])),
     "max": reduction(distinct).map(lambda r: (lambda a: a.max(r[1], r[2]), [r[0]])),
     "min": reduction(distinct).map(lambda r: (lambda a: a.min(r[1], r[2]), [r[0]])),
     "logsumexp": reduction().map(lambda r: (lambda a: a.logsumexp(r[1], r[2]), [r[0]])),
@@ -167,7 +169,7 @@ def test_primitive_matches_finite_differences(name, data):
     assert gradcheck(lambda *t: f(*t) * u, *xs)
 
 
-SCALAR_OPS = ["add", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
+SCALAR_OPS = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "tanh", "sigmoid",
               "relu", "abs", "sin", "cos"]
 
 

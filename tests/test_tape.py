@@ -31,7 +31,7 @@ def test_tape_entries_in_execution_order():
 def test_tape_of_micrograd_readme_follows_creation_numbers():
     a, b, g = micrograd_readme()
     t = tape(g)
-    assert len(t) == 27
+    assert len(t) == 25
     assert [x.op for x in t[:6]] == ["add", "mul", "pow", "add", "add", "add"]
     assert t[2].inputs == (b, 3.0)  # constants are stored in place, not as nodes
     ids = [x.output._id for x in t]
@@ -57,9 +57,8 @@ def test_tape_str_is_a_table():
         "1  add  e, c    L = 4",
     ])
     lines = str(tape(out * 2.0 - a)).splitlines()
-    assert lines[-3:] == ["2  mul  L, 2    %2 = 8",
-                          "3  neg  a       %3 = -2",
-                          "4  add  %2, %3  %4 = 6"]
+    assert lines[-2:] == ["2  mul  L, 2    %2 = 8",
+                          "3  sub  %2, a   %3 = 6"]
 
 
 def test_tape_names_repeated_labels_apart():
@@ -76,7 +75,7 @@ def test_tape_of_tensors_shows_shapes_params_and_small_arrays():
     assert "  x = (2, 3) float64 [[0, 1, 2], [3, 4, 5]]  (no grad)" in text
     assert "matmul" in text and "%0 = (2, 2) float64 [[3, 3], [12, 12]]" in text
     assert "sum axis=(1,)" in text
-    assert [e.op for e in tape(loss)] == ["matmul", "relu", "sum", "sum", "mul"]
+    assert [e.op for e in tape(loss)] == ["matmul", "relu", "sum", "mean"]
 
 
 def test_tape_of_a_leaf_is_empty_and_long_tapes_are_shortened():
@@ -95,24 +94,27 @@ def test_explain_micrograd_readme_hand_checked():
     a, b, g = micrograd_readme(labels=True)
     text = explain(g)
     lines = text.splitlines()
-    assert lines[0] == ("explain: backward of %26 = 24.70408 (Value); 27 ops on the tape, "
+    assert lines[0] == ("explain: backward of %24 = 24.70408 (Value); 25 ops on the tape, "
                         "2 leaves")
     # g = f/2 + 10/f with f = e**2 = 49: the last entry is an add of both terms
-    assert "step 1 of 27 (tape #26): %26 = add(%24, %25)" in lines
+    assert "step 1 of 25 (tape #24): %24 = add(%22, %23)" in lines
     # d(10/f)/df = -10/f**2 = -10/2401; f is used twice, by both terms
-    assert ("    to %23: local derivative -0.004164931, sends 1 x -0.004164931 = -0.004164931"
-            "   [%23 is used 2 times; running total -0.004164931 (1 of 2)]") in lines
-    assert ("    to %23: local derivative 0.5, sends 1 x 0.5 = 0.5   [%23 is used 2 times; "
+    assert ("    to %21: local derivative -0.004164931, sends 1 x -0.004164931 = -0.004164931"
+            "   [%21 is used 2 times; running total -0.004164931 (1 of 2)]") in lines
+    assert ("    to %21: local derivative 0.5, sends 1 x 0.5 = 0.5   [%21 is used 2 times; "
             "running total -0.004164931 + 0.5 = 0.4958351 (2 of 2)]") in lines
     # at f = e**2: the two contributions arrive summed; local derivative 2e = -14 (e = -7)
-    assert "    gradient arriving at %23: -0.004164931 (from #25) + 0.5 (from #24) = 0.4958351" \
+    assert "    gradient arriving at %21: -0.004164931 (from #23) + 0.5 (from #22) = 0.4958351" \
         in lines
-    assert "    to %22: local derivative -14, sends 0.4958351 x -14 = -6.941691" in lines
+    assert "    to %20: local derivative -14, sends 0.4958351 x -14 = -6.941691" in lines
+    # e = c - d: the subtracted side receives the gradient negated
+    assert "step 5 of 25 (tape #20): %20 = sub(%9, %19)" in lines
+    assert "    to %19: local derivative -1, sends -6.941691 x -1 = 6.941691" in lines
     # (b + a).relu() at -2: relu'(x) = 0 below zero, nothing flows
-    assert "step 15 of 27 (tape #12): %12 = relu(%11)" in lines
+    assert "step 13 of 25 (tape #12): %12 = relu(%11)" in lines
     assert "    to %11: local derivative 0, sends 27.76676 x 0 = 0" in lines
     # a * b = -8 and b**3 = 8: local derivatives b = 2, a = -4 and 3 b**2 = 12
-    assert "step 26 of 27 (tape #1): %1 = mul(a, b)" in lines
+    assert "step 24 of 25 (tape #1): %1 = mul(a, b)" in lines
     assert ("    to a: local derivative 2, sends 83.30029 x 2 = 166.6006   [a is used 5 times; "
             "running total 0 + 166.6006 = 166.6006 (4 of 5)]") in lines
     assert "    to leaf1" not in text
@@ -122,7 +124,7 @@ def test_explain_micrograd_readme_hand_checked():
     assert lines[-6] == ("    to a: local derivative 1, sends -27.76676 x 1 = -27.76676   [a is "
                          "used 5 times; running total 166.6006 + -27.76676 = 138.8338 (5 of 5)]")
     assert lines[-2:] == ["  a: grad = 138.8338", "  b: grad = 645.5773"]
-    assert text.count("\nstep ") == 27
+    assert text.count("\nstep ") == 25
 
 
 def test_explain_agrees_with_backward_and_touches_no_grad():

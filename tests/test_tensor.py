@@ -311,6 +311,24 @@ def test_composites():
         assert ag.gradcheck(f, a)
 
 
+def test_subtraction_and_mean_are_one_entry_each_hand_computed():
+    x, y = leaf([[1.0, 2.0], [3.0, 4.0]]), leaf([0.5, 1.5])
+    m = (x - y).mean(axis=0)
+    assert m.op == "mean" and m.inputs[0].op == "sub" and m.inputs[0].inputs == (x, y)
+    np.testing.assert_array_equal(m.data, [1.5, 1.5])
+    m.backward(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(x.grad, [[0.5, 1.0], [0.5, 1.0]])  # g / 2 down each column
+    np.testing.assert_array_equal(y.grad, [-1.0, -2.0])  # negated, summed over the broadcast
+    r = 10.0 - x  # a constant on the left: still one entry, and only x gets a gradient
+    assert r.op == "sub" and r.inputs == (10.0, x)
+
+
+def test_mean_matches_numpy_to_the_last_bit():
+    a = np.random.default_rng(0).standard_normal((7, 13))
+    for axis in (None, 0, 1, (0, 1)):
+        assert np.array_equal(Tensor(a).mean(axis).data, np.mean(a, axis))
+
+
 def test_mean_over_zero_elements_is_nan_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -396,6 +414,8 @@ def test_subtracting_unsigned_and_bool_data_is_exact():
     w = leaf([1.0])
     (w - np.array([3], np.uint8)).sum().backward()
     np.testing.assert_array_equal(w.grad, [1.0])
+    with pytest.raises(TypeError, match=r"^sub: numpy boolean subtract.*\(2,\) and \(2,\)"):
+        Tensor([True, False]) - Tensor([True, True])  # numpy's refusal, naming the op
 
 
 def test_gradients_of_0d_tensors_are_arrays():
