@@ -185,6 +185,17 @@ def _pow(x, y):
     return np.power(x, y)
 
 
+def count(x, axis) -> int:
+    """How many elements a reduction over ``axis`` (None or a tuple) takes together."""
+    return x.size if axis is None else math.prod(x.shape[a] for a in axis)
+
+
+def _mean(x, axis=None, keepdims=False):
+    # ``/``, not np.divide: the sum over all axes is a numpy scalar, and np.divide of a
+    # scalar is ~8x the work of its own division
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / count(x, axis)
+
+
 def _matmul(x, y):
     if x.ndim == 2 and y.ndim == 2:  # the same product; np.dot's dispatch costs half as much
         return np.dot(x, y)
@@ -218,6 +229,7 @@ numpy_ns = SimpleNamespace(
     maximum=np.maximum,
     minimum=np.minimum,
     sum=lambda x, axis=None, keepdims=False: np.add.reduce(x, axis=axis, keepdims=keepdims),
+    mean=_mean,
     max=_reduce_nonempty(np.maximum.reduce, "max"),  # the ufunc's own: np.max is 3 calls more
     min=_reduce_nonempty(np.minimum.reduce, "min"),
     reshape=lambda x, shape: x.reshape(shape),  # the methods: np.reshape is ~5x slower

@@ -20,7 +20,6 @@ changing anything else is not.
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -120,16 +119,10 @@ SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
             reads=())  # only shapes, which never change in place
 
 
-def _count(x, axis):
-    """How many elements a reduction over ``axis`` takes together."""
-    return x.size if axis is None else math.prod(x.shape[a] for a in axis)
-
-
 # sum's rule divided by the count: one tape entry for every loss's mean (over zero elements: nan)
-MEAN = defop("mean",
-             lambda xp, x, axis, keepdims: xp.div(xp.sum(x, axis, keepdims), _count(x, axis)),
+MEAN = defop("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis, keepdims),
              lambda xp, g, out, need, x, axis, keepdims: (
-                 _spread(xp, xp.div(g, _count(x, axis)), x, axis, keepdims),), reads=())
+                 _spread(xp, xp.div(g, backend.count(x, axis)), x, axis, keepdims),), reads=())
 
 
 def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
@@ -277,6 +270,7 @@ node_ns = SimpleNamespace(
     minimum=lambda x, y: apply(MINIMUM, x, y),
     where=lambda c, x, y: apply(WHERE, _raw(c), x, y),
     sum=lambda x, axis=None, keepdims=False: apply(SUM, x, axis=axis, keepdims=keepdims),
+    mean=lambda x, axis=None, keepdims=False: apply(MEAN, x, axis=axis, keepdims=keepdims),
     max=lambda x, axis=None, keepdims=False: apply(MAX, x, axis=axis, keepdims=keepdims),
     min=lambda x, axis=None, keepdims=False: apply(MIN, x, axis=axis, keepdims=keepdims),
     logsumexp=lambda x, axis=-1, keepdims=False: apply(LOGSUMEXP, x, axis=axis,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -507,9 +508,21 @@ def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> A
     gs = ga.shape
     if gs == shape:
         return ga
+    axes, keepdims = _sum_plan(gs, shape, out_shape)
+    if axes is None:
+        raise RuntimeError(f"{op.name}: its VJP returned a gradient of shape {gs} for an "
+                           f"input of shape {shape} (output shape {out_shape})")
+    summed = xp.sum(ga, axes, keepdims)
+    return summed if summed.shape == shape else xp.reshape(summed, shape)
+
+
+@functools.lru_cache(maxsize=4096)  # a pure function of three shapes, asked at every step
+def _sum_plan(gs: tuple, shape: tuple, out_shape: tuple) -> tuple:
+    """The axes of a gradient of shape ``gs`` to sum for an input of ``shape``, and keepdims;
+    (None, None) when they would not all be axes the output (``out_shape``) broadcast."""
     lead = len(gs) - len(shape)
     if gs == out_shape and lead > 0 and gs[lead:] == shape:  # a bias: sum the leading axes
-        return xp.sum(ga, tuple(range(lead)), False)
+        return tuple(range(lead)), False
     skip = len(gs) - len(out_shape)  # output axes aligned from the right
     ok = lead >= 0
     axes = []
@@ -520,11 +533,7 @@ def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> A
             ok = ok and j >= skip and out_shape[j - skip] == gs[j]
         elif s != gs[j]:
             ok = False
-    if not ok:
-        raise RuntimeError(f"{op.name}: its VJP returned a gradient of shape {gs} for an "
-                           f"input of shape {shape} (output shape {out_shape})")
-    summed = xp.sum(ga, tuple(axes), True)
-    return summed if summed.shape == shape else xp.reshape(summed, shape)
+    return (tuple(axes), True) if ok else (None, None)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, label: str = "") -> Tensor:
