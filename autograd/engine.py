@@ -277,26 +277,28 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             args = n._args
             if last_change[0] > n._id:
                 n._check_saved()
-            if len(args) == 2:  # most ops: no lists to build
+            params = n._params
+            if len(args) == 2 and not params:  # most ops: no lists, and no star call (2x)
                 a, b = args
                 na, nb = isinstance(a, Node), isinstance(b, Node)
                 need = (na and a._rg, nb and b._rg)
-                vals = (a.data if na else a, b.data if nb else b)
-            elif len(args) == 1:  # the input of a unary op is a node
-                need = (args[0]._rg,)
-                vals = (args[0].data,)
+                if create_graph:
+                    vjps = op.vjp(xp, g, n, need, a, b)
+                else:
+                    vjps = op.vjp(xp, g, n.data, need, a.data if na else a, b.data if nb else b)
             else:
-                need = [isinstance(a, Node) and a._rg for a in args]
-                vals = [a.data if isinstance(a, Node) else a for a in args]
-            if create_graph:
-                vals, out = args, n
-            else:
-                out = n.data
-            params = n._params
-            if params:
-                vjps = op.vjp(xp, g, out, need, *vals, **params)
-            else:
-                vjps = op.vjp(xp, g, out, need, *vals)
+                if len(args) == 1:  # the input of a unary op is a node
+                    need = (args[0]._rg,)
+                    vals = args if create_graph else (args[0].data,)
+                else:
+                    need = [isinstance(a, Node) and a._rg for a in args]
+                    vals = args if create_graph else [a.data if isinstance(a, Node) else a
+                                                      for a in args]
+                out = n if create_graph else n.data
+                if params:
+                    vjps = op.vjp(xp, g, out, need, *vals, **params)
+                else:
+                    vjps = op.vjp(xp, g, out, need, *vals)
             if op.custom and len(vjps) != len(args):
                 raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
                                    f"{len(args)} inputs")

@@ -63,7 +63,7 @@ def _pow_dx(xp, g, x, y):
     """y * x ** (y - 1), and 0 where y == 0: x ** 0 is constant, also at x = 0 (where the
     formula gives 0 * inf = nan)."""
     if (type(y) is float or type(y) is int) and y != 0:  # a constant exponent: no mask needed
-        return g * y * (x if y == 2 else xp.pow(x, y - 1))
+        return g * (x + x) if y == 2 else g * y * xp.pow(x, y - 1)  # (x + x: no scalar)
     return xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1))
 
 

@@ -158,7 +158,12 @@ class Tensor(Operators, Node):
             args, vals, saved, rg = _operands(op, args)
         token = quiet_enter()
         try:
-            data = op.forward(numpy_ns, *vals, **params) if params else op.forward(numpy_ns, *vals)
+            if params:
+                data = op.forward(numpy_ns, *vals, **params)
+            elif len(vals) == 2:  # a star call costs twice as much
+                data = op.forward(numpy_ns, vals[0], vals[1])
+            else:
+                data = op.forward(numpy_ns, *vals)
         except (TypeError, ValueError) as e:  # numpy's words, with the op and the shapes
             msg = str(e) if str(e).startswith(f"{op.name}:") else f"{op.name}: {e}"
             kind = TypeError if isinstance(e, TypeError) else ValueError
@@ -455,16 +460,16 @@ class Tensor(Operators, Node):
             ga = _unbroadcast(xp, ga, self.shape, np.shape(_raw(g)), op)
             return ga if ga.dtype == self.dtype else ga.astype(self.dtype)
         data = self.data
-        if type(ga) is not np.ndarray:
+        if type(ga) is not ndarray:
             ga = np.asarray(ga)
             owned = True
         else:
             owned = not (ga is g or ga.base is not None or op.custom)
         if ga.shape != data.shape:
-            out_shape = g.shape if type(g) is np.ndarray else np.shape(_raw(g))
-            ga = _unbroadcast(backend.numpy_ns, ga, data.shape, out_shape, op)
+            out_shape = g.shape if type(g) is ndarray else np.shape(_raw(g))
+            ga = _unbroadcast(numpy_ns, ga, data.shape, out_shape, op)
             owned = True
-        if ga.dtype != data.dtype:
+        if ga.dtype is not data.dtype and ga.dtype != data.dtype:  # (`is`: ~1k cheaper)
             return ga.astype(data.dtype)
         return ga if owned else ga.copy()
 
