@@ -263,8 +263,9 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     if root._scalar and not create_graph and not anomaly:
         _scalar_pass(heap, grads, oldest)
         return grads
-    prev = state.grad_enabled
-    state.grad_enabled = create_graph
+    if create_graph:  # the rules' own operations are recorded, also inside no_grad (a
+        prev = state.grad_enabled  # first-order pass runs on raw values: nothing to record)
+        state.grad_enabled = True
     token = backend.quiet_enter()
     try:
         get = grads.get
@@ -325,7 +326,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     grads[a] = _sum(old, ga)
     finally:
         backend.quiet_exit(token)
-        state.grad_enabled = prev
+        if create_graph:
+            state.grad_enabled = prev
     return grads
 
 
