@@ -194,7 +194,7 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
     """Draw the graph that computed ``root`` (a ``Value`` or a ``Tensor``).
 
     One node per value (label; data, or for tensors shape, dtype and values or min / mean /
-    max; grad when known) and one per op (its symbol, ``+ * / ** neg``, or its name), edges in
+    max; grad when known) and one per op (its symbol, ``+ - * / ** neg``, or its name), edges in
     data-flow direction; constants are small plain nodes. Leaves, parameters, data inputs and
     the output are coloured differently; a value used by several ops (its gradients are
     summed) has an orange border and says how many. ``show_tape`` numbers the ops in tape
