@@ -154,6 +154,10 @@ class Tensor(Operators, Node):
                 args, vals, saved, rg = _operands(op, args)
         elif len(args) == 1 and isinstance(x, Tensor):
             vals, saved, rg = (x.data,), (x._version[0],), x._rg
+        elif len(args) == 3 and isinstance(x, Tensor) and isinstance(w := args[1], Tensor) \
+                and isinstance(b := args[2], Tensor):  # x @ w + b (nn.Linear)
+            vals = (x.data, w.data, b.data)
+            saved, rg = (x._version[0], w._version[0], b._version[0]), x._rg or w._rg or b._rg
         else:
             args, vals, saved, rg = _operands(op, args)
         token = quiet_enter()

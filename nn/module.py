@@ -88,18 +88,19 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        outermost = _ctx.paths is None
+        paths = _ctx.paths
+        outermost = paths is None
         prev = state.module
         try:
             if outermost:
                 path = type(self).__name__
                 _ctx.paths = self._call_paths(path)
             else:
-                path = _ctx.paths.get(id(self))
+                path = paths.get(id(self))
                 if path is None:  # not an attribute of the outermost module: nest under caller
                     path = f"{prev}.{type(self).__name__}" if prev else type(self).__name__
             state.module = path
-            return self.forward(*args, **kwargs)
+            return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         finally:
             state.module = prev
             if outermost:
