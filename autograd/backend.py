@@ -186,11 +186,15 @@ def _pow(x, y):
 
 
 def count(x, axis) -> int:
-    """How many elements a reduction over ``axis`` (None or a tuple) takes together."""
-    return x.size if axis is None else math.prod(x.shape[a] for a in axis)
+    """How many elements a reduction over ``axis`` (None, an int or a tuple) takes together."""
+    if axis is None:
+        return x.size
+    return x.shape[axis] if isinstance(axis, int) else math.prod(x.shape[a] for a in axis)
 
 
 def _mean(x, axis=None, keepdims=False):
+    if x.dtype.char not in "fdg":  # float16 and integers: numpy sums them in a wider type
+        return np.mean(x, axis=axis, keepdims=keepdims)
     # ``/``, not np.divide: the sum over all axes is a numpy scalar, and np.divide of a
     # scalar is ~8x the work of its own division
     return np.add.reduce(x, axis=axis, keepdims=keepdims) / count(x, axis)

@@ -263,8 +263,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     if root._scalar and not create_graph and not anomaly:
         _scalar_pass(heap, grads, oldest)
         return grads
-    if create_graph:  # the rules' own operations are recorded, also inside no_grad (a
-        prev = state.grad_enabled  # first-order pass runs on raw values: nothing to record)
+    if create_graph:  # the rules' own operations are recorded, also inside no_grad (built-in
+        prev = state.grad_enabled  # rules in a first-order pass see raw values: no nodes)
         state.grad_enabled = True
     token = backend.quiet_enter()
     try:
@@ -468,7 +468,11 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
     """
 
     def rule(xp, g, out, need, *inputs):
-        grads = vjp(xp, g, out, *inputs)
+        if xp.name == "node":  # higher order: what the rule computes is recorded
+            grads = vjp(xp, g, out, *inputs)
+        else:  # first order: nothing it computes (say, with a captured tensor) is recorded
+            with no_grad():
+                grads = vjp(xp, g, out, *inputs)
         return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
 
     op = Op(name, forward, rule, custom=True)

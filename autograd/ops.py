@@ -122,7 +122,8 @@ SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
 # sum's rule divided by the count: one tape entry for every loss's mean (over zero elements: nan)
 MEAN = defop("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis, keepdims),
              lambda xp, g, out, need, x, axis, keepdims: (
-                 _spread(xp, xp.div(g, backend.count(x, axis)), x, axis, keepdims),), reads=())
+                 _spread(xp, g * (1.0 / max(backend.count(x, axis), 1)), x, axis, keepdims),),
+             reads=())  # times 1/n, not / n: n can be beyond float16's range, 1/n is not
 
 
 def _extreme_vjp(xp, g, out, need, x, axis, keepdims):

@@ -21,7 +21,7 @@ from .engine import Node, graph
 FULL_LIMIT = 40  # explain() shows every step of graphs with at most this many ops
 _EDGE = 5  # ...and the first and last few of larger ones
 _TABLE_LIMIT = 200  # str(Tape) shows every row up to this many entries
-_ELEMENTWISE = frozenset({"add", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh",
+_ELEMENTWISE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh",
                           "sigmoid", "relu", "abs", "sin", "cos", "maximum", "minimum",
                           "where", "cast"})
 

@@ -169,6 +169,8 @@ class Tensor(Operators, Node):
             else:
                 data = op.forward(numpy_ns, *vals)
         except (TypeError, ValueError) as e:  # numpy's words, with the op and the shapes
+            if op.custom and isinstance(e, TypeError):
+                raise  # most likely a bug in the user's forward: keep its traceback
             msg = str(e) if str(e).startswith(f"{op.name}:") else f"{op.name}: {e}"
             kind = TypeError if isinstance(e, TypeError) else ValueError
             raise kind(f"{msg} (input shapes {_shapes(vals)})") from None
@@ -293,7 +295,7 @@ class Tensor(Operators, Node):
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance (numpy's ``ddof``: 0 by default)."""
         axes = _axes(axis, self.ndim, "var")
-        n = math.prod(self.shape[a] for a in axes) if axes is not None else self.size
+        n = backend.count(self.data, axes)
         d = self - self.mean(axes, keepdims=True)
         return (d * d).sum(axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
 

@@ -303,6 +303,47 @@ def test_a_custom_rule_returning_a_gradient_of_the_wrong_shape_names_the_op_and_
                            lambda xp, g, out, x: (np.ones(2),))(v).backward()
 
 
+def test_a_type_error_inside_a_custom_forward_keeps_the_users_traceback():
+    def forward(xp, x):
+        return x * len(x.shape[0])  # a bug: len() of an int
+
+    op = autograd.primitive("buggy_forward", forward, lambda xp, g, out, x: (g,))
+    with pytest.raises(TypeError, match="has no len") as info:
+        op(leaf([1.0]))
+    assert any(entry.name == "forward" for entry in info.traceback)
+
+
+def test_a_custom_rule_records_nothing_in_a_first_order_backward():
+    w = leaf([3.0])
+    modes = []
+
+    def vjp(xp, g, out, x):
+        modes.append(autograd.is_grad_enabled())
+        return (w * g,)  # a captured tensor that requires grad
+
+    op = autograd.primitive("scaled", lambda xp, x: x * 3.0, vjp)
+    x = leaf([2.0])
+    op(x).sum().backward()
+    assert modes == [False] and x.grad.op == "" and not x.grad.requires_grad
+    np.testing.assert_array_equal(np.asarray(x.grad.data), [3.0])
+    x.grad = None
+    op(x).sum().backward(create_graph=True)  # higher order: the rule's work is recorded
+    assert modes == [False, True] and x.grad.op == "mul"
+    y = op(x).sum()
+    with no_grad():  # also when that backward is called inside no_grad
+        y.backward(create_graph=True)
+    assert modes[-1] is True
+
+
+def test_a_custom_op_may_take_a_mean_over_an_int_axis_as_it_takes_a_sum():
+    rowmean = autograd.primitive("rowmean", lambda xp, x: xp.mean(x, 1),
+                                 lambda xp, g, out, x: (xp.broadcast_to(
+                                     xp.reshape(g, (-1, 1)), x.shape) * (1.0 / x.shape[1]),))
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(rowmean(Tensor(x)).data, [1.0, 4.0])
+    assert autograd.gradcheck(rowmean, x)
+
+
 def test_a_custom_rule_returning_a_gradient_with_extra_leading_axes_is_refused():
     """A (4, 3) gradient for a (3,) input of an op whose output is (3,) is a wrong shape (no
     broadcast can explain it); it must not be silently summed into a gradient of 4."""

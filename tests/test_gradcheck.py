@@ -39,7 +39,7 @@ def op_names(root):
 # op name -> (a call through the public API that records that op, its inputs)
 BUILTIN_CALLS = {
     "add": (lambda x, y: x + y, (A23, C3)),  # broadcast: the engine un-broadcasts y's gradient
-    "sub": (lambda x, y: y - x, (A23, C3)),  # both sides broadcast, and y - x negates x's
+    "sub": (lambda x, y: y - x, (A23, C3)),  # y broadcasts; x's gradient is negated
     "mul": (lambda x, y: x * y, (A23, C3)),
     "div": (lambda x, y: x / y, (A23, POS3)),
     "pow": (lambda x, y: x ** y, (POS23, C3)),

@@ -170,6 +170,14 @@ def test_explain_tensor_mlp_step():
     np.testing.assert_array_equal(W.grad, [[4.0, 0.0], [6.0, 0.0]])
 
 
+def test_explain_tensor_subtraction_shows_both_local_derivatives():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="x")
+    y = Tensor([0.5, 3.0], requires_grad=True, label="y")
+    text = explain(((x - y) * 2.0).sum())
+    assert "    to x: local derivative (2,) float64 [1, 1], sends" in text
+    assert "    to y: local derivative (2,) float64 [-1, -1], sends" in text
+
+
 def test_explain_summarises_large_graphs():
     a = Value(0.5, label="a")
     y = a

@@ -329,6 +329,24 @@ def test_mean_matches_numpy_to_the_last_bit():
         assert np.array_equal(Tensor(a).mean(axis).data, np.mean(a, axis))
 
 
+def test_mean_of_float16_beyond_its_range_of_counts_is_numpys():
+    """70000 elements: the count itself is inf in float16, so neither the value (numpy sums
+    float16 in float32) nor the gradient (times 1/n) may divide by it in float16."""
+    a = np.full(70000, 1e-3, np.float16)
+    x = leaf(a)
+    m = x.mean()
+    assert m.dtype == np.float16 and m.item() == np.mean(a)
+    m.backward()
+    assert x.grad.dtype == np.float16 and np.all(x.grad == np.float16(1 / 70000))
+
+
+def test_subtracting_a_0d_array_promotes_as_numpy_does():
+    t = Tensor(np.ones(2, np.float32))
+    for c in (np.array(3.5), np.array(3)):  # a 0-d array is not a weak scalar in numpy 2
+        assert (t - c).dtype == (t.data - c).dtype == (t + c).dtype
+    assert (t - 3.5).dtype == np.float32 and (t - np.float64(3.5)).dtype == np.float32
+
+
 def test_mean_over_zero_elements_is_nan_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
