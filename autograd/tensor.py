@@ -475,7 +475,7 @@ class Tensor(Operators, Node):
             out_shape = g.shape if type(g) is ndarray else np.shape(_raw(g))
             ga = _unbroadcast(numpy_ns, ga, data.shape, out_shape, op)
             owned = True
-        if ga.dtype is not data.dtype and ga.dtype != data.dtype:  # (`is`: ~1k cheaper)
+        if ga.dtype is not data.dtype and ga.dtype != data.dtype:  # (`is` first: != is slow)
             return ga.astype(data.dtype)
         return ga if owned else ga.copy()
 
