@@ -196,7 +196,7 @@ def _mean(x, axis=None, keepdims=False):
     if x.dtype.char not in "fdg":  # float16 and integers: numpy sums them in a wider type
         return np.mean(x, axis=axis, keepdims=keepdims)
     # ``/``, not np.divide: the sum over all axes is a numpy scalar, and np.divide of a
-    # scalar is ~8x the work of its own division
+    # scalar is over ten times the work of its own division
     return np.add.reduce(x, axis=axis, keepdims=keepdims) / count(x, axis)
 
 

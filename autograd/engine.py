@@ -397,8 +397,6 @@ def _check_custom(op: Op, vjps: Any, args: tuple, xp: Any) -> list:
             and type(ga) is not float else ga for a, ga in zip(args, vjps)]
 
 
-
-
 _ONE = (True,)
 
 

@@ -119,7 +119,7 @@ SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
             reads=())  # only shapes, which never change in place
 
 
-# sum's rule divided by the count: one tape entry for every loss's mean (over zero elements: nan)
+# sum's rule scaled by 1/count: one tape entry for every loss's mean (over zero elements: nan)
 MEAN = defop("mean", lambda xp, x, axis, keepdims: xp.mean(x, axis, keepdims),
              lambda xp, g, out, need, x, axis, keepdims: (
                  _spread(xp, g * (1.0 / max(backend.count(x, axis), 1)), x, axis, keepdims),),
