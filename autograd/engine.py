@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import weakref
+import zlib
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
@@ -42,8 +43,10 @@ _counter = itertools.count()  # creation numbers: later nodes never feed earlier
 # the creation number at the last in-place change of any tensor: a node created after it
 # cannot have seen a saved input change, so backward checks versions only when this is newer
 last_change = [-1]
-# where each node recorded in anomaly mode was created (a side table: most nodes have none)
+# where each node recorded in anomaly mode was created, and fingerprints of the values its
+# rule reads (side tables: most nodes have none)
 traces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+fingerprints: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # how many detect_anomaly blocks are open in any thread: while none is, recording an op need
 # not read the thread-local flag (a plain list read is several times cheaper)
 anomaly_users = [0]
@@ -106,11 +109,12 @@ class Op:
     for higher order, so the same lines record their own derivative.
     """
 
-    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom", "reads")
+    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom", "reads", "nondiff")
 
     def __init__(self, name, forward, vjp, symbol=None, doc="", custom=False,
-                 reads=("inputs", "out")):
+                 reads=("inputs", "out"), nondiff=()):
         self.name = name
+        self.nondiff = nondiff  # positions of inputs that never carry a gradient (masks, labels)
         self.forward = forward
         self.vjp = vjp
         self.symbol = symbol or name
@@ -128,10 +132,10 @@ registry: dict[str, Op] = {}
 
 
 def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
-          doc: str = "", reads: tuple = ("inputs", "out")) -> Op:
+          doc: str = "", reads: tuple = ("inputs", "out"), nondiff: tuple = ()) -> Op:
     """Register a built-in primitive; ``reads`` names what its VJP reads ("inputs", "out",
-    or input positions)."""
-    op = registry[name] = Op(name, forward, vjp, symbol, doc, reads=reads)
+    or input positions), ``nondiff`` the positions of inputs that carry no gradient."""
+    op = registry[name] = Op(name, forward, vjp, symbol, doc, reads=reads, nondiff=nondiff)
     return op
 
 
@@ -201,6 +205,43 @@ def apply(op: Op, *args: Any, **params: Any) -> Any:
     return kind._apply(op, args, params or None)
 
 
+def record_anomaly(out: Node) -> None:
+    """In anomaly mode: where ``out`` was created, and a fingerprint of every value its rule
+    will read, so that backward can name a change that no version counter sees (a numpy array
+    captured as a constant and changed afterwards, a write through ``.data``)."""
+    traces[out] = _creation_site()
+    fingerprints[out] = [_fingerprint(v) for v in _read_values(out)]
+
+
+def _read_values(n: Node) -> list:
+    """The raw values ``n``'s rule reads (None where it reads nothing), inputs then output."""
+    reads = n._op.reads
+    vals = [(a.data if isinstance(a, Node) else a)
+            if "inputs" in reads or i in reads else None for i, a in enumerate(n._args)]
+    return vals + [n.data if "out" in reads else None]
+
+
+def _fingerprint(v: Any) -> Any:
+    if v is None:
+        return None
+    return zlib.crc32(np.ascontiguousarray(v).view(np.uint8)) if isinstance(v, np.ndarray) \
+        else repr(v)
+
+
+def _check_fingerprints(n: Node) -> None:
+    old = fingerprints.get(n)
+    if old is None:
+        return
+    for i, (v, fp) in enumerate(zip(_read_values(n), old)):
+        if _fingerprint(v) != fp:
+            what = "the output" if i == len(old) - 1 else f"input {i}"
+            raise RuntimeError(
+                f"detect_anomaly: {what} of '{n._op.name}' (created at {traces.get(n)}) changed "
+                f"after it was recorded, without an in-place operation (a numpy array used as a "
+                f"constant and changed afterwards, or a write through .data); its backward "
+                f"would be wrong: recompute the forward pass after changing it")
+
+
 def _creation_site() -> str:
     """The first stack frame outside autograd and nn: where the user created a node."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -260,7 +301,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     else:
         xp = root._ns
     anomaly = bool(anomaly_users[0]) and state.anomaly
-    if root._scalar and not create_graph and not anomaly:
+    recorded_in_anomaly_mode = len(fingerprints) > 0  # checked in any mode
+    if root._scalar and not create_graph and not anomaly and not recorded_in_anomaly_mode:
         _scalar_pass(heap, grads, oldest)
         return grads
     if create_graph:  # the rules' own operations are recorded, also inside no_grad (built-in
@@ -278,6 +320,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             args = n._args
             if last_change[0] > n._id:
                 n._check_saved()
+            if recorded_in_anomaly_mode:
+                _check_fingerprints(n)
             params = n._params
             if len(args) == 2 and not params:  # most ops: no lists, and no star call (2x)
                 a, b = args

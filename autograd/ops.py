@@ -111,7 +111,7 @@ WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
               lambda xp, g, out, need, c, x, y: (
                   None,
                   xp.where(c, g, 0.0) if need[1] else None,
-                  xp.where(c, 0.0, g) if need[2] else None), reads=())
+                  xp.where(c, 0.0, g) if need[2] else None), reads=(), nondiff=(0,))
 
 # ----- reductions ------------------------------------------------------------------------------
 SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
@@ -226,7 +226,7 @@ def _cross_entropy_vjp(xp, g, out, need, z, labels):
 
 
 CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,
-                      doc="stable at logits of +-1000; labels carry no gradient")
+                      doc="stable at logits of +-1000; labels carry no gradient", nondiff=(1,))
 
 
 # ----- the differentiable namespace: the same names as backend's, over nodes ------------------

@@ -15,14 +15,13 @@ from .backend import numpy_ns, quiet_enter, quiet_exit
 from .engine import (
     Node,
     _counter,
-    _creation_site,
     anomaly_users,
     apply,
     backward,
     kind_of,
     last_change,
+    record_anomaly,
     state,
-    traces,
 )
 from .operators import Operators
 
@@ -71,6 +70,18 @@ def _operands(op: Any, args: tuple) -> tuple[tuple, list, tuple, bool]:
     return args, vals, tuple(saved), rg
 
 
+def _keep_float(op: Any, vals: Sequence) -> Sequence:
+    """Integer and bool arrays beside float ones take the float dtype: they never widen a
+    float tensor (PyTorch's rule; numpy would make float32 * int64 float64). Inputs that carry
+    no gradient (a mask, labels) and custom ops' inputs are left as they are."""
+    floats = [v.dtype for v in vals if type(v) is ndarray and v.dtype.kind == "f"]
+    if not floats or op.custom:
+        return vals
+    ft = np.result_type(*floats)
+    return tuple(v.astype(ft) if type(v) is ndarray and v.dtype.kind in "biu"
+                 and i not in op.nondiff else v for i, v in enumerate(vals))
+
+
 def _shapes(vals) -> str:
     return " and ".join(str(np.shape(v)) for v in vals if isinstance(v, np.ndarray))
 
@@ -80,7 +91,9 @@ def _index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.data.copy()  # the tape keeps the index as it is now: later changes to
+    if isinstance(index, ndarray):  # the index array cannot change the recorded gradient
+        return index.copy()
     if isinstance(index, list):
         return np.asarray(index)
     return index
@@ -148,8 +161,12 @@ class Tensor(Operators, Node):
             y = args[1]
             if isinstance(y, Tensor):
                 vals, saved, rg = (x.data, y.data), (x._version[0], y._version[0]), x._rg or y._rg
+                if vals[0].dtype is not vals[1].dtype:
+                    vals = _keep_float(op, vals)
             elif (t := type(y)) is float or t is int or t is ndarray and y.dtype.kind in "biuf":
                 vals, saved, rg = (x.data, y), (x._version[0], None), x._rg
+                if t is ndarray and y.dtype is not x.data.dtype:
+                    vals = _keep_float(op, vals)
             else:
                 args, vals, saved, rg = _operands(op, args)
         elif len(args) == 1 and isinstance(x, Tensor):
@@ -158,8 +175,11 @@ class Tensor(Operators, Node):
                 and isinstance(b := args[2], Tensor):  # x @ w + b (nn.Linear)
             vals = (x.data, w.data, b.data)
             saved, rg = (x._version[0], w._version[0], b._version[0]), x._rg or w._rg or b._rg
+            if not (vals[0].dtype is vals[1].dtype is vals[2].dtype):
+                vals = _keep_float(op, vals)
         else:
             args, vals, saved, rg = _operands(op, args)
+            vals = _keep_float(op, vals)
         token = quiet_enter()
         try:
             if params:
@@ -182,14 +202,19 @@ class Tensor(Operators, Node):
         out.data = data
         out.grad = None
         out.label = ""
-        out._version = [0]
+        if data.base is None and not op.custom:
+            out._version = [0]
+        else:  # a view (or a custom op's input itself) shares the version counter of its base
+            out._version = _base_version(data, args)
+            if out._version[0]:  # the output's version now, for rules that read it
+                saved += (out._version[0],)
         out._id = next(_counter)
         if rg and state.grad_enabled and data.dtype.kind == "f":
             out._op, out._args, out._params, out._rg = op, args, params, True
             out._saved = saved
             out._module = state.module
             if anomaly_users[0] and state.anomaly:
-                traces[out] = _creation_site()
+                record_anomaly(out)
         else:
             out._op, out._args, out._params, out._rg = None, (), None, False
             out._saved = out._module = None
@@ -481,10 +506,11 @@ class Tensor(Operators, Node):
 
     def _check_saved(self) -> None:
         reads = self._op.reads
-        if "out" in reads and self._version[0] != 0:
+        v0 = self._saved[-1] if len(self._saved) > len(self._args) else 0
+        if "out" in reads and self._version[0] != v0:
             raise RuntimeError(
                 f"{self._op.name}: its output of shape {self.shape} was modified in place "
-                f"after it was computed (version 0 when recorded, now {self._version[0]})")
+                f"after it was computed (version {v0} when recorded, now {self._version[0]})")
         for i, (a, v) in enumerate(zip(self._args, self._saved)):
             if v is not None and a._version[0] != v and ("inputs" in reads or i in reads):
                 raise RuntimeError(
@@ -511,6 +537,16 @@ Tensor._kind = Tensor
 
 def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Node) else x
+
+
+def _base_version(data: ndarray, args: tuple) -> list[int]:
+    """The version counter an op's output shares: that of the input tensor whose memory it
+    views (PyTorch's model: a change through a view is a change of its base, and the other way
+    round), or a fresh one."""
+    for a in args:
+        if isinstance(a, Tensor) and np.may_share_memory(data, a.data):
+            return a._version
+    return [0]
 
 
 def _unbroadcast(xp: Any, ga: Any, shape: tuple, out_shape: tuple, op: Any) -> Any:
@@ -605,8 +641,9 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     gradient. Beware: the gradient of the branch not taken is still computed, so
     ``where(x > 0, log(x), 0)`` at x = 0 gives 0 * inf = nan; mask the input instead:
     ``log(where(x > 0, x, 1))``."""
-    c = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    return _as_tensor(apply(ops.WHERE, c.astype(bool, copy=False), x, y))
+    c = condition.data if isinstance(condition, Tensor) else condition
+    # a copy: the tape keeps the condition as it is now, whatever happens to the caller's array
+    return _as_tensor(apply(ops.WHERE, np.array(c, dtype=bool), x, y))
 
 
 def maximum(x: Any, y: Any) -> Tensor:

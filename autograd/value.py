@@ -12,12 +12,11 @@ from .engine import (
     MANY,
     Node,
     _counter,
-    _creation_site,
     anomaly_users,
     backward,
     kind_of,
+    record_anomaly,
     state,
-    traces,
 )
 from .operators import Operators
 
@@ -109,7 +108,7 @@ class Value(Operators, Node):
         if state.grad_enabled:
             out._op, out._x, out._y = op, x, y
             if anomaly_users[0] and state.anomaly:
-                traces[out] = _creation_site()
+                record_anomaly(out)
         else:  # _args None marks "computed under no_grad": such a Value has no history
             out._op, out._x, out._y = None, None, MANY
         return out

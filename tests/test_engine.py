@@ -163,3 +163,52 @@ def test_a_nan_upstream_gradient_propagates():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * 2).backward(np.array([np.nan, 1.0]))
     assert np.isnan(x.grad[0]) and x.grad[1] == 2.0
+
+
+def test_detect_anomaly_names_a_changed_constant_and_a_write_through_data():
+    import autograd as ag
+
+    def tensor_constant():
+        W, x = Tensor(np.ones(3), requires_grad=True), np.array([1.0, 2.0, 3.0])
+        with detect_anomaly():
+            y = (W * x).sum()
+        x[0] = 10.0  # no version counter sees a plain numpy array
+        return y
+
+    def tensor_data():
+        W, V = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+        with detect_anomaly():
+            y = (W * V).exp().sum()
+        V.data[0] = 10.0  # writes through .data bypass the version counter
+        return y
+
+    def output_data():
+        W = Tensor(np.ones(3), requires_grad=True)
+        with detect_anomaly():
+            y = W.exp()
+        y.data[1] = 0.0  # exp's rule reads its output
+        return y.sum()
+
+    def value_data():
+        a, b = Value(2.0), Value(3.0)
+        with detect_anomaly():
+            c = a * b
+        b.data = 5.0
+        return c
+
+    for make, what in [(tensor_constant, "input 1 of 'mul'"), (tensor_data, "input 1 of 'mul'"),
+                       (output_data, "the output of 'exp'"), (value_data, "input 1 of 'mul'")]:
+        y = make()
+        with pytest.raises(RuntimeError, match=f"detect_anomaly: {what} \\(created at "
+                                               f"{__file__}:\\d+\\) changed after it was recorded"):
+            y.backward()  # the check holds outside the block too: the graph was recorded in it
+
+    # no false alarm: unchanged constants, and changes of values the rule does not read
+    W, x = Tensor(np.ones(3), requires_grad=True), np.array([1.0, 2.0, 3.0])
+    with detect_anomaly():
+        ag.where(x > 1, W * x, 0.0).sum().backward()
+        y = (W + x).sum()
+    np.testing.assert_array_equal(W.grad, [0.0, 2.0, 3.0])
+    x[0] = 10.0  # add's rule does not read its inputs
+    y.backward()
+    np.testing.assert_array_equal(W.grad, [1.0, 3.0, 4.0])

@@ -5,10 +5,13 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import autograd as ag
 from autograd import Tensor, Value, no_grad
 from autograd.demo import seed_data  # the seed article's data, drawn in its order
+from autograd.testing import arrays
 
 
 def leaf(x, dtype=None):
@@ -342,9 +345,149 @@ def test_mean_of_float16_beyond_its_range_of_counts_is_numpys():
 
 def test_subtracting_a_0d_array_promotes_as_numpy_does():
     t = Tensor(np.ones(2, np.float32))
-    for c in (np.array(3.5), np.array(3)):  # a 0-d array is not a weak scalar in numpy 2
-        assert (t - c).dtype == (t.data - c).dtype == (t + c).dtype
+    c = np.array(3.5)  # a 0-d float array is not a weak scalar in numpy 2
+    assert (t - c).dtype == (t.data - c).dtype == (t + c).dtype == np.float64
     assert (t - 3.5).dtype == np.float32 and (t - np.float64(3.5)).dtype == np.float32
+    assert (t - np.array(3)).dtype == np.float32  # an integer never widens a float tensor
+
+
+INT_DTYPES = [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.uint64]
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+@pytest.mark.parametrize("ft", [np.float16, np.float32, np.float64])
+def test_integers_never_widen_a_float_tensor(dtype, ft):
+    x = leaf(np.array([[1.0, 2.0], [3.0, 4.0]]), dtype=ft)
+    i = np.array([[1, 0], [1, 1]]).astype(dtype)
+    results = {
+        "mul by an int Tensor": x * Tensor(i), "int Tensor * x": Tensor(i) * x,
+        "mul by an int array": x * i, "int array - x": i - x, "x / int array": x / (i + 1),
+        "x ** int array": x ** i, "x @ int array": x @ i, "int array @ x": i @ x,
+        "maximum": ag.maximum(x, i), "where": ag.where(i > 0, x, i),
+        "concatenate": ag.concatenate([x, i]), "stack": ag.stack([i, x]),
+        "linear": nn_linear_of(Tensor(i), x),
+        "0-d int array": x + np.array(2, dtype),
+    }
+    for what, r in results.items():
+        assert r.dtype == ft, what
+    total = sum(r.sum() for r in results.values())
+    total.backward()
+    assert x.grad.dtype == ft
+
+
+def nn_linear_of(i, x):
+    return ag.engine.apply(ag.ops.LINEAR, i, x, Tensor(np.zeros(2, x.dtype)))
+
+
+def test_floats_still_promote_as_numpy_does():
+    x = leaf(np.ones(2, np.float32))
+    assert (x * np.ones(2)).dtype == np.float64
+    assert (x * Tensor(np.ones(2, np.float16))).dtype == np.float32
+    assert (x + 1).dtype == np.float32 and (x * 2.5).dtype == np.float32
+    b = Tensor(np.array([True, False]))
+    assert (b + np.array([1, 2], np.int8)).dtype == np.int8  # no float: numpy's rules
+
+
+# ----- views share their base's version counter (PyTorch's model) ----------------------------
+def test_a_step_on_a_weight_seen_through_its_transpose_is_caught():
+    import nn
+
+    W = nn.Parameter(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    x = leaf(np.array([[1.0, 1.0]]))
+    y = (x @ W.T).sum()
+    W.grad = np.ones((2, 2))
+    nn.SGD([W], lr=1.0).step()
+    with pytest.raises(RuntimeError, match="matmul.*modified in place.*version 0.*now 1"):
+        y.backward()
+
+
+def test_a_change_through_a_view_is_a_change_of_its_base():
+    x = leaf(np.array([1.0, 2.0, 3.0]))
+    y = (x * x).sum()
+    with no_grad():
+        v = x[:1]
+        v += 10.0
+    assert x.data[0] == 11.0 and x._version is v._version
+    with pytest.raises(RuntimeError, match="mul: .*modified in place"):
+        y.backward()
+
+
+VIEWS = {
+    ".T": lambda t: t.T, ".mT": lambda t: t.mT, "transpose": lambda t: t.transpose(1, 0),
+    "reshape": lambda t: t.reshape(4), "flatten": lambda t: t.flatten(),
+    "squeeze": lambda t: t.reshape(1, 2, 2).squeeze(0), "expand_dims": lambda t: t.expand_dims(0),
+    "basic index": lambda t: t[1:], "integer index": lambda t: t[0],
+    "iteration": lambda t: next(iter(t)), "view of a view": lambda t: t.T[1:][0],
+    "detach": lambda t: t.detach(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+@pytest.mark.parametrize("through", ["base", "view"])
+def test_every_view_shares_its_base_version(name, through):
+    for grad_mode in (True, False):
+        x = leaf(np.array([[1.0, 2.0], [3.0, 4.0]]))
+        with ag.enable_grad() if grad_mode else no_grad():
+            v = VIEWS[name](x)
+        w = leaf(np.ones(v.shape))
+        y = (v * w).sum()  # mul saves v
+        z = (x * x).sum()  # mul saves x
+        with no_grad():
+            if through == "base":
+                x[...] = x.data + 1.0
+            else:
+                v += 1.0
+        for out in (y, z):
+            with pytest.raises(RuntimeError, match="modified in place"):
+                out.backward()
+
+
+def test_load_state_dict_is_seen_by_views_recorded_before():
+    import nn
+
+    model = nn.Linear(2, 2, seed=0)
+    x = leaf(np.ones((1, 2)))
+    y = (x @ model.weight.T).sum()
+    model.load_state_dict({"weight": np.zeros((2, 2)), "bias": np.zeros(2)})
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_a_views_own_output_version_is_recorded():
+    x = leaf(np.array([1.0, 2.0]))
+    with no_grad():
+        x += 1.0  # x's counter is at 1 before the view is taken
+    # a custom op whose output is a view of its input (so it shares x's counter, now at 1),
+    # and whose rule reads that output (custom rules read everything)
+    view = ag.primitive("view", lambda xp, x: x[:], lambda xp, g, out, x: (g * out,))
+    y = view(x)
+    y.sum().backward()  # no false alarm: nothing changed since it was recorded
+    np.testing.assert_allclose(x.grad, [2.0, 3.0])
+    with no_grad():
+        x += 1.0
+    with pytest.raises(RuntimeError, match=r"view: its output .*\(version 1 when recorded, now 2"):
+        y.sum().backward()
+
+
+# ----- what the tape saves is what backward uses ----------------------------------------------
+def test_an_index_changed_after_recording_does_not_change_the_gradient():
+    for make in (Tensor, np.array):
+        x = leaf(np.array([1.0, 2.0, 3.0]))
+        idx = make(np.array([0, 0, 1]))
+        y = x[idx].sum()
+        idx[0] = 2
+        y.backward()
+        np.testing.assert_array_equal(x.grad, [2.0, 1.0, 0.0])
+
+
+def test_a_condition_changed_after_recording_does_not_change_the_gradient():
+    for make in (Tensor, np.array):
+        x = leaf(np.array([1.0, 2.0, 3.0]))
+        c = make(np.array([True, False, True]))
+        y = ag.where(c, x, 0.0).sum()
+        c[0] = False
+        y.backward()
+        np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0])
 
 
 def test_mean_over_zero_elements_is_nan_silently():
@@ -474,3 +617,40 @@ def test_a_real_cast_round_trip_is_differentiable():
     # float32 in the middle: a wider step keeps the finite differences above its rounding
     assert ag.gradcheck(lambda a: (a.astype(np.float32) * 2.0).astype(np.float64),
                         np.array([0.5, 1.5]), eps=1e-3, atol=1e-3, rtol=1e-3)
+
+
+# ----- every primitive: an in-place change before backward raises or changes nothing ----------
+@pytest.mark.parametrize("name", sorted(__import__("test_ops").DOMAINS))
+@settings(max_examples=60)
+@given(data=st.data())
+def test_an_in_place_change_before_backward_raises_or_is_harmless(name, data):
+    """For every primitive, change one saved input or the output in place (directly or
+    through a view) between forward and backward: backward must raise, or give the gradient of
+    the values as recorded. This is what makes each op's ``reads`` declaration safe."""
+    from test_ops import DOMAINS
+
+    f, xs = data.draw(DOMAINS[name])
+    xs = [np.array(x, dtype=np.float64) for x in xs]
+    u = np.asarray(data.draw(arrays(np.shape(f(*[Tensor(x) for x in xs]).data), low=0.5, high=2)))
+
+    fresh = [leaf(x) for x in xs]
+    f(*fresh).backward(u)
+    ts = [leaf(x) for x in xs]
+    out = f(*ts)
+    target = data.draw(st.sampled_from(ts + [out]))
+    assume(target.size > 0)
+    with no_grad():
+        if data.draw(st.booleans(), label="through a view"):
+            v = target[(slice(0, 1),) * target.ndim]
+            v *= -1.5
+            v += 0.75
+        else:
+            target *= -1.5
+            target += 0.75
+    try:
+        out.backward(u)
+    except RuntimeError as e:
+        assert "modified in place" in str(e)
+        return
+    for t, r in zip(ts, fresh):
+        np.testing.assert_allclose(t.grad, r.grad, rtol=1e-12, atol=1e-12)
