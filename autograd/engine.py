@@ -49,7 +49,7 @@ traces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 fingerprints: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # how many detect_anomaly blocks are open in any thread: while none is, recording an op need
 # not read the thread-local flag (a plain list read is several times cheaper)
-anomaly_users = [0]
+anomaly_users = [0, False]  # (and whether one ever was: only then can fingerprints exist)
 _anomaly_lock = threading.Lock()
 
 
@@ -301,7 +301,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     else:
         xp = root._ns
     anomaly = bool(anomaly_users[0]) and state.anomaly
-    recorded_in_anomaly_mode = len(fingerprints) > 0  # checked in any mode
+    recorded_in_anomaly_mode = anomaly_users[1] and len(fingerprints) > 0  # in any mode
     if root._scalar and not create_graph and not anomaly and not recorded_in_anomaly_mode:
         _scalar_pass(heap, grads, oldest)
         return grads
@@ -490,6 +490,7 @@ class detect_anomaly:
         state.anomaly = True
         with _anomaly_lock:
             anomaly_users[0] += 1
+            anomaly_users[1] = True
         return self
 
     def __exit__(self, *exc: object) -> None:
