@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import autograd as ag
 from autograd import Tensor, Value, no_grad
-from autograd.demo import seed_data  # the seed article's data, drawn in its order
 from autograd.testing import arrays
+from tapegrad.demo import seed_data  # the seed article's data, drawn in its order
 
 
 def leaf(x, dtype=None):

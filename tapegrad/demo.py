@@ -3,7 +3,7 @@
 Each part is one function that prints what it does and returns what the next parts need, so
 the demo reads top to bottom like the notebooks. scikit-learn, matplotlib and tqdm (the
 ``demo`` extra) are imported inside the functions that use them: ``import autograd`` never
-needs them.
+needs them (this module lives in the application package, above ``nn``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from . import Tensor, Value, explain, gradcheck, no_grad
-from .viz import INSTALL_HINT, draw_graph, save_graph
+import nn
+from autograd import Tensor, Value, explain, gradcheck, no_grad
+from autograd.viz import INSTALL_HINT, draw_graph, save_graph
 
 
 # ----- 1. the seed article's linear regression -------------------------------------------------
@@ -137,7 +138,6 @@ def train_digits(epochs: int = 15, hidden: int = 64, lr: float = 5e-3, batch_siz
     """Train ``MLP([64, hidden, 10])`` with Adam on cross-entropy; a tqdm bar per epoch."""
     from tqdm import tqdm
 
-    import nn
 
     X_train, X_test, y_train, y_test = load_digits_split(seed)
     model = nn.MLP([64, hidden, 10], seed=seed)
@@ -173,7 +173,6 @@ def train_digits(epochs: int = 15, hidden: int = 64, lr: float = 5e-3, batch_siz
 def draw_step(run: DigitsRun, path: Path, batch: int = 8) -> Path:
     """Run one training step's forward and backward on ``batch`` test images (no update) and
     save its graph, boxed by module; returns the path written (``.dot`` without Graphviz)."""
-    import nn
 
     images = Tensor(run.X_test[:batch], label=f"images ({batch})")
     loss = nn.CrossEntropyLoss()(run.model(images), run.y_test[:batch])
@@ -224,7 +223,6 @@ def check_model_gradients(run: DigitsRun, n: int = 4) -> None:
     """``gradcheck`` the trained model's loss on ``n`` test images with respect to every
     parameter (full Jacobian by central differences). Runs on a copy of the model whose
     ``Linear`` layers are handed the tensors that gradcheck perturbs."""
-    import nn
 
     probe = nn.MLP([64, run.model[0].out_features, 10])
     probe.load_state_dict(run.model.state_dict())
