@@ -8,6 +8,7 @@ topological order, so backward needs no recursion and no global list of entries.
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import math
 import os
@@ -65,9 +66,17 @@ state = _State()
 
 
 class no_grad:
-    """Context manager and decorator: operations inside record nothing (thread-local)."""
+    """Context manager and decorator: operations inside record nothing (thread-local).
+
+    As a decorator, with or without parentheses (``@no_grad()`` or ``@no_grad``). On a
+    generator function, as in PyTorch, the mode holds while the generator runs and the
+    caller's mode is back at each ``yield``."""
 
     _mode = False
+
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)  # @no_grad: decorate at once
 
     def __enter__(self) -> None:
         state.saved_modes.append(state.grad_enabled)  # thread-local: instances can be shared
@@ -77,9 +86,44 @@ class no_grad:
         state.grad_enabled = state.saved_modes.pop()
 
     def __call__(self, fn: Callable) -> Callable:
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}: can decorate a function, not "
+                            f"{type(fn).__name__}")
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(f"{type(self).__name__}: cannot decorate the async function "
+                            f"{fn.__name__} (its body runs later, elsewhere); use `with "
+                            f"{type(self).__name__}():` inside it")
+        mode = type(self)
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                # every resume runs under the mode, every yield hands back the caller's:
+                # a plain `with` around the loop would leak the mode into the caller
+                gen = fn(*args, **kwargs)
+                try:
+                    with mode():
+                        item = gen.send(None)
+                    while True:
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            with mode():
+                                gen.close()
+                            raise
+                        except BaseException as e:  # gen.throw(): into the generator
+                            with mode():
+                                item = gen.throw(e)
+                        else:
+                            with mode():
+                                item = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+            return generator
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
+            with mode():
                 return fn(*args, **kwargs)
 
         return wrapper

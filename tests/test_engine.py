@@ -2,6 +2,7 @@
 
 import gc
 import math
+import threading
 import weakref
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Tensor, Value, detect_anomaly
+from autograd import Tensor, Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from autograd.engine import graph
 
 UNARY_F = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
@@ -163,3 +164,106 @@ def test_a_nan_upstream_gradient_propagates():
     x = Tensor([1.0, 2.0], requires_grad=True)
     (x * 2).backward(np.array([np.nan, 1.0]))
     assert np.isnan(x.grad[0]) and x.grad[1] == 2.0
+
+
+# ----- grad mode as a decorator --------------------------------------------------------------
+@pytest.mark.parametrize("mode", [no_grad, enable_grad])
+def test_grad_mode_decorates_with_and_without_parentheses(mode):
+    def f(x):
+        """Doubles."""
+        return x * 2, is_grad_enabled()
+
+    x = Tensor([1.0], requires_grad=True)
+    for decorated in (mode(f), mode()(f)):
+        assert decorated.__name__ == "f" and decorated.__doc__ == "Doubles."
+        for outer in (no_grad, enable_grad):
+            with outer():
+                y, enabled = decorated(x)
+                assert enabled is (mode is enable_grad) and y.requires_grad is enabled
+                assert is_grad_enabled() is (outer is enable_grad)  # restored on return
+    with pytest.raises(TypeError, match=f"{mode.__name__}: can decorate a function, not int"):
+        mode(3)
+
+
+@pytest.mark.parametrize("mode", [no_grad, enable_grad])
+def test_grad_mode_on_a_generator_holds_at_every_resume_and_is_restored_at_every_yield(mode):
+    """As in PyTorch: the generator body runs in the decorator's mode (after next, send and
+    throw alike), the caller gets its own mode back at each yield, close runs in the mode,
+    and the return value comes through."""
+    inside = mode is enable_grad
+    x = Tensor([1.0], requires_grad=True)
+    seen = []
+
+    @mode
+    def steps(n):
+        for i in range(n):
+            try:
+                sent = yield (x * i).requires_grad
+            except KeyError:
+                sent = "thrown"
+            seen.append((sent, is_grad_enabled()))
+        try:
+            yield "last"
+        finally:
+            seen.append(("closed", is_grad_enabled()))
+        return "done"
+
+    for outer in (no_grad, enable_grad):
+        seen.clear()
+        caller = outer is enable_grad
+        with outer():
+            gen = steps(3)
+            assert next(gen) is inside and is_grad_enabled() is caller
+            assert gen.send("a") is inside and is_grad_enabled() is caller
+            assert gen.throw(KeyError()) is inside and is_grad_enabled() is caller
+            assert next(gen) == "last" and is_grad_enabled() is caller
+            gen.close()
+            assert is_grad_enabled() is caller
+        assert seen == [("a", inside), ("thrown", inside), (None, inside), ("closed", inside)]
+    with pytest.raises(StopIteration) as info:
+        gen = steps(0)
+        next(gen)
+        next(gen)
+    assert info.value.value == "done"
+
+
+def test_a_generator_in_no_grad_resumed_by_two_threads_leaves_each_its_own_mode():
+    """Grad mode is per thread: each resume sets it in the thread that resumes, and gives that
+    thread's mode back; a thread that never entered no_grad keeps recording."""
+    @no_grad
+    def gen():
+        while True:
+            yield is_grad_enabled()
+
+    g = gen()
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            for _ in range(200):
+                with lock:  # a generator cannot run in two threads at once
+                    results.append(next(g))
+                if not is_grad_enabled():
+                    errors.append("the caller's grad mode leaked out of the generator")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and results == [False] * 400 and is_grad_enabled()
+
+
+def test_grad_mode_refuses_to_decorate_an_async_function():
+    async def f():
+        return 1
+
+    async def agen():
+        yield 1
+
+    for fn in (f, agen):
+        with pytest.raises(TypeError, match="no_grad: cannot decorate the async function"):
+            no_grad(fn)
