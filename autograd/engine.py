@@ -515,7 +515,12 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
         else:  # first order: nothing it computes (say, with a captured tensor) is recorded
             with no_grad():
                 grads = vjp(xp, g, out, *inputs)
-        return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        if len(grads) != len(inputs):  # checked here, for every caller: zip would drop some
+            raise RuntimeError(f"{name}: its VJP returned {len(grads)} gradients for "
+                               f"{len(inputs)} inputs; return one per input (None for an "
+                               "input that gets none)")
+        return grads
 
     op = Op(name, forward, rule, custom=True)
 

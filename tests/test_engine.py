@@ -10,7 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Tensor, Value, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from autograd import (
+    Tensor,
+    Value,
+    detect_anomaly,
+    enable_grad,
+    explain,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    primitive,
+)
 from autograd.engine import graph
 
 UNARY_F = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
@@ -267,3 +277,62 @@ def test_grad_mode_refuses_to_decorate_an_async_function():
     for fn in (f, agen):
         with pytest.raises(TypeError, match="no_grad: cannot decorate the async function"):
             no_grad(fn)
+
+
+# ----- custom rules --------------------------------------------------------------------------
+def _custom_product(returns):
+    """x * y as a custom primitive whose VJP returns ``returns(g, x, y)``."""
+    return primitive("product", lambda xp, x, y: x * y,
+                     lambda xp, g, out, x, y: returns(g, x, y))
+
+
+WRONG_COUNTS = {"one of two": (lambda g, x, y: (g * y,), 1),
+                "a bare gradient": (lambda g, x, y: g * y, 1),
+                "three": (lambda g, x, y: (g * y, g * x, g), 3)}
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG_COUNTS))
+@pytest.mark.parametrize("kind", ["Value", "Tensor"])
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("constant", [None, 0, 1])
+def test_a_custom_rule_returning_the_wrong_number_of_gradients_is_a_runtime_error(
+        wrong, kind, create_graph, constant):
+    """On every path that replays the rule (backward, create_graph, the functional transforms,
+    explain): a RuntimeError naming the op and both counts, never a gradient left at None."""
+    returns, count = WRONG_COUNTS[wrong]
+    product = _custom_product(returns)
+    make = (lambda v: Value(v)) if kind == "Value" else (
+        lambda v: Tensor([v, v], requires_grad=True))
+    raw = (lambda v: v) if kind == "Value" else (lambda v: np.array([v, v]))
+    leaves = [make(2.0), make(3.0)]
+    args = [raw(3.0) if i == constant else leaf for i, leaf in enumerate(leaves)]
+    message = f"product: its VJP returned {count} gradients for 2 inputs"
+    out = product(*args)
+    out = out.sum() if kind == "Tensor" else out
+    with pytest.raises(RuntimeError, match=message):
+        out.backward(create_graph=create_graph)
+    assert all(leaf.grad is None or leaf.grad == 0.0 for leaf in leaves)
+    with pytest.raises(RuntimeError, match=message):
+        explain(out)
+    i = 1 if constant == 0 else 0
+
+    def f(v):
+        xs = list(args)
+        xs[i] = v
+        y = product(*xs)
+        return y.sum() if kind == "Tensor" else y
+
+    with pytest.raises(RuntimeError, match=message):
+        grad(f)(raw(2.0))
+    with pytest.raises(RuntimeError, match=message):
+        grad(lambda v: grad(f)(v) * 1.0 if kind == "Value" else grad(f)(v).sum())(raw(2.0))
+
+
+def test_a_custom_rule_with_one_gradient_per_input_works_with_a_constant():
+    product = _custom_product(lambda g, x, y: (g * y, g * x))
+    x = Value(2.0)
+    product(x, 3.0).backward()
+    assert x.grad == 3.0
+    t = Tensor([2.0, 5.0], requires_grad=True)
+    product(np.array([3.0, 4.0]), t).sum().backward(create_graph=True)
+    np.testing.assert_array_equal(t.grad.data, [3.0, 4.0])
