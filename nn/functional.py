@@ -63,13 +63,13 @@ def _labels(labels: Any, n: int, c: int) -> np.ndarray:
     if lab.shape != (n,):
         raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
                          f"with {n} rows; expected shape {(n,)}")
-    lab = lab.astype(np.intp)  # a copy: the graph keeps labels the caller cannot change
-    # one reduction checks both ends: seen as unsigned, a negative label is huge
-    if lab.size and np.maximum.reduce(lab.view(np.uintp)) >= c:
+    # checked in the caller's dtype, before the cast (which would wrap a uint64 of 2**63 to a
+    # negative number); one reduction checks both ends: seen as unsigned, a negative is huge
+    if lab.size and np.maximum.reduce(lab.view(lab.dtype.str.replace("i", "u"))) >= c:
         bad = lab[(lab < 0) | (lab >= c)]
         raise ValueError(f"cross_entropy: label {bad[0]} is out of range for {c} classes "
                          f"(valid labels are 0 to {c - 1})")
-    return lab
+    return lab.astype(np.intp)  # a copy: the graph keeps labels the caller cannot change
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:

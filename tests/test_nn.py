@@ -375,6 +375,35 @@ def test_cross_entropy_refuses_bad_labels(labels, kind, message):
         F.cross_entropy(Tensor(np.zeros((2, 3))), labels)
 
 
+@pytest.mark.parametrize("labels, shown", [
+    (np.array([0, 2**63], dtype=np.uint64), "9223372036854775808"),  # once shown as negative
+    (np.array([2**64 - 1, 0], dtype=np.uint64), "18446744073709551615"),
+    (Tensor(np.array([1, 2**63 + 1], dtype=np.uint64)), "9223372036854775809"),
+    (np.array([2**32 + 1, 0], dtype=np.int64), "4294967297"),
+    (np.array([-128, 0], dtype=np.int8), "-128"),
+    (np.array([255, 0], dtype=np.uint8), "255"),
+    (np.array([0, 1, 2, 3], dtype=np.uint16)[::2] + np.uint16(3), "3"),
+    (np.array([0, 5, 1, 2], dtype=np.int32)[1::2], "5"),  # a strided view
+    (np.array([1, -2], dtype=">i8"), "-2"),  # not the machine's byte order
+    (np.array([2**63, 1], dtype=">u8"), "9223372036854775808"),
+])
+def test_an_out_of_range_label_of_any_integer_dtype_is_reported_as_given(labels, shown):
+    with pytest.raises(ValueError, match=rf"^cross_entropy: label {shown} is out of range for "
+                                         r"3 classes \(valid labels are 0 to 2\)$"):
+        F.cross_entropy(Tensor(np.zeros((2, 3))), labels)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
+                                   np.int64, np.uint64])
+def test_labels_of_every_integer_dtype_in_range_are_accepted(dtype):
+    z = np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0]])
+    per = np.log(np.exp(z).sum(1)) - z[[0, 1], [2, 0]]
+    for order in "<>":
+        labels = np.array([2, 0], dtype=np.dtype(dtype).newbyteorder(order))
+        got = F.cross_entropy(Tensor(z), labels, reduction="none")
+        np.testing.assert_allclose(got.data, per, rtol=1e-15)
+
+
 def test_cross_entropy_needs_two_dimensional_logits():
     with pytest.raises(ValueError, match=r"\(N, C\), got \(3,\)"):
         F.cross_entropy(Tensor(np.zeros(3)), [0, 1, 2])
