@@ -91,8 +91,8 @@ class no_grad:
                             f"{type(fn).__name__}")
         if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
             raise TypeError(f"{type(self).__name__}: cannot decorate the async function "
-                            f"{fn.__name__} (its body runs later, elsewhere); use `with "
-                            f"{type(self).__name__}():` inside it")
+                            f"{getattr(fn, '__name__', fn)} (its body runs later, elsewhere); "
+                            f"use `with {type(self).__name__}():` inside it")
         mode = type(self)
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
