@@ -139,6 +139,8 @@ def _reduce_nonempty(fn, name):
         try:
             return fn(x, axis=axis, keepdims=keepdims)
         except ValueError:  # numpy: "zero-size array to reduction operation ..."
+            if x.size:
+                raise  # not an empty reduction: numpy's words are better than a wrong guess
             raise ValueError(f"{name}: the tensor of shape {x.shape} has size 0 along the "
                              f"reduced axes (no {name}imum)") from None
 

@@ -8,6 +8,7 @@ topological order, so backward needs no recursion and no global list of entries.
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import math
 import os
@@ -68,9 +69,17 @@ state = _State()
 
 
 class no_grad:
-    """Context manager and decorator: operations inside record nothing (thread-local)."""
+    """Context manager and decorator: operations inside record nothing (thread-local).
+
+    As a decorator, with or without parentheses (``@no_grad()`` or ``@no_grad``). On a
+    generator function, as in PyTorch, the mode holds while the generator runs and the
+    caller's mode is back at each ``yield``."""
 
     _mode = False
+
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)  # @no_grad: decorate at once
 
     def __enter__(self) -> None:
         state.saved_modes.append(state.grad_enabled)  # thread-local: instances can be shared
@@ -80,9 +89,44 @@ class no_grad:
         state.grad_enabled = state.saved_modes.pop()
 
     def __call__(self, fn: Callable) -> Callable:
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}: can decorate a function, not "
+                            f"{type(fn).__name__}")
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(f"{type(self).__name__}: cannot decorate the async function "
+                            f"{getattr(fn, '__name__', fn)} (its body runs later, elsewhere); "
+                            f"use `with {type(self).__name__}():` inside it")
+        mode = type(self)
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                # every resume runs under the mode, every yield hands back the caller's:
+                # a plain `with` around the loop would leak the mode into the caller
+                gen = fn(*args, **kwargs)
+                try:
+                    with mode():
+                        item = gen.send(None)
+                    while True:
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            with mode():
+                                gen.close()
+                            raise
+                        except BaseException as e:  # gen.throw(): into the generator
+                            with mode():
+                                item = gen.throw(e)
+                        else:
+                            with mode():
+                                item = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+            return generator
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
+            with mode():
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -516,7 +560,12 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
         else:  # first order: nothing it computes (say, with a captured tensor) is recorded
             with no_grad():
                 grads = vjp(xp, g, out, *inputs)
-        return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        if len(grads) != len(inputs):  # checked here, for every caller: zip would drop some
+            raise RuntimeError(f"{name}: its VJP returned {len(grads)} gradients for "
+                               f"{len(inputs)} inputs; return one per input (None for an "
+                               "input that gets none)")
+        return grads
 
     op = Op(name, forward, rule, custom=True)
 

@@ -99,18 +99,35 @@ def _index(index: Any) -> Any:
     return index
 
 
-def _axes(axis: Axis, ndim: int, what: str) -> tuple[int, ...] | None:
+def _is_int(a: Any) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+
+
+def _axes(axis: Axis, shape: tuple, what: str, ndim: int | None = None
+          ) -> tuple[int, ...] | None:
+    """``axis`` (None, an int or a sequence of ints) as sorted axes in ``range(ndim)``, for an
+    op on a tensor of ``shape`` (``ndim``: the result's dims where the op adds some).
+
+    Out of range or repeated: a ValueError naming the op, the axis and the shape. A 0-d tensor
+    takes axis 0 or -1 and gives ``()``, nothing to reduce, as numpy's sum, max and squeeze do
+    and every PyTorch reduction."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
+    if ndim is None:
+        ndim = len(shape)
+    axes = (axis,) if _is_int(axis) else tuple(axis) if isinstance(axis, (tuple, list)) else None
+    if axes is None or not all(_is_int(a) for a in axes):
+        raise TypeError(f"{what}: axis must be an int or a tuple of ints, got {axis!r}")
+    n = max(ndim, 1)
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{what}: axis {a} is out of range for a tensor of {ndim} dims")
-        out.append(int(a) % max(ndim, 1))
+        if not -n <= a < n:
+            result = f" and a result of {ndim} dims" if ndim != len(shape) else ""
+            raise ValueError(f"{what}: axis {a} is out of range for a tensor of shape {shape}"
+                             f"{result} (valid axes: {-n} to {n - 1})")
+    out = sorted(int(a) % n for a in axes)
     if len(set(out)) != len(out):
-        raise ValueError(f"{what}: repeated axis in {axis}")
-    return tuple(sorted(out))
+        raise ValueError(f"{what}: repeated axis in {axis} for a tensor of shape {shape}")
+    return tuple(out) if ndim else ()
 
 
 class Tensor(Operators, Node):
@@ -299,52 +316,47 @@ class Tensor(Operators, Node):
     # ----- reductions --------------------------------------------------------------------------
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes by default)."""
-        axes = None if axis is None else _axes(axis, self.data.ndim, "sum")
+        axes = None if axis is None else _axes(axis, self.data.shape, "sum")
         return self._apply(ops.SUM, (self,), {"axis": axes, "keepdims": keepdims})
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes by default); over zero elements it is nan."""
-        axes = None if axis is None else _axes(axis, self.data.ndim, "mean")
+        axes = None if axis is None else _axes(axis, self.data.shape, "mean")
         return self._apply(ops.MEAN, (self,), {"axis": axes, "keepdims": keepdims})
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Largest values (ties share the gradient evenly)."""
-        return self._apply(ops.MAX, (self,), {"axis": _axes(axis, self.ndim, "max"),
+        return self._apply(ops.MAX, (self,), {"axis": _axes(axis, self.shape, "max"),
                                                  "keepdims": keepdims})
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Smallest values (ties share the gradient evenly)."""
-        return self._apply(ops.MIN, (self,), {"axis": _axes(axis, self.ndim, "min"),
+        return self._apply(ops.MIN, (self,), {"axis": _axes(axis, self.shape, "min"),
                                                  "keepdims": keepdims})
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance (numpy's ``ddof``: 0 by default)."""
-        axes = _axes(axis, self.ndim, "var")
+        axes = _axes(axis, self.shape, "var")
         n = backend.count(self.data, axes)
         d = self - self.mean(axes, keepdims=True)
         return (d * d).sum(axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
 
     def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Standard deviation (numpy's ``ddof``: 0 by default)."""
-        return self.var(axis, keepdims, ddof).sqrt()
+        return self.var(_axes(axis, self.shape, "std"), keepdims, ddof).sqrt()
 
     def logsumexp(self, axis: Axis = -1, keepdims: bool = False) -> Tensor:
         """log(sum(exp(x))) over ``axis``, computed stably."""
-        return self._apply(ops.LOGSUMEXP, (self,), {"axis": _axes(axis, self.ndim, "logsumexp"),
+        return self._apply(ops.LOGSUMEXP, (self,), {"axis": _axes(axis, self.shape, "logsumexp"),
                                                     "keepdims": keepdims})
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """x - logsumexp(x) over ``axis`` (stable)."""
-        # shifted by the (constant) maximum first, as PyTorch does: exact for equal large rows
-        shifted = self
-        if self.size:  # (an empty tensor has no maximum, and needs no shift)
-            m = np.max(self.data, axis=axis, keepdims=True)
-            shifted = self - np.where(np.isfinite(m), m, 0.0)
-        return shifted - shifted.logsumexp(axis, keepdims=True)
+        return _log_softmax(self, _axes(axis, self.shape, "log_softmax"))
 
     def softmax(self, axis: int = -1) -> Tensor:
         """exp(log_softmax(x)) over ``axis`` (stable)."""
-        return self.log_softmax(axis).exp()
+        return _log_softmax(self, _axes(axis, self.shape, "softmax")).exp()
 
     # ----- shape -------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -355,10 +367,12 @@ class Tensor(Operators, Node):
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute the axes (reverse them when none are given), as numpy does."""
-        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
-            axes = tuple(axes[0])
+        if len(axes) == 1 and not _is_int(axes[0]):
+            axes = tuple(axes[0]) if isinstance(axes[0], (tuple, list, ndarray)) else axes
         if not axes:
             axes = tuple(range(self.ndim - 1, -1, -1))
+        if not all(_is_int(a) for a in axes):
+            raise TypeError(f"transpose: axes must be ints, got {axes}")
         if any(not -self.ndim <= int(a) < self.ndim for a in axes) or \
                 sorted(int(a) % self.ndim for a in axes) != list(range(self.ndim)):
             raise ValueError(f"transpose: axes {axes} do not match shape {self.shape}")
@@ -367,16 +381,22 @@ class Tensor(Operators, Node):
 
     def squeeze(self, axis: Axis = None) -> Tensor:
         """Remove axes of length one."""
-        axes = _axes(axis, self.ndim, "squeeze")
+        axes = _axes(axis, self.shape, "squeeze")
         if axes is None:
             axes = tuple(i for i, s in enumerate(self.shape) if s == 1)
         if any(self.shape[a] != 1 for a in axes):
             raise ValueError(f"squeeze: an axis in {axis} of shape {self.shape} is not 1")
         return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
-    def expand_dims(self, axis: int) -> Tensor:
-        """Insert an axis of length one at ``axis``."""
-        return self.reshape(np.expand_dims(self.data, axis).shape)
+    def expand_dims(self, axis: int | Sequence[int]) -> Tensor:
+        """Insert an axis of length one at ``axis`` (an int or, as in numpy, a tuple: the
+        positions in the result)."""
+        if axis is None:
+            raise TypeError("expand_dims: axis must be an int or a tuple of ints, got None")
+        ndim = self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+        axes = _axes(axis, self.shape, "expand_dims", ndim)
+        sizes = iter(self.shape)
+        return self.reshape(tuple(1 if i in axes else next(sizes) for i in range(ndim)))
 
     def flatten(self) -> Tensor:
         """A 1-d tensor of all elements."""
@@ -607,6 +627,16 @@ def randn(shape: int | Sequence[int], *, seed: int | None = None, dtype: Any = n
     return Tensor(data, requires_grad=requires_grad)
 
 
+def _log_softmax(x: Tensor, axes: tuple[int, ...] | None) -> Tensor:
+    """x - logsumexp(x) over ``axes`` (already checked)."""
+    # shifted by the (constant) maximum first, as PyTorch does: exact for equal large rows
+    shifted = x
+    if x.size:  # (an empty tensor has no maximum, and needs no shift)
+        m = np.max(x.data, axis=axes, keepdims=True)
+        shifted = x - np.where(np.isfinite(m), m, 0.0)
+    return shifted - shifted.logsumexp(axes, keepdims=True)
+
+
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
@@ -618,21 +648,28 @@ def _tensors_or_const(xs: Iterable[Any], what: str) -> list:
     return [x if isinstance(x, Node) else _const(x, what) for x in xs]
 
 
+def _one_axis(axis: Any, shape: tuple, what: str, ndim: int) -> int:
+    if not _is_int(axis):
+        raise TypeError(f"{what}: axis must be an int, got {axis!r}")
+    return _axes(axis, shape, what, ndim)[0]
+
+
 def concatenate(tensors: Iterable[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     xs = _tensors_or_const(tensors, "concatenate")
-    ndim = np.ndim(xs[0].data if isinstance(xs[0], Node) else xs[0])
-    if ndim == 0:
-        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
-    ax = _axes(axis, ndim, "concatenate")[0]
+    shape = np.shape(xs[0].data if isinstance(xs[0], Node) else xs[0])
+    if not shape and _is_int(axis):
+        raise ValueError("concatenate: zero-dimensional tensors (shape ()) cannot be "
+                         "concatenated; use stack")
+    ax = _one_axis(axis, shape, "concatenate", len(shape))
     return _as_tensor(apply(ops.CONCATENATE, *xs, axis=ax))
 
 
 def stack(tensors: Iterable[Any], axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
     xs = _tensors_or_const(tensors, "stack")
-    ndim = np.ndim(xs[0].data if isinstance(xs[0], Node) else xs[0]) + 1
-    ax = _axes(axis, ndim, "stack")[0]
+    shape = np.shape(xs[0].data if isinstance(xs[0], Node) else xs[0])
+    ax = _one_axis(axis, shape, "stack", len(shape) + 1)
     return _as_tensor(apply(ops.STACK, *xs, axis=ax))
 
 

@@ -50,6 +50,9 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(d * d, reduction, "mse_loss")
 
 
+_INTP = np.dtype(np.intp)
+
+
 def _labels(labels: Any, n: int, c: int) -> np.ndarray:
     """Validate class labels for logits of shape (n, c); return them as an index array."""
     if isinstance(labels, Tensor):
@@ -63,13 +66,15 @@ def _labels(labels: Any, n: int, c: int) -> np.ndarray:
     if lab.shape != (n,):
         raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
                          f"with {n} rows; expected shape {(n,)}")
-    lab = lab.astype(np.intp)  # a copy: the graph keeps labels the caller cannot change
-    # one reduction checks both ends: seen as unsigned, a negative label is huge
-    if lab.size and np.maximum.reduce(lab.view(np.uintp)) >= c:
+    # one reduction checks both ends: seen as unsigned, a negative label is huge; done in the
+    # caller's dtype (cast first, a uint64 of 2**63 would be reported as a negative number),
+    # with np.uintp named directly for the usual intp labels (a dtype from a string is slower)
+    unsigned = np.uintp if lab.dtype is _INTP else lab.dtype.str.replace("i", "u")
+    if lab.size and np.maximum.reduce(lab.view(unsigned)) >= c:
         bad = lab[(lab < 0) | (lab >= c)]
         raise ValueError(f"cross_entropy: label {bad[0]} is out of range for {c} classes "
                          f"(valid labels are 0 to {c - 1})")
-    return lab
+    return lab.astype(np.intp)  # a copy: the graph keeps labels the caller cannot change
 
 
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:

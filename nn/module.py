@@ -239,8 +239,9 @@ class Module:
         save(self, path)
 
     def load(self, path: str | bytes | Any) -> Module:
-        """Read parameters written by ``save``; ``nn.LoadError`` when anything is wrong, and
-        then the model is unchanged. Returns the module."""
+        """Read parameters written by ``save``; ``nn.LoadError`` when anything is wrong (also
+        for a path that is not a regular file, such as a FIFO or /dev/zero, which is never
+        read), and then the model is unchanged. Returns the module."""
         from .serialization import load
 
         load(self, path)

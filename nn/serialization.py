@@ -3,9 +3,10 @@
 A file is untrusted input. ``load`` never unpickles, and checks everything it can from the
 zip's central directory and the metadata (names, then shapes and dtypes, then each member's
 declared size) before it inflates a byte of array data, so a zip bomb or a forged ``.npy``
-header is refused by arithmetic, not by running out of memory. Arrays are read into
-temporaries; the model is written only after every array has been read and verified (the zip
-CRC catches flipped bits), so a failed load leaves it bit-identical.
+header is refused by arithmetic, not by running out of memory. Only a regular file is opened
+(symlinks are followed): a FIFO would block and a device such as /dev/zero never ends. Arrays
+are read into temporaries; the model is written only after every array has been read and
+verified (the zip CRC catches flipped bits), so a failed load leaves it bit-identical.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import struct
 import zipfile
 import zlib
@@ -199,6 +201,38 @@ def _load_arrays(zf: zipfile.ZipFile, params: dict[str, Any], fail: Any) -> dict
             for a in arrays}
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+# O_NONBLOCK: should a FIFO be swapped in after the check, opening it must not wait for a
+# writer; O_NOCTTY: nor may a terminal become this process's controlling terminal
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def _refuse_irregular(mode: int, fail: Any) -> None:
+    """Only a regular file has an end: a FIFO would block reading, /dev/zero never ends."""
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _KINDS if test(mode)), "something else")
+        fail(f"cannot open it: it is {kind}, not a regular file")
+
+
+def _open_regular(path: str | bytes, fail: Any) -> Any:
+    """``path`` opened for binary reading, refused unless it is a regular file: checked (through
+    symlinks) before opening, and again on the descriptor, in case it was swapped meanwhile."""
+    try:
+        _refuse_irregular(os.stat(path).st_mode, fail)
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        raise LoadError(path, f"cannot open it ({e.strerror or e})") from None
+    try:
+        _refuse_irregular(os.fstat(fd).st_mode, fail)
+        return os.fdopen(fd, "rb")  # (O_NONBLOCK changes nothing for a regular file)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load(module: Module, path: str | os.PathLike) -> None:
     """Read weights written by ``save`` into ``module`` (see ``Module.load``)."""
     path = os.fspath(path)
@@ -207,10 +241,7 @@ def load(module: Module, path: str | os.PathLike) -> None:
         raise LoadError(path, reason)
 
     params = dict(module.named_parameters())
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise LoadError(path, f"cannot open it ({e.strerror or e})") from None
+    f = _open_regular(path, fail)
     with f:
         try:
             head = f.read(8)

@@ -2,6 +2,7 @@
 
 import gc
 import math
+import threading
 import weakref
 
 import numpy as np
@@ -9,7 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Tensor, Value, detect_anomaly
+from autograd import (
+    Tensor,
+    Value,
+    detect_anomaly,
+    enable_grad,
+    explain,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    primitive,
+)
 from autograd.engine import graph
 
 UNARY_F = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
@@ -212,3 +223,165 @@ def test_detect_anomaly_names_a_changed_constant_and_a_write_through_data():
     x[0] = 10.0  # add's rule does not read its inputs
     y.backward()
     np.testing.assert_array_equal(W.grad, [1.0, 3.0, 4.0])
+
+
+# ----- grad mode as a decorator --------------------------------------------------------------
+@pytest.mark.parametrize("mode", [no_grad, enable_grad])
+def test_grad_mode_decorates_with_and_without_parentheses(mode):
+    def f(x):
+        """Doubles."""
+        return x * 2, is_grad_enabled()
+
+    x = Tensor([1.0], requires_grad=True)
+    for decorated in (mode(f), mode()(f)):
+        assert decorated.__name__ == "f" and decorated.__doc__ == "Doubles."
+        for outer in (no_grad, enable_grad):
+            with outer():
+                y, enabled = decorated(x)
+                assert enabled is (mode is enable_grad) and y.requires_grad is enabled
+                assert is_grad_enabled() is (outer is enable_grad)  # restored on return
+    with pytest.raises(TypeError, match=f"{mode.__name__}: can decorate a function, not int"):
+        mode(3)
+
+
+@pytest.mark.parametrize("mode", [no_grad, enable_grad])
+def test_grad_mode_on_a_generator_holds_at_every_resume_and_is_restored_at_every_yield(mode):
+    """As in PyTorch: the generator body runs in the decorator's mode (after next, send and
+    throw alike), the caller gets its own mode back at each yield, close runs in the mode,
+    and the return value comes through."""
+    inside = mode is enable_grad
+    x = Tensor([1.0], requires_grad=True)
+    seen = []
+
+    @mode
+    def steps(n):
+        for i in range(n):
+            try:
+                sent = yield (x * i).requires_grad
+            except KeyError:
+                sent = "thrown"
+            seen.append((sent, is_grad_enabled()))
+        try:
+            yield "last"
+        finally:
+            seen.append(("closed", is_grad_enabled()))
+        return "done"
+
+    for outer in (no_grad, enable_grad):
+        seen.clear()
+        caller = outer is enable_grad
+        with outer():
+            gen = steps(3)
+            assert next(gen) is inside and is_grad_enabled() is caller
+            assert gen.send("a") is inside and is_grad_enabled() is caller
+            assert gen.throw(KeyError()) is inside and is_grad_enabled() is caller
+            assert next(gen) == "last" and is_grad_enabled() is caller
+            gen.close()
+            assert is_grad_enabled() is caller
+        assert seen == [("a", inside), ("thrown", inside), (None, inside), ("closed", inside)]
+    with pytest.raises(StopIteration) as info:
+        gen = steps(0)
+        next(gen)
+        next(gen)
+    assert info.value.value == "done"
+
+
+def test_a_generator_in_no_grad_resumed_by_two_threads_leaves_each_its_own_mode():
+    """Grad mode is per thread: each resume sets it in the thread that resumes, and gives that
+    thread's mode back; a thread that never entered no_grad keeps recording."""
+    @no_grad
+    def gen():
+        while True:
+            yield is_grad_enabled()
+
+    g = gen()
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            for _ in range(200):
+                with lock:  # a generator cannot run in two threads at once
+                    results.append(next(g))
+                if not is_grad_enabled():
+                    errors.append("the caller's grad mode leaked out of the generator")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and results == [False] * 400 and is_grad_enabled()
+
+
+def test_grad_mode_refuses_to_decorate_an_async_function():
+    async def f():
+        return 1
+
+    async def agen():
+        yield 1
+
+    for fn in (f, agen):
+        with pytest.raises(TypeError, match="no_grad: cannot decorate the async function"):
+            no_grad(fn)
+
+
+# ----- custom rules --------------------------------------------------------------------------
+def _custom_product(returns):
+    """x * y as a custom primitive whose VJP returns ``returns(g, x, y)``."""
+    return primitive("product", lambda xp, x, y: x * y,
+                     lambda xp, g, out, x, y: returns(g, x, y))
+
+
+WRONG_COUNTS = {"one of two": (lambda g, x, y: (g * y,), 1),
+                "a bare gradient": (lambda g, x, y: g * y, 1),
+                "three": (lambda g, x, y: (g * y, g * x, g), 3)}
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG_COUNTS))
+@pytest.mark.parametrize("kind", ["Value", "Tensor"])
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("constant", [None, 0, 1])
+def test_a_custom_rule_returning_the_wrong_number_of_gradients_is_a_runtime_error(
+        wrong, kind, create_graph, constant):
+    """On every path that replays the rule (backward, create_graph, the functional transforms,
+    explain): a RuntimeError naming the op and both counts, never a gradient left at None."""
+    returns, count = WRONG_COUNTS[wrong]
+    product = _custom_product(returns)
+    make = (lambda v: Value(v)) if kind == "Value" else (
+        lambda v: Tensor([v, v], requires_grad=True))
+    raw = (lambda v: v) if kind == "Value" else (lambda v: np.array([v, v]))
+    leaves = [make(2.0), make(3.0)]
+    args = [raw(3.0) if i == constant else leaf for i, leaf in enumerate(leaves)]
+    message = f"product: its VJP returned {count} gradients for 2 inputs"
+    out = product(*args)
+    out = out.sum() if kind == "Tensor" else out
+    with pytest.raises(RuntimeError, match=message):
+        out.backward(create_graph=create_graph)
+    assert all(leaf.grad is None or leaf.grad == 0.0 for leaf in leaves)
+    with pytest.raises(RuntimeError, match=message):
+        explain(out)
+    i = 1 if constant == 0 else 0
+
+    def f(v):
+        xs = list(args)
+        xs[i] = v
+        y = product(*xs)
+        return y.sum() if kind == "Tensor" else y
+
+    with pytest.raises(RuntimeError, match=message):
+        grad(f)(raw(2.0))
+    with pytest.raises(RuntimeError, match=message):
+        grad(lambda v: grad(f)(v) * 1.0 if kind == "Value" else grad(f)(v).sum())(raw(2.0))
+
+
+def test_a_custom_rule_with_one_gradient_per_input_works_with_a_constant():
+    product = _custom_product(lambda g, x, y: (g * y, g * x))
+    x = Value(2.0)
+    product(x, 3.0).backward()
+    assert x.grad == 3.0
+    t = Tensor([2.0, 5.0], requires_grad=True)
+    product(np.array([3.0, 4.0]), t).sum().backward(create_graph=True)
+    np.testing.assert_array_equal(t.grad.data, [3.0, 4.0])

@@ -4,6 +4,7 @@ Save/load lives in test_nn_io.py. Gradients are checked against a local central-
 helper, so these tests do not depend on autograd.gradcheck.
 """
 
+import itertools
 import math
 import warnings
 
@@ -278,6 +279,102 @@ def test_linear_keeps_float32_and_takes_a_zero_size_batch():
     assert out.shape == (0, 2)
 
 
+# (weight, bias, input) requires grad; bias None: a Linear without one
+FREEZES = [(w, b, x) for w in (True, False) for b in (True, False, None) for x in (True, False)]
+
+
+@pytest.mark.parametrize("weight, bias, inp", FREEZES)
+def test_linear_gives_a_gradient_exactly_to_what_requires_one_whatever_is_frozen(
+        weight, bias, inp):
+    """As in PyTorch: weight, bias and input each get their gradient (x^T g, the sum of g over
+    the batch, g W^T) when they require one, and None when not, for any batch shape (none, one,
+    two, empty), in float64 and float32, first order and with create_graph; with nothing
+    requiring grad, backward is the RuntimeError PyTorch gives too."""
+    rng = np.random.default_rng(0)
+    for lead, dtype, create_graph in itertools.product([(), (4,), (2, 3), (0,)],
+                                                       [np.float64, np.float32], [False, True]):
+        lin = nn.Linear(3, 2, bias=bias is not None, seed=0, dtype=dtype)
+        lin.weight.requires_grad = weight
+        if bias is not None:
+            lin.bias.requires_grad = bias
+        xd = rng.standard_normal(lead + (3,)).astype(dtype)
+        x = Tensor(xd, requires_grad=inp)
+        y = lin(x)
+        assert y.requires_grad is (weight or bool(bias) or inp)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        if not y.requires_grad:
+            with pytest.raises(RuntimeError, match="does not require grad"):
+                y.backward(g)
+            continue
+        y.backward(g, create_graph=create_graph)
+        expected = {"input": g @ lin.weight.data.T,
+                    "weight": xd.reshape(-1, 3).T @ g.reshape(-1, 2),
+                    "bias": g.reshape(-1, 2).sum(0)}
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        for name, t, wanted in [("input", x, inp), ("weight", lin.weight, weight),
+                                ("bias", lin.bias, bias)]:
+            if t is None:
+                continue
+            if not wanted:
+                assert t.grad is None, name
+                continue
+            assert isinstance(t.grad, Tensor if create_graph else np.ndarray), name
+            got = t.grad.data if create_graph else t.grad
+            assert got.shape == t.shape and got.dtype == dtype, name
+            np.testing.assert_allclose(got, expected[name], rtol=tol, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("frozen", ["weight", "bias"])
+def test_a_linear_layer_with_a_frozen_parameter_trains_the_other_as_pytorch_sgd_does(frozen):
+    """The optimizer holds both parameters (model.parameters()), as in PyTorch: the frozen one
+    gets no gradient and is skipped, bit for bit; the other follows SGD with momentum exactly."""
+    rng = np.random.default_rng(1)
+    x, target = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    lin = nn.Linear(3, 2, seed=0)
+    getattr(lin, frozen).requires_grad = False
+    opt = nn.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+    w, b = lin.weight.data.copy(), lin.bias.data.copy()
+    frozen_bytes = getattr(lin, frozen).data.tobytes()
+    buf = None
+    for _ in range(5):
+        opt.zero_grad()
+        F.mse_loss(lin(x), target).backward()
+        opt.step()
+        d = 2 * (x @ w + b - target) / target.size  # the hand-written PyTorch step
+        g = d.sum(0) if frozen == "weight" else x.T @ d
+        buf = g if buf is None else 0.9 * buf + g
+        if frozen == "weight":
+            b = b - 0.1 * buf
+        else:
+            w = w - 0.1 * buf
+    assert getattr(lin, frozen).data.tobytes() == frozen_bytes
+    assert getattr(lin, frozen).grad is None
+    np.testing.assert_allclose(lin.weight.data, w, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lin.bias.data, b, rtol=1e-13, atol=1e-15)
+
+
+def test_a_gradient_penalty_through_a_linear_layer_with_a_frozen_weight():
+    """Second order: the gradient of |d loss / d x|^2 reaches the trainable bias (finite
+    differences agree) and never the frozen weight."""
+    rng = np.random.default_rng(2)
+    xd = rng.standard_normal((4, 3))
+    lin = nn.Linear(3, 2, seed=0)
+    lin.weight.requires_grad = False
+    w = lin.weight.data
+
+    def penalty(b):  # by hand: d/dx sum(tanh(x W + b)) = (1 - tanh^2) W^T
+        gx = (1 - np.tanh(xd @ w + b) ** 2) @ w.T
+        return (gx * gx).sum()
+
+    x = Tensor(xd, requires_grad=True)
+    lin(x).tanh().sum().backward(create_graph=True)
+    gx, x.grad, lin.bias.grad = x.grad, None, None
+    (gx * gx).sum().backward()
+    assert lin.weight.grad is None
+    np.testing.assert_allclose(lin.bias.grad, numeric_grad(penalty, lin.bias.data), rtol=1e-6,
+                               atol=1e-8)
+
+
 def test_sequential_is_indexable_iterable_and_named_like_pytorch():
     layers = [nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)]
     seq = nn.Sequential(*layers)
@@ -373,6 +470,35 @@ def test_cross_entropy_matches_numpy_for_every_label_form_and_reduction():
 def test_cross_entropy_refuses_bad_labels(labels, kind, message):
     with pytest.raises(kind, match=message):
         F.cross_entropy(Tensor(np.zeros((2, 3))), labels)
+
+
+@pytest.mark.parametrize("labels, shown", [
+    (np.array([0, 2**63], dtype=np.uint64), "9223372036854775808"),  # once shown as negative
+    (np.array([2**64 - 1, 0], dtype=np.uint64), "18446744073709551615"),
+    (Tensor(np.array([1, 2**63 + 1], dtype=np.uint64)), "9223372036854775809"),
+    (np.array([2**32 + 1, 0], dtype=np.int64), "4294967297"),
+    (np.array([-128, 0], dtype=np.int8), "-128"),
+    (np.array([255, 0], dtype=np.uint8), "255"),
+    (np.array([0, 1, 2, 3], dtype=np.uint16)[::2] + np.uint16(3), "3"),
+    (np.array([0, 5, 1, 2], dtype=np.int32)[1::2], "5"),  # a strided view
+    (np.array([1, -2], dtype=">i8"), "-2"),  # not the machine's byte order
+    (np.array([2**63, 1], dtype=">u8"), "9223372036854775808"),
+])
+def test_an_out_of_range_label_of_any_integer_dtype_is_reported_as_given(labels, shown):
+    with pytest.raises(ValueError, match=rf"^cross_entropy: label {shown} is out of range for "
+                                         r"3 classes \(valid labels are 0 to 2\)$"):
+        F.cross_entropy(Tensor(np.zeros((2, 3))), labels)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
+                                   np.int64, np.uint64])
+def test_labels_of_every_integer_dtype_in_range_are_accepted(dtype):
+    z = np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0]])
+    per = np.log(np.exp(z).sum(1)) - z[[0, 1], [2, 0]]
+    for order in "<>":
+        labels = np.array([2, 0], dtype=np.dtype(dtype).newbyteorder(order))
+        got = F.cross_entropy(Tensor(z), labels, reduction="none")
+        np.testing.assert_allclose(got.data, per, rtol=1e-15)
 
 
 def test_cross_entropy_needs_two_dimensional_logits():

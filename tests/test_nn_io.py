@@ -10,8 +10,11 @@ import os
 import pickle
 import stat
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +128,75 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
 def test_missing_file_and_directory(tmp_path):
     assert_refused(tmp_path / "nope.npz", "cannot open")
     assert_refused(tmp_path, "cannot open")
+
+
+# Loads that could hang or fill memory if they regressed run in a child process with a memory
+# limit and a timeout, so that a regression fails the test instead of freezing the machine.
+CHILD = """
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+import nn
+import nn.serialization
+regular, swapped, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+real_stat = os.stat
+if swapped:  # os.stat sees a regular file: as if the path were swapped just after the check
+    os.stat = lambda p, *a, **k: real_stat(regular if os.fspath(p) == swapped else p, *a, **k)
+model = nn.MLP([3, 4, 2], seed=1)
+for path in paths:
+    before = {n: p.data.tobytes() for n, p in model.named_parameters()}
+    try:
+        model.load(path)
+        print("loaded", end=" ")
+    except nn.LoadError as e:
+        assert f"'{path}'" in str(e), str(e)
+        print("refused:", e.reason, end=" ")
+    after = {n: p.data.tobytes() for n, p in model.named_parameters()}
+    print("(unchanged)" if after == before else "(changed)", flush=True)
+"""
+
+
+def load_in_a_child(tmp_path, paths, swapped=""):
+    """Each path's outcome (one line per path) when loaded into a fresh model in a child
+    process; ``swapped``: a path that os.stat reports as a regular file."""
+    regular = tmp_path / "regular.npz"
+    make_model().save(regular)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    try:
+        run = subprocess.run([sys.executable, "-c", CHILD, str(regular), str(swapped),
+                              *map(str, paths)], cwd=Path(__file__).resolve().parents[1],
+                             env=env, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"load did not return within 30 s (blocked?); it printed {e.stdout!r}")
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()
+
+
+def test_only_a_regular_file_is_opened_never_a_fifo_a_device_or_a_directory(tmp_path):
+    """A FIFO would block forever and /dev/zero (also through a symlink) fill memory: each is
+    refused before it is opened, naming what it is, and the model is left bit-identical."""
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero.npz"
+    link.symlink_to("/dev/zero")
+    lines = load_in_a_child(tmp_path, [tmp_path / "regular.npz", "/dev/zero", link, tmp_path,
+                                       fifo])
+    assert lines == ["loaded (changed)",
+                     "refused: cannot open it: it is a character device, not a regular file "
+                     "(unchanged)",
+                     "refused: cannot open it: it is a character device, not a regular file "
+                     "(unchanged)",
+                     "refused: cannot open it: it is a directory, not a regular file (unchanged)",
+                     "refused: cannot open it: it is a named pipe (FIFO), not a regular file "
+                     "(unchanged)"]
+
+
+def test_a_path_swapped_for_a_fifo_after_the_check_is_refused_without_blocking(tmp_path):
+    """The check before opening can race with a rename: the opened descriptor is checked
+    again, and the open itself cannot block on a FIFO that has no writer."""
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    assert load_in_a_child(tmp_path, [fifo], swapped=fifo) == [
+        "refused: cannot open it: it is a named pipe (FIFO), not a regular file (unchanged)"]
 
 
 def test_empty_and_truncated_files(tmp_path):

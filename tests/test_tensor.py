@@ -1,5 +1,6 @@
 """Tensor: semantics, dtype policy, in-place rules, errors, and the seed's training loop."""
 
+import re
 import threading
 import warnings
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import autograd as ag
 from autograd import Tensor, Value, no_grad
@@ -654,3 +656,118 @@ def test_an_in_place_change_before_backward_raises_or_is_harmless(name, data):
         return
     for t, r in zip(ts, fresh):
         np.testing.assert_allclose(t.grad, r.grad, rtol=1e-12, atol=1e-12)
+
+
+# ----- axes ----------------------------------------------------------------------------------
+def _lse(x, axis, keepdims=False):
+    return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+
+
+# op -> (ours, numpy's), each called as f(x, axis)
+AXIS_OPS = {
+    "sum": (lambda t, a: t.sum(a), lambda x, a: np.sum(x, axis=a)),
+    "mean": (lambda t, a: t.mean(a), lambda x, a: np.mean(x, axis=a)),
+    "max": (lambda t, a: t.max(a), lambda x, a: np.max(x, axis=a)),
+    "min": (lambda t, a: t.min(a), lambda x, a: np.min(x, axis=a)),
+    "var": (lambda t, a: t.var(a), lambda x, a: np.var(x, axis=a)),
+    "std": (lambda t, a: t.std(a), lambda x, a: np.std(x, axis=a)),
+    "logsumexp": (lambda t, a: t.logsumexp(a), _lse),
+    "softmax": (lambda t, a: t.softmax(a), lambda x, a: np.exp(x - _lse(x, a, True))),
+    "log_softmax": (lambda t, a: t.log_softmax(a), lambda x, a: x - _lse(x, a, True)),
+    "squeeze": (lambda t, a: t.squeeze(a), lambda x, a: np.squeeze(x, axis=a)),
+    "expand_dims": (lambda t, a: t.expand_dims(a), lambda x, a: np.expand_dims(x, a)),
+    "concatenate": (lambda t, a: ag.concatenate([t, t], a),
+                    lambda x, a: np.concatenate([x, x], a)),
+    "stack": (lambda t, a: ag.stack([t, t], a), lambda x, a: np.stack([x, x], a)),
+}
+REDUCING = {"sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax", "log_softmax",
+            "squeeze"}
+
+
+@given(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
+       st.one_of(st.integers(-5, 5), st.lists(st.integers(-4, 4), max_size=3).map(tuple)),
+       st.sampled_from(sorted(AXIS_OPS)))
+def test_every_axis_taking_method_agrees_with_numpy_or_names_the_op_the_axis_and_the_shape(
+        shape, axis, name):
+    """Where numpy gives a result, the same result; where numpy refuses, a ValueError that
+    names the op and the shape (and the axis, when it is out of range), never an IndexError.
+    On a 0-d tensor, as PyTorch does for every reduction (numpy for sum, max, min and
+    squeeze), axis 0 or -1 reduces over its one element: the result is the tensor itself."""
+    ours, theirs = AXIS_OPS[name]
+    x = np.random.default_rng(0).standard_normal(shape)
+    ref_axis = axis
+    if not shape and name in REDUCING and axis in (0, -1, (0,), (-1,)):
+        ref_axis = None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            want = theirs(x, ref_axis)
+        except (ValueError, TypeError) as e:  # numpy's AxisError is a ValueError too
+            want = e
+    if isinstance(want, TypeError):  # a tuple where one int is taken, () for stack
+        with pytest.raises(TypeError, match=f"^{name}: axis must be an int"):
+            ours(Tensor(x), axis)
+        return
+    if isinstance(want, ValueError):
+        with pytest.raises(ValueError) as info:
+            ours(Tensor(x), axis)
+        msg = str(info.value)
+        assert msg.startswith(f"{name}:") and str(shape) in msg, msg
+        if "out of bounds" in str(want) and shape:  # (on 0-d, (0, -1) is a repeated axis)
+            assert re.search(rf"axis -?\d+ is out of range for a tensor of shape "
+                             rf"{re.escape(str(shape))}", msg), msg
+        return
+    got = ours(Tensor(x), axis)
+    assert got.shape == np.shape(want)
+    np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_0d_tensor_reduces_over_axis_0_or_minus_1_to_itself_with_its_gradient():
+    """PyTorch's reductions and numpy's sum/max/squeeze accept axis 0 and -1 on a 0-d
+    tensor: its one element. (Before: squeeze(0) raised IndexError, max(0) claimed 'size 0'.)"""
+    for axis in (0, -1):
+        for name, value, slope in [("sum", 1.5, 1.0), ("mean", 1.5, 1.0), ("max", 1.5, 1.0),
+                                   ("min", 1.5, 1.0), ("logsumexp", 1.5, 1.0),
+                                   ("squeeze", 1.5, 1.0), ("var", 0.0, 0.0),
+                                   ("softmax", 1.0, 0.0), ("log_softmax", 0.0, 0.0)]:
+            x = leaf(1.5)
+            y = getattr(x, name)(axis)
+            assert y.shape == () and y.item() == value, name
+            y.backward()
+            assert x.grad.item() == slope, name
+        assert leaf(1.5).std(axis).item() == 0.0
+        assert leaf(1.5).expand_dims(axis).shape == (1,)
+        assert ag.stack([leaf(1.0), leaf(2.0)], axis).shape == (2,)
+
+
+def test_the_reported_axis_errors_on_0d_tensors_name_the_op_the_axis_and_the_shape():
+    z = Tensor(np.array(1.0))
+    for name in ("sum", "mean", "max", "min", "var", "std", "logsumexp", "squeeze", "softmax",
+                 "log_softmax"):
+        with pytest.raises(ValueError, match=rf"^{name}: axis 1 is out of range for a tensor "
+                                             r"of shape \(\) \(valid axes: -1 to 0\)"):
+            getattr(z, name)(1)
+    with pytest.raises(ValueError, match=r"^max: axis 2 is out of range for a tensor of shape "
+                                         r"\(2, 3\) \(valid axes: -2 to 1\)"):
+        Tensor(np.ones((2, 3))).max(2)
+    with pytest.raises(ValueError, match=r"^stack: axis 2 is out of range for a tensor of "
+                                         r"shape \(\) and a result of 1 dims"):
+        ag.stack([z, z], 2)
+    with pytest.raises(ValueError, match=r"^concatenate: zero-dimensional"):
+        ag.concatenate([z, z])
+    with pytest.raises(ValueError, match=r"^sum: repeated axis in \(0, -2\) for a tensor of "
+                                         r"shape \(2, 3\)"):
+        Tensor(np.ones((2, 3))).sum((0, -2))
+
+
+@pytest.mark.parametrize("axis", [1.0, True, "0", [0.5]])
+def test_an_axis_that_is_not_an_integer_is_a_type_error_naming_the_op(axis):
+    t = Tensor(np.ones((2, 3)))
+    for name in ("sum", "max", "mean", "squeeze", "expand_dims", "softmax"):
+        with pytest.raises(TypeError, match=f"^{name}: axis must be an int or a tuple of ints"):
+            getattr(t, name)(axis)
+    for join in (ag.stack, ag.concatenate):
+        with pytest.raises(TypeError, match=f"^{join.__name__}: axis must be an int"):
+            join([t, t], axis)
+    with pytest.raises(TypeError, match="^transpose: axes must be ints"):
+        t.transpose(axis, 0)
