@@ -25,21 +25,6 @@ from numpy import ndarray
 
 from . import backend
 
-
-class _Many:
-    """``Value._y`` when an op has other than two inputs (``Value._x`` is then their tuple, or
-    None under no_grad): one object, also after copying or unpickling a Value."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> str:
-        return "MANY"  # copy and pickle hand back the module's own MANY
-
-    def __repr__(self) -> str:
-        return "MANY"
-
-
-MANY = _Many()
 _counter = itertools.count()  # creation numbers: later nodes never feed earlier ones
 # the creation number at the last in-place change of any tensor: a node created after it
 # cannot have seen a saved input change, so backward checks versions only when this is newer
@@ -173,6 +158,9 @@ class Op:
 
 
 registry: dict[str, Op] = {}
+# the differentiable namespace that higher-order rules receive as ``xp``: built from the
+# registry by ``autograd.ops`` and set there (ops imports the engine, never the other way)
+node_ns: Any = None
 
 
 def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
@@ -195,6 +183,7 @@ class Node:
     _scalar = False
     _grad0: Any = None  # what an intermediate's grad is reset to before a backward
     _ns: Any = None  # the raw namespace of this kind of node
+    _fast_backprop: Any = None  # a kind's own first-order backward loop, if it has one
 
     def _init_node(self, data, label=""):
         """Make this a leaf holding ``data``."""
@@ -323,14 +312,17 @@ def _creation(n: Node) -> int:
     return n._id
 
 
-def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
-             ) -> dict[Node, Any]:
+def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1,
+             observe: Callable[[Node, Any, list], None] | None = None) -> dict[Node, Any]:
     """Replay the tape behind ``root`` in reverse from the gradient ``seed``.
 
     Nodes are taken newest first from a heap keyed by creation number: every consumer of a
     node is newer than it, so all of a node's gradient has arrived when it is taken. Nodes
     created before ``oldest`` are not expanded. Returns the gradient of every node reached, as
     a dict; writes no ``.grad`` field. With ``create_graph`` the gradients are nodes.
+    ``observe(node, g, sent)``, if given, is called after each step with the gradient that
+    arrived at the node and, per input that got one in the order of the inputs, ``(input,
+    gradient sent, the input's total before, after)``: ``explain`` narrates this one pass.
     """
     if not root._rg:
         raise RuntimeError(
@@ -340,14 +332,13 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
         )
     grads = {root: seed}
     heap = [(-root._id, root)] if root._op is not None else []
-    if create_graph:
-        from .ops import node_ns as xp
-    else:
-        xp = root._ns
+    xp = node_ns if create_graph else root._ns
     anomaly = bool(anomaly_users[0]) and state.anomaly
     recorded_in_anomaly_mode = anomaly_users[1] and len(fingerprints) > 0  # in any mode
-    if root._scalar and not create_graph and not anomaly and not recorded_in_anomaly_mode:
-        _scalar_pass(heap, grads, oldest)
+    fast = root._fast_backprop  # a kind's own first-order loop (Value's: floats need less)
+    if fast is not None and not (create_graph or anomaly or recorded_in_anomaly_mode
+                                 or observe):
+        fast(heap, grads, oldest)
         return grads
     if create_graph:  # the rules' own operations are recorded, also inside no_grad (built-in
         prev = state.grad_enabled  # rules in a first-order pass see raw values: no nodes)
@@ -380,7 +371,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     need = (args[0]._rg,)
                     vals = args if create_graph else (args[0].data,)
                 else:
-                    need = [isinstance(a, Node) and a._rg for a in args]
+                    need = tuple(isinstance(a, Node) and a._rg for a in args)
                     vals = args if create_graph else [a.data if isinstance(a, Node) else a
                                                       for a in args]
                 out = n if create_graph else n.data
@@ -388,9 +379,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     vjps = op.vjp(xp, g, out, need, *vals, **params)
                 else:
                     vjps = op.vjp(xp, g, out, need, *vals)
-            if op.custom and len(vjps) != len(args):
-                raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
-                                   f"{len(args)} inputs")
+            sent = [] if observe is not None else None
             for a, ga, nd in zip(args, vjps, need):
                 if not nd or ga is None:
                     continue
@@ -398,7 +387,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     if type(ga) is not float:
                         ga = a._fix_grad(ga, op, g, xp)
                 elif type(ga) is ndarray and ga.shape == a.data.shape \
-                        and ga.dtype is a.data.dtype and not op.custom:
+                        and ga.dtype is a.data.dtype:
                     if ga is g or ga.base is not None:  # no two nodes share a gradient array
                         ga = ga.copy()
                 else:
@@ -412,80 +401,15 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                         heappush(heap, (-a._id, a))
                 else:
                     grads[a] = _sum(old, ga)
+                if sent is not None:
+                    sent.append((a, ga, old, grads[a]))
+            if sent is not None:
+                observe(n, g, sent)
     finally:
         backend.quiet_exit(token)
         if create_graph:
             state.grad_enabled = prev
     return grads
-
-
-def _scalar_pass(heap: list, grads: dict, oldest: int) -> None:
-    """``backprop``'s loop for first-order ``Value`` graphs: the same replay, minus what floats
-    never need (versions, casting, un-broadcasting), because scalar graphs are big and slow.
-
-    Two-input built-in ops (nearly every scalar node) are unrolled: a tuple and a ``zip`` per
-    node cost ~20% of this loop."""
-    get = grads.get
-    xp = backend.scalar
-    while heap:
-        n = heappop(heap)[1]
-        if n._id <= oldest:
-            break
-        op = n._op
-        y = n._y
-        if y is not MANY and not op.custom:
-            x = n._x
-            nx, ny = isinstance(x, Node), isinstance(y, Node)  # every Value needs its gradient
-            gx, gy = op.vjp(xp, grads[n], n.data, (nx, ny), x.data if nx else x,
-                            y.data if ny else y)
-            if nx and gx is not None:
-                old = get(x)
-                if old is None:
-                    grads[x] = gx
-                    if x._op is not None:
-                        heappush(heap, (-x._id, x))
-                else:
-                    grads[x] = old + gx
-            if ny and gy is not None:
-                old = get(y)
-                if old is None:
-                    grads[y] = gy
-                    if y._op is not None:
-                        heappush(heap, (-y._id, y))
-                else:
-                    grads[y] = old + gy
-            continue
-        args = n._x if y is MANY else (n._x, y)
-        if len(args) == 1:  # a unary op's input is always a Value
-            vjps = op.vjp(xp, grads[n], n.data, _ONE, args[0].data)
-        else:
-            need = [isinstance(a, Node) for a in args]
-            vjps = op.vjp(xp, grads[n], n.data, need, *[a.data if nd else a
-                                                        for a, nd in zip(args, need)])
-        if op.custom:  # built-in rules return one float per input; a user's may not
-            vjps = _check_custom(op, vjps, args, xp)
-        for a, ga in zip(args, vjps):
-            if ga is None or not isinstance(a, Node):
-                continue  # constants get no gradient
-            old = get(a)
-            if old is None:
-                grads[a] = ga
-                if a._op is not None:
-                    heappush(heap, (-a._id, a))
-            else:
-                grads[a] = old + ga
-
-
-def _check_custom(op: Op, vjps: Any, args: tuple, xp: Any) -> list:
-    """A custom rule's gradients for Value inputs: one per input, each a float (or None)."""
-    if len(vjps) != len(args):
-        raise RuntimeError(f"{op.name}: its VJP returned {len(vjps)} gradients for "
-                           f"{len(args)} inputs")
-    return [a._fix_grad(ga, op, None, xp) if ga is not None and isinstance(a, Node)
-            and type(ga) is not float else ga for a, ga in zip(args, vjps)]
-
-
-_ONE = (True,)
 
 
 def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
@@ -543,6 +467,17 @@ class detect_anomaly:
             anomaly_users[0] -= 1
 
 
+def _float_grad(d: Any, name: str) -> float:
+    """A custom rule's gradient for a Value input, as a float."""
+    if type(d) is float:
+        return d
+    if isinstance(d, (int, float, np.integer, np.floating)) and not isinstance(d, bool) or \
+            isinstance(d, np.ndarray) and d.size == 1 and d.dtype.kind in "iuf":
+        return float(d)
+    raise RuntimeError(f"{name}: its VJP returned {type(d).__name__} "
+                       f"{getattr(d, 'shape', '')} for a Value input (a float expected)")
+
+
 def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
     """Define a differentiable primitive of your own, through the same table as the built-ins.
 
@@ -565,6 +500,10 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
             raise RuntimeError(f"{name}: its VJP returned {len(grads)} gradients for "
                                f"{len(inputs)} inputs; return one per input (None for an "
                                "input that gets none)")
+        if xp.name == "scalar":  # Value's backward trusts a rule to give floats
+            return tuple(None if d is None else _float_grad(d, name) for d in grads)
+        if xp.name == "numpy":  # ... and Tensor's, to give arrays no one else holds
+            return tuple(d.copy() if type(d) is np.ndarray else d for d in grads)
         return grads
 
     op = Op(name, forward, rule, custom=True)

@@ -1,22 +1,21 @@
 """The tape behind a result, and a plain-text walk through its backward pass.
 
 ``tape(root)`` lists the ops that lead to ``root`` in the order they ran: the list that
-``backward`` replays in reverse. ``explain(root)`` narrates that replay for teaching. It computes
-its numbers with the op table's own VJPs (no second copy of the calculus) and never writes to
-any ``.grad``.
+``backward`` replays in reverse. ``explain(root)`` narrates that replay for teaching: it listens
+to the one backward pass (no second copy of it, nor of the calculus) and never writes to any
+``.grad``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import backend
-from .engine import Node, graph
+from .engine import Node, backprop, graph
 
 FULL_LIMIT = 40  # explain() shows every step of graphs with at most this many ops
 _EDGE = 5  # ...and the first and last few of larger ones
@@ -214,40 +213,35 @@ def _vjp(node: Node, g: Any, need: tuple) -> tuple:
         return node._op.vjp(type(node)._ns, g, node.data, need, *vals, **(node._params or {}))
 
 
-def _replay(t: Tape) -> tuple[Iterator[_Step], dict]:
-    """Steps of the backward pass over ``t`` (reverse order) and the leaves' gradients."""
+def _replay(t: Tape) -> tuple[list[_Step], dict]:
+    """Steps of the backward pass over ``t`` (reverse order) and the leaves' gradients, as the
+    one backward pass (``engine.backprop``) computes them: explain only listens."""
     uses: Counter = Counter()
     for e in t:
         for a in e.inputs:
             if isinstance(a, Node) and a.requires_grad:
                 uses[a] += 1
-    grads: dict = {t.root: _seed(t.root)}
-    parts: dict = {t.root: [(None, grads[t.root])]}
+    seed = _seed(t.root)
+    parts: dict = {t.root: [(None, seed)]}
     got: Counter = Counter()
+    entry = {e.output: e for e in t}
+    steps: list[_Step] = []
 
-    def steps() -> Iterator[_Step]:
-        for e in reversed(t):
-            n = e.output
-            g = grads.pop(n, None)
-            if g is None:
-                continue
-            n._check_saved()
-            need = tuple(isinstance(a, Node) and a.requires_grad for a in e.inputs)
-            sends = []
-            for pos, (a, ga, nd) in enumerate(zip(e.inputs, _vjp(n, g, need), need)):
-                if not nd or ga is None:
-                    continue
-                if type(ga) is not float or not a._scalar:
-                    ga = a._fix_grad(ga, n._op, g, type(n)._ns)
-                before = grads.get(a)
-                grads[a] = ga if before is None else before + ga
-                got[a] += 1
-                if uses[a] > 1:
-                    parts.setdefault(a, []).append((e.index, ga))
-                sends.append(_Send(a, pos, ga, grads[a], before, got[a], uses[a]))
-            yield _Step(e, g, parts.pop(n, []), sends)
+    def observe(n: Node, g: Any, sent: list) -> None:
+        e = entry[n]
+        sends = []
+        pos = -1
+        for a, ga, before, total in sent:
+            pos = next(i for i in range(pos + 1, len(e.inputs)) if e.inputs[i] is a)
+            got[a] += 1
+            if uses[a] > 1:
+                parts.setdefault(a, []).append((e.index, ga))
+            sends.append(_Send(a, pos, ga, total, before, got[a], uses[a]))
+        steps.append(_Step(e, g, parts.pop(n, []), sends))
 
-    return steps(), grads
+    if not t:  # a leaf: nothing to replay
+        return steps, {t.root: seed}
+    return steps, backprop(t.root, seed, observe=observe)
 
 
 def _local(step: _Step) -> list:

@@ -515,7 +515,7 @@ class Tensor(Operators, Node):
             ga = np.asarray(ga)
             owned = True
         else:
-            owned = not (ga is g or ga.base is not None or op.custom)
+            owned = not (ga is g or ga.base is not None)
         if ga.shape != data.shape:
             out_shape = g.shape if type(g) is ndarray else np.shape(_raw(g))
             ga = _unbroadcast(numpy_ns, ga, data.shape, out_shape, op)
