@@ -434,6 +434,7 @@ def nest(table, chain, f):
     return f, order
 
 
+@settings(max_examples=300)  # 5^4 chains of transforms, three families: cheap, so many
 @given(family=family_params, chain=derivative_chains, x=st.floats(-2, 2))
 def test_nested_transforms_of_a_scalar_function_match_closed_forms(family, chain, x):
     name, params = family
@@ -446,6 +447,7 @@ def test_nested_transforms_of_a_scalar_function_match_closed_forms(family, chain
     assert float(got) == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
+@settings(max_examples=200)
 @given(family=family_params, chain=derivative_chains,
        x=arrays(st.sampled_from([(1,), (2,), (3,)]), low=-2, high=2))
 def test_nested_transforms_of_an_elementwise_function_match_closed_forms(family, chain, x):
@@ -473,6 +475,7 @@ MIXED = {  # a partial derivative in the variables of a product x^p y^q z^r, by 
 }
 
 
+@settings(max_examples=200)
 @given(powers=st.tuples(*[st.integers(0, 4)] * 3),
        steps=st.lists(st.tuples(st.sampled_from(sorted(MIXED)), st.integers(0, 2)), min_size=1,
                       max_size=3),
