@@ -48,6 +48,13 @@ except ImportError:  # pragma: no cover - other numpy layouts
         token.__exit__(None, None, None)
 
 
+def as_array(x):
+    """``x``, with a numpy scalar made a 0-d array. numpy makes scalars of 0-d arrays (a sum
+    over all axes, 0-d times 0-d), and one is not a Python float (though np.float64
+    subclasses float): taken for one, it picks the scalar namespace, which has no reshape."""
+    return np.asarray(x) if isinstance(x, np.generic) else x
+
+
 def _np_float(fn, *args) -> float:
     with quiet():
         return float(fn(*(np.float64(a) for a in args)))

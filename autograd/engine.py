@@ -233,8 +233,10 @@ def apply(op: Op, *args: Any, **params: Any) -> Any:
     """
     kind = kind_of(args)
     if kind is None:
-        ns = backend.numpy_ns if any(isinstance(a, np.ndarray) for a in args) else backend.scalar
-        return op.forward(ns, *args, **params)
+        if any(isinstance(a, (ndarray, np.generic)) for a in args):  # no numpy scalar in or out
+            out = op.forward(backend.numpy_ns, *map(backend.as_array, args), **params)
+            return backend.as_array(out)
+        return op.forward(backend.scalar, *args, **params)
     return kind._apply(op, args, params or None)
 
 

@@ -1,11 +1,19 @@
 """Gradients as functions: ``grad``, ``value_and_grad``, ``jacobian``, ``hessian``, ``hvp``.
 
 All of them run on the one tape and never touch a ``.grad`` field. A float argument becomes a
-``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the gradient is
-a node too (recorded with ``create_graph``), which is what lets ``grad`` nest. Called inside
-another transform's ``f``, a gradient that depends on the outer variable comes back as a node
-even for a float argument, so ``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0.
+``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the result is a
+node too (recorded with ``create_graph``), which is what lets the transforms nest, to any depth
+and in any combination: ``jacobian(jacobian(f))``, ``grad`` of a function that uses
+``hessian``, ``hvp`` inside ``grad``. Called inside another transform's ``f``, a result that
+depends on the outer variable comes back as a node even for a float argument, so
+``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0.
 They are function transforms: ``f`` always runs in grad mode, even inside ``no_grad``.
+
+``f`` must return a node (a ``Value`` or a ``Tensor``). A plain number or array has left the
+tape (``.item()``, ``float()``, arithmetic on ``.data``): its derivative would be a silent
+zero, so it is a RuntimeError, as in PyTorch. A node that does not depend on an argument (a
+constant such as ``Tensor(1.0)``, the derivative of a linear function) has derivative zero for
+it, as an unused argument has in JAX.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Node, backprop, enable_grad, state
-from .tensor import Tensor
+from .tensor import Tensor, stack
 from .value import Value
 
 Argnums = int | Sequence[int]
@@ -53,10 +61,10 @@ def _as_node(x: Any, like: Node) -> Node:
     return Tensor(np.asarray(x, dtype=like.dtype))
 
 
-def _grads(out: Any, wrt: list[Node], seed: Any, nested: bool) -> list[Any]:
+def _grads(out: Node, wrt: list[Node], seed: Any, nested: bool) -> list[Any]:
     """Gradients of ``out`` (seeded with ``seed``) for the nodes in ``wrt``."""
-    if not isinstance(out, Node) or not out.requires_grad:
-        return [_zero_like(w) for w in wrt]  # out does not depend on the arguments
+    if not out.requires_grad:
+        return [_zero_like(w) for w in wrt]  # a constant: it depends on no argument
     oldest = min(w._id for w in wrt) - 1
     grads = backprop(out, seed, create_graph=nested, oldest=oldest)
     result = []
@@ -84,14 +92,24 @@ def _prepare(f: Callable, argnums: Argnums, args: tuple, where: str):
     return nums, args, wrt, nested
 
 
-def _scalar_output(out: Any, where: str) -> Any:
+def _output(out: Any, where: str) -> Node:
+    """``f``'s result, which must be a node: a plain number or array has left the tape."""
+    if isinstance(out, Node):
+        return out
+    if isinstance(out, (float, int, np.number, np.ndarray)) and not isinstance(out, bool):
+        raise RuntimeError(
+            f"{where}: f returned a {type(out).__name__}, not a Value or a Tensor: it is not "
+            "connected to its arguments (did you call .item() or float(), or compute with "
+            ".data?), and its derivative would be a silent zero. A constant f returns a node, "
+            "such as Value(c) or Tensor(c)")
+    raise TypeError(f"{where}: f must return a Value or a Tensor, not {type(out).__name__}")
+
+
+def _scalar_output(out: Any, where: str) -> Node:
+    out = _output(out, where)
     if isinstance(out, Tensor) and out.size != 1:
         raise ValueError(f"{where}: f must return one element, got shape {out.shape}; use "
                          "autograd.jacobian for vector outputs")
-    if not isinstance(out, (Node, float, int, np.floating, np.integer)) or isinstance(out, bool):
-        if not (isinstance(out, np.ndarray) and out.size == 1):
-            raise TypeError(f"{where}: f must return a Value, a Tensor or a number, not "
-                            f"{type(out).__name__}")
     return out
 
 
@@ -114,10 +132,16 @@ def _plain(g: Any, was_node: bool, arg: Node) -> Any:
 
 def value_and_grad(f: Callable, argnums: Argnums = 0) -> Callable:
     """A function returning ``(f(*args), gradient)``; ``argnums`` as a tuple gives a tuple
-    of gradients. The value is a float for plain arguments and a node for node arguments."""
+    of gradients. The value is a float for plain arguments and a node for node arguments.
+    ``f`` returns a one-element node; a plain number is a RuntimeError (see the module)."""
+    return _value_and_grad(f, argnums, "value_and_grad")
+
+
+def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
+    """``value_and_grad``, naming ``where`` (the transform the user called) in its errors."""
 
     def vg(*args: Any) -> tuple[Any, Any]:
-        nums, lifted, wrt, nested = _prepare(f, argnums, args, "value_and_grad")
+        nums, lifted, wrt, nested = _prepare(f, argnums, args, where)
         # inside another transform's f, a gradient may depend on the outer variable (which f
         # closes over): record it, and hand back a node wherever that is the case
         outer = state.transform_depth > 0
@@ -125,24 +149,28 @@ def value_and_grad(f: Callable, argnums: Argnums = 0) -> Callable:
         state.transform_depth += 1
         try:
             with enable_grad():
-                out = _scalar_output(f(*lifted), "value_and_grad")
+                out = _scalar_output(f(*lifted), where)
                 gs = _grads(out, wrt, _seed_for(out), any_node or outer)
         finally:
             state.transform_depth -= 1
         gs = [_plain(g, n or (outer and _connected(g)), w) for g, n, w in zip(gs, nested, wrt)]
         if any_node or (outer and _connected(out)):
-            value = _as_node(out, wrt[0])
+            value = out
         else:
-            value = out.data if isinstance(out, Node) else out
-            value = float(np.asarray(value).reshape(()))
+            value = float(np.asarray(out.data).reshape(()))
         return value, (gs[0] if isinstance(argnums, int) else tuple(gs))
 
     return vg
 
 
 def grad(f: Callable, argnums: Argnums = 0) -> Callable:
-    """The gradient of a one-element function, as a function (nests: ``grad(grad(f))``)."""
-    vg = value_and_grad(f, argnums)
+    """The gradient of a one-element function, as a function (nests: ``grad(grad(f))``).
+    ``f`` returns a one-element node; a plain number is a RuntimeError (see the module)."""
+    return _grad(f, argnums, "grad")
+
+
+def _grad(f: Callable, argnums: Argnums, where: str) -> Callable:
+    vg = _value_and_grad(f, argnums, where)
 
     def g(*args: Any) -> Any:
         return vg(*args)[1]
@@ -150,45 +178,106 @@ def grad(f: Callable, argnums: Argnums = 0) -> Callable:
     return g
 
 
-def jacobian(f: Callable, argnums: int = 0) -> Callable:
-    """A function giving the Jacobian as an ndarray of shape ``out.shape + in.shape``
-    (one backward pass per output element)."""
+def _shape(x: Node) -> tuple:
+    return x.shape if isinstance(x, Tensor) else ()
 
-    def jac(*args: Any) -> np.ndarray:
-        _, lifted, (x,), _ = _prepare(f, argnums, args, "jacobian")
-        with enable_grad():
-            out = f(*lifted)
-        out_shape = np.shape(out.data if isinstance(out, Node) else out)
-        in_shape = x.shape if isinstance(x, Tensor) else ()
-        rows = []
-        for i in range(int(np.prod(out_shape))):
-            if isinstance(out, Tensor):
-                seed = np.zeros(out.size, dtype=out.dtype)
-                seed[i] = 1.0
-                seed = seed.reshape(out_shape)
-            else:
-                seed = 1.0
-            with enable_grad():
-                (g,) = _grads(out, [x], seed, False)
-            rows.append(np.asarray(g.data if isinstance(g, Node) else g, dtype=np.float64))
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Node) else x
+
+
+def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
+    """For each node in ``wrt``, the gradients of the elements of ``out`` (one backward pass
+    per element)."""
+    rows: list[list[Any]] = [[] for _ in wrt]
+    size = out.size if isinstance(out, Tensor) else 1
+    for i in range(size):
+        if isinstance(out, Tensor):
+            seed = np.zeros(size, dtype=out.dtype)
+            seed[i] = 1.0
+            seed = seed.reshape(out.shape)
+        else:
+            seed = 1.0
+        for r, g in zip(rows, _grads(out, wrt, seed, nested)):
+            r.append(g)
+    return rows
+
+
+def _assemble(rows: list[Any], out: Node, w: Node, as_node: bool) -> Any:
+    """One Jacobian from its rows: an ndarray of shape ``out.shape + w.shape``, or else a node
+    of it, built with stack and reshape so that it differentiates again (a Value when ``out``
+    and ``w`` are Values)."""
+    shape = _shape(out) + _shape(w)
+    if not as_node:
         if not rows:
-            return np.zeros(out_shape + in_shape)
-        return np.stack(rows).reshape(out_shape + in_shape)
+            return np.zeros(shape)
+        return np.stack([np.asarray(_raw(g), dtype=np.float64) for g in rows]).reshape(shape)
+    if isinstance(w, Value) and isinstance(out, Value):
+        return _as_node(rows[0], w)
+    dtype = w.dtype if isinstance(w, Tensor) else np.float64
+    if not rows:
+        return Tensor(np.zeros(shape, dtype=dtype))
+    rows = [g if isinstance(g, Tensor) else np.asarray(g, dtype=dtype) for g in rows]
+    return stack(rows).reshape(shape)
+
+
+def jacobian(f: Callable, argnums: Argnums = 0) -> Callable:
+    """A function giving the Jacobian of ``f``, of shape ``out.shape + in.shape`` (one
+    backward pass per output element). ``argnums`` as a tuple gives a tuple of Jacobians, one
+    per argument, and an ``f`` returning a tuple of nodes a tuple of those, one per output (as
+    in JAX). The Jacobian is an ndarray for plain arguments and a node for node arguments
+    (also inside another transform's ``f``, where it depends on the outer variable), so
+    ``jacobian(jacobian(f))`` is the second derivative. ``f`` returns nodes (see the module).
+    """
+
+    def jac(*args: Any) -> Any:
+        _, lifted, wrt, was_node = _prepare(f, argnums, args, "jacobian")
+        outer = state.transform_depth > 0  # (as in value_and_grad)
+        state.transform_depth += 1
+        try:
+            with enable_grad():
+                out = f(*lifted)
+                outs = [_output(o, "jacobian") for o in (out if isinstance(out, tuple)
+                                                           else (out,))]
+                blocks = []
+                for o in outs:
+                    rows = _rows(o, wrt, any(was_node) or outer)
+                    block = tuple(_assemble(r, o, w, n or (outer and any(map(_connected, r))))
+                                  for r, w, n in zip(rows, wrt, was_node))
+                    blocks.append(block[0] if isinstance(argnums, int) else block)
+        finally:
+            state.transform_depth -= 1
+        return tuple(blocks) if isinstance(out, tuple) else blocks[0]
 
     return jac
 
 
-def hessian(f: Callable, argnums: int = 0) -> Callable:
-    """A function giving the Hessian of a one-element function as an ndarray."""
-    return jacobian(grad(f, argnums), argnums)
+def hessian(f: Callable, argnums: Argnums = 0) -> Callable:
+    """A function giving the Hessian of a one-element ``f``: the Jacobian of its gradient, of
+    shape ``in.shape + in.shape``. ``argnums`` as a tuple gives a tuple of tuples of blocks,
+    ``H[i][j]`` for the i-th and j-th arguments (as in JAX). An ndarray for plain arguments, a
+    node for node arguments: it nests like ``jacobian``."""
+    return jacobian(_grad(f, argnums, "hessian"), argnums)
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
-    """The Hessian-vector product H(x) @ v of a one-element ``f``, without forming H."""
-    v = np.asarray(v, dtype=np.float64) if not isinstance(v, (int, float)) else float(v)
+    """The Hessian-vector product H(x) @ v of a one-element ``f``, without forming H; ``v`` has
+    the shape of ``x``. A node when ``x`` or ``v`` is one (so it nests), else an ndarray (a float
+    for a float ``x``)."""
+    node, was_node = _lift(x, "hvp")
+    if not isinstance(v, Node):
+        v = np.asarray(v, dtype=np.float64)
+    v_shape = _shape(v) if isinstance(v, Node) else v.shape
+    if v_shape != _shape(node):
+        raise ValueError(f"hvp: v has shape {v_shape}, x has shape {_shape(node)}; "
+                         "they must be the same")
+    if isinstance(node, Value) and not isinstance(v, Node):
+        v = float(v)
+    if isinstance(v, Node) and not was_node:
+        x = node  # the product depends on v: record it
 
     def directional(x: Any) -> Any:
-        d = grad(f)(x) * v
+        d = _grad(f, 0, "hvp")(x) * v
         return d.sum() if isinstance(d, Tensor) else d
 
-    return grad(directional)(x)
+    return _grad(directional, 0, "hvp")(x)

@@ -235,7 +235,8 @@ def _raw(x):
 
 
 def _ns_of(*xs):
-    return backend.numpy_ns if any(isinstance(x, np.ndarray) for x in xs) else backend.scalar
+    numpy = any(isinstance(x, (np.ndarray, np.generic)) for x in xs)  # (see backend.as_array)
+    return backend.numpy_ns if numpy else backend.scalar
 
 
 def _const(name):
@@ -243,7 +244,7 @@ def _const(name):
 
     def f(*xs):
         raw = [_raw(x) for x in xs]
-        return getattr(_ns_of(*raw), name)(*raw)
+        return backend.as_array(getattr(_ns_of(*raw), name)(*raw))
 
     return f
 

@@ -19,9 +19,10 @@ from autograd import (
     grad,
     is_grad_enabled,
     no_grad,
+    ops,
     primitive,
 )
-from autograd.engine import graph
+from autograd.engine import apply, graph
 
 UNARY_F = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
            "exp_small": lambda a: (a * 0.1).exp(), "log_abs": lambda a: (abs(a) + 1).log(),
@@ -128,6 +129,41 @@ def test_create_graph_leaves_a_node_in_grad():
     (x * x * x).sum().backward(create_graph=True)
     assert isinstance(x.grad, Tensor) and x.grad.requires_grad
     np.testing.assert_array_equal(x.grad.data, [3.0, 12.0])
+
+
+def every_axis(x):
+    return tuple(range(x.ndim))  # (0,) for 1-d: mean(0), which crashed
+
+
+@pytest.mark.parametrize("f, d2", [
+    (lambda x: (x**3).mean(every_axis(x)), lambda x: 6 * x / x.size),
+    (lambda x: (x**3).mean(), lambda x: 6 * x / x.size),
+    (lambda x: (x**3).sum(every_axis(x)), lambda x: 6 * x),
+    (lambda x: (x**3).max(), lambda x: 6 * x * (x == x.max())),
+    (lambda x: (x**3).min(every_axis(x)), lambda x: 6 * x * (x == x.min())),
+])
+@pytest.mark.parametrize("x0", [np.array(0.7), np.array([0.7]), np.array([0.7, -1.3])])
+def test_create_graph_through_a_reduction_to_0d(f, d2, x0):
+    # issue 13: a 0-d gradient times a float is a numpy scalar, which took the scalar
+    # namespace (no reshape, no sum) in the recorded backward
+    x = Tensor(x0, requires_grad=True)
+    f(x).backward(create_graph=True)
+    g = x.grad
+    x.grad = None
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad, d2(x0), rtol=1e-12)
+
+
+def test_apply_on_raw_values_never_gives_or_takes_a_numpy_scalar():
+    # what a higher-order rule computes from raw 0-d arrays is a numpy scalar; it is an array
+    reshaped = apply(ops.RESHAPE, np.float64(2.0), shape=(1,))
+    assert type(reshaped) is np.ndarray and reshaped.shape == (1,)
+    total = apply(ops.SUM, np.array(True), axis=None, keepdims=True)
+    assert type(total) is np.ndarray and total.shape == ()
+    total = apply(ops.SUM, np.ones(3), axis=None, keepdims=False)
+    assert type(total) is np.ndarray and total == 3.0
+    assert type(apply(ops.EXP, 0.0)) is float  # floats stay floats (Value's rules)
+    assert type(ops.node_ns.equal(np.array(1.0), np.array(1.0))) is np.ndarray
 
 
 def test_detect_anomaly_names_the_op_and_line():

@@ -529,6 +529,19 @@ def test_backward_of_a_value_built_under_no_grad_is_a_runtime_error():
     assert a.grad == 0.0 and b.grad == 0.0
 
 
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jacobian", "hessian"])
+@pytest.mark.parametrize("leave", [lambda y: y.item(), float, lambda y: y.data])
+def test_a_transform_of_a_function_that_left_the_tape_says_so_and_gives_no_zero(transform,
+                                                                                leave):
+    """.item(), float() or .data inside f: the gradient would be a silent zero (issue 13)."""
+    f = lambda x: leave((x * x).sum())
+    with pytest.raises(RuntimeError) as info:
+        getattr(autograd, transform)(f)(np.array([1.0, 2.0]))
+    msg = str(info.value)
+    assert msg.startswith(f"{transform}: f returned a ")
+    assert "not connected to its arguments" in msg and ".item() or float()" in msg
+
+
 @pytest.mark.parametrize("mutate", [
     lambda x: x.__iadd__(1.0),
     lambda x: x.__imul__(2.0),

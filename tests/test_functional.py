@@ -3,9 +3,13 @@
 import math
 
 import numpy as np
+import numpy.polynomial.polynomial as P
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from autograd import Tensor, Value, grad, gradcheck, hessian, hvp, jacobian, no_grad, value_and_grad
+from autograd.testing import arrays
 
 
 def sigmoid(x):
@@ -143,13 +147,15 @@ def test_a_constant_gradient_is_still_a_node_for_a_node():
     _, g = value_and_grad(lambda x: (x * 2.0).sum())(Tensor([1.0, 2.0]))
     assert isinstance(g, Tensor)
     np.testing.assert_array_equal(g.data, [2.0, 2.0])
-    value, g = value_and_grad(lambda x: 3.0)(Value(1.0))
+    value, g = value_and_grad(lambda x: Value(3.0))(Value(1.0))
     assert isinstance(value, Value) and isinstance(g, Value) and g.data == 0.0
 
 
 def test_a_function_independent_of_its_argument_has_zero_gradient():
-    assert grad(lambda x: 3.0)(1.0) == 0.0
+    assert grad(lambda x: Value(3.0))(1.0) == 0.0
     np.testing.assert_array_equal(grad(lambda x: Tensor(2.0))(np.ones(3)), np.zeros(3))
+    assert grad(lambda x, y: x * x, argnums=1)(Value(1.0), 2.0) == 0.0  # an unused argument
+    assert grad(lambda x, y: (x * 2.0).sum(), argnums=(0, 1))([1.0], 2.0)[1] == 0.0
 
 
 def test_argnums():
@@ -283,3 +289,295 @@ def test_inner_grad_of_a_float_keeps_its_dependence_on_the_outer_variable():
     assert grad(lambda x: grad(lambda y: x * y)(2.0))(3.0) == 1.0
     # d/dx [x * d/dy (x * y^2) at y = 2] = d/dx [4 x^2] = 8 x
     assert grad(lambda x: grad(lambda y: x * y * y)(2.0) * x)(3.0) == 24.0
+
+
+# ----- every transform nests (issue 13, item 8) --------------------------------------------------
+def test_jacobian_of_jacobian_is_the_second_derivative():
+    x = np.array([1.0, 2.0])
+    jj = jacobian(jacobian(lambda t: t**3))(x)
+    assert type(jj) is np.ndarray and jj.shape == (2, 2, 2)
+    want = np.zeros((2, 2, 2))
+    want[0, 0, 0], want[1, 1, 1] = 6.0, 12.0
+    np.testing.assert_array_equal(jj, want)
+    assert jacobian(jacobian(lambda v: v**3))(2.0) == 12.0
+    assert jacobian(jacobian(jacobian(lambda v: v**3)))(2.0) == 6.0
+
+
+def test_grad_of_a_function_that_uses_jacobian_or_hessian():
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(grad(lambda t: jacobian(lambda y: y**3)(t).sum())(x), 6.0 * x)
+    # sum of the Hessian of sum(x^4) is 12 |x|^2: its gradient 24 x, its Hessian 24 I
+    f = lambda t: (t**4).sum()
+    np.testing.assert_allclose(grad(lambda t: hessian(f)(t).sum())(x), 24.0 * x, rtol=1e-14)
+    np.testing.assert_allclose(hessian(lambda t: hessian(f)(t).sum())(x), 24.0 * np.eye(2),
+                               rtol=1e-14)
+    np.testing.assert_allclose(jacobian(grad(f))(x), hessian(f)(x), rtol=1e-14)
+
+
+def test_hvp_inside_grad_in_x_and_in_v():
+    f = lambda t: (t**4).sum() / 12.0  # H = diag(x^2)
+    x, v = np.array([1.0, -2.0, 0.5]), np.array([0.3, 1.0, -2.0])
+    np.testing.assert_allclose(grad(lambda t: hvp(f, t, v).sum())(x), 2.0 * x * v, rtol=1e-14)
+    np.testing.assert_allclose(grad(lambda u: hvp(f, x, u).sum())(v), x**2, rtol=1e-14)
+    assert grad(lambda s: hvp(lambda y: y**4, s, 2.0))(3.0) == pytest.approx(24.0 * 3.0 * 2.0)
+
+
+def test_transforms_inside_another_transform_keep_the_dependence_on_the_outer_variable():
+    # the inner arguments are plain; only the closure depends on the outer variable
+    assert grad(lambda a: jacobian(lambda y: a * y * y)(3.0))(2.0) == 6.0
+    a0 = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(
+        grad(lambda a: jacobian(lambda y: a * y)(np.ones(2)).sum())(a0), [1.0, 1.0])
+    np.testing.assert_array_equal(  # hessian of sum(a y^3) at y = 1: diag(6 a)
+        grad(lambda a: hessian(lambda y: (a * y**3).sum())(np.ones(2)).sum())(a0), [6.0, 6.0])
+    np.testing.assert_array_equal(  # H v = 6 a y v at y = 1
+        grad(lambda a: hvp(lambda y: (a * y**3).sum(), np.ones(2), a0).sum())(a0), 6.0 * a0)
+
+
+def test_jacobian_and_hessian_give_nodes_for_nodes_and_arrays_for_arrays():
+    f = lambda t: t**3
+    assert type(jacobian(f)(np.array([1.0, 2.0]))) is np.ndarray
+    assert type(jacobian(f)(2.0)) is np.ndarray
+    j = jacobian(f)(Tensor([1.0, 2.0]))
+    assert isinstance(j, Tensor) and j.shape == (2, 2)
+    j = jacobian(f)(Value(2.0))
+    assert isinstance(j, Value) and j.data == 12.0
+    h = hessian(lambda t: (t * 2.0).sum())(Tensor([1.0, 2.0], dtype=np.float32))
+    assert isinstance(h, Tensor) and h.dtype == np.float32  # a constant: still a node
+    np.testing.assert_array_equal(h.data, np.zeros((2, 2)))
+    j = jacobian(lambda v: Tensor([1.0, 2.0]))(Value(1.0))  # out (2,) of in (): a Tensor
+    assert isinstance(j, Tensor) and j.shape == (2,)
+    j = jacobian(lambda t: t.sum())(Tensor(np.ones((2, 0))))
+    assert isinstance(j, Tensor) and j.shape == (2, 0)
+
+
+def test_jacobian_and_hessian_with_argnums_tuples_and_tuple_outputs():
+    f = lambda x, y: (x * x * y).sum()
+    x, y = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    (hxx, hxy), (hyx, hyy) = hessian(f, argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(hxx, np.diag(2.0 * y))
+    np.testing.assert_array_equal(hxy, np.diag(2.0 * x))
+    np.testing.assert_array_equal(hyx, np.diag(2.0 * x))
+    np.testing.assert_array_equal(hyy, np.zeros((2, 2)))
+    jx, jy = jacobian(lambda x, y: x * y, argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(jx, np.diag(y))
+    np.testing.assert_array_equal(jy, np.diag(x))
+    (ja,), (jb,) = jacobian(lambda t: (t.sum(), t * t), argnums=(0,))(x)
+    np.testing.assert_array_equal(ja, [1.0, 1.0])
+    np.testing.assert_array_equal(jb, np.diag(2.0 * x))
+    # third order, with argnums tuples at every level: d/dx of sum(hessian blocks)
+    g = grad(lambda x, y: sum(b.sum() for r in hessian(f, argnums=(0, 1))(x, y) for b in r))
+    np.testing.assert_array_equal(g(x, y), [4.0, 4.0])  # 2 (y.sum()) + 4 (x.sum()) + 0
+
+
+def horner(c):
+    """c[0] + c[1] x + c[2] x^2 + ..., by products only (what is tested is nesting, not pow)."""
+    def p(x):
+        out = x * 0.0 + float(c[-1])
+        for ck in reversed(c[:-1]):
+            out = out * x + float(ck)
+        return out
+    return p
+
+
+def power(x, p):
+    out = x * 0.0 + 1.0
+    for _ in range(p):
+        out = out * x
+    return out
+
+
+# closed forms: name -> (family of f on nodes, given parameters; n-th derivative on floats)
+FAMILIES = {
+    "polynomial": (horner, lambda c, n, x: P.polyval(x, P.polyder(c, n))),
+    "exp": (lambda a: lambda x: (x * a[0]).exp(), lambda a, n, x: a[0] ** n * np.exp(a[0] * x)),
+    "sin": (lambda a: lambda x: (x * a[0] + a[1]).sin(),
+            lambda a, n, x: a[0] ** n * np.sin(a[0] * x + a[1] + n * np.pi / 2)),
+}
+# a derivative of one-variable functions: name -> (order, transform)
+SCALAR_DERIVATIVES = {
+    "grad": (1, grad),
+    "value_and_grad": (1, lambda f: lambda x: value_and_grad(f)(x)[1]),
+    "jacobian": (1, jacobian),
+    "hessian": (2, hessian),
+    "hvp": (2, lambda f: lambda x: hvp(f, x, 1.0)),
+}
+
+
+def diagonal(m):
+    return (m * np.eye(m.shape[0])).sum(1)  # an ndarray's, or a Tensor's (differentiably)
+
+
+# the same, elementwise, on vectors (f is elementwise: its Jacobian and Hessian are diagonal)
+VECTOR_DERIVATIVES = {
+    "grad": (1, lambda f: lambda x: grad(lambda t: f(t).sum())(x)),
+    "value_and_grad": (1, lambda f: lambda x: value_and_grad(lambda t: f(t).sum())(x)[1]),
+    "jacobian": (1, lambda f: lambda x: diagonal(jacobian(f)(x))),
+    "hessian": (2, lambda f: lambda x: diagonal(hessian(lambda t: f(t).sum())(x))),
+    "hvp": (2, lambda f: lambda x: hvp(lambda t: f(t).sum(), x, np.ones(x.shape))),
+}
+
+coefficients = st.lists(st.floats(-3, 3), min_size=1, max_size=6)
+family_params = st.one_of(
+    st.tuples(st.just("polynomial"), coefficients),
+    st.tuples(st.just("exp"), st.tuples(st.floats(-1.5, 1.5))),
+    st.tuples(st.just("sin"), st.tuples(st.floats(-2, 2), st.floats(-3, 3))))
+derivative_chains = st.lists(st.sampled_from(sorted(SCALAR_DERIVATIVES)), min_size=1,
+                             max_size=4)
+
+
+def nest(table, chain, f):
+    order = 0
+    for name in chain:
+        n, transform = table[name]
+        f, order = transform(f), order + n
+    return f, order
+
+
+@settings(max_examples=300)  # 5^4 chains of transforms, three families: cheap, so many
+@given(family=family_params, chain=derivative_chains, x=st.floats(-2, 2))
+def test_nested_transforms_of_a_scalar_function_match_closed_forms(family, chain, x):
+    name, params = family
+    make, derivative = FAMILIES[name]
+    f, order = nest(SCALAR_DERIVATIVES, chain, make(params))
+    assume(order <= 5)
+    want = derivative(params, order, x)
+    got = f(x)
+    assert type(got) in (float, np.ndarray) and np.shape(got) == ()
+    assert float(got) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=200)
+@given(family=family_params, chain=derivative_chains,
+       x=arrays(st.sampled_from([(1,), (2,), (3,)]), low=-2, high=2))
+def test_nested_transforms_of_an_elementwise_function_match_closed_forms(family, chain, x):
+    name, params = family
+    make, derivative = FAMILIES[name]
+    f, order = nest(VECTOR_DERIVATIVES, chain, make(params))
+    assume(order <= 4)
+    got = f(x)
+    assert type(got) is np.ndarray
+    np.testing.assert_allclose(got, derivative(params, order, x), rtol=1e-9, atol=1e-9)
+
+
+def falling(p, k):
+    return math.prod(range(p - k + 1, p + 1))  # p (p-1) ... (p-k+1); 0 when k > p
+
+
+MIXED = {  # a partial derivative in the variables of a product x^p y^q z^r, by argnums
+    "grad": lambda F, i: lambda *a: grad(F, argnums=i)(*a),
+    "grad, argnums a tuple": lambda F, i: lambda *a: grad(F, argnums=(0, 1, 2))(*a)[i],
+    "value_and_grad": lambda F, i: lambda *a: value_and_grad(F, argnums=(i,))(*a)[1][0],
+    "jacobian, argnums reversed": lambda F, i: lambda *a: jacobian(F, argnums=(2, 1, 0))(*a)[
+        2 - i],
+    "hessian block, then nothing": lambda F, i: lambda *a: hessian(F, argnums=(0, 1, 2))(*a)[
+        i][i],
+}
+
+
+@settings(max_examples=200)
+@given(powers=st.tuples(*[st.integers(0, 4)] * 3),
+       steps=st.lists(st.tuples(st.sampled_from(sorted(MIXED)), st.integers(0, 2)), min_size=1,
+                      max_size=3),
+       point=st.tuples(*[st.floats(-2, 2)] * 3))
+def test_mixed_partials_of_a_product_of_several_variables(powers, steps, point):
+    F = lambda x, y, z: power(x, powers[0]) * power(y, powers[1]) * power(z, powers[2])
+    counts = [0, 0, 0]
+    for kind, i in steps:
+        F = MIXED[kind](F, i)
+        counts[i] += 2 if kind.startswith("hessian") else 1
+    want = math.prod(falling(p, k) * v ** (p - k) if k <= p else 0.0
+                     for p, k, v in zip(powers, counts, point))
+    assert float(F(*point)) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def smooth(t):
+    return (t.sin() * t[::-1] + (t * 0.5).exp()).tanh()  # R^n -> R^n, not elementwise
+
+
+@pytest.mark.parametrize("transform", [
+    lambda x: jacobian(smooth)(x),
+    lambda x: hessian(lambda t: smooth(t).sum())(x),
+    lambda x: hvp(lambda t: smooth(t).sum(), x, np.array([0.5, -2.0])),
+    lambda x: jacobian(jacobian(smooth))(x),
+    lambda x: jacobian(lambda t: grad(lambda u: (smooth(u) * t).sum())(t))(x),
+])
+@settings(max_examples=25)  # each example: dozens of nested backward passes
+@given(x=arrays((2,), low=-1.5, high=1.5))
+def test_nested_transforms_match_finite_differences(transform, x):
+    assert gradcheck(transform, x)
+
+
+# ----- f must stay on the tape (issue 13, item 10) -----------------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda: grad(lambda x: (x**2).sum().item())(np.array([1.0, 2.0])),
+    lambda: grad(lambda x: float(x**2))(2.0),
+    lambda: value_and_grad(lambda x: np.sum(x.data**2))(np.array([1.0, 2.0])),
+    lambda: grad(lambda x: (x * x).data)(np.array([3.0])),
+    lambda: jacobian(lambda x: (x * 2.0).data)(np.array([1.0, 2.0])),
+    lambda: jacobian(lambda x: (x.sum().item(), x))(np.array([1.0, 2.0])),
+    lambda: hessian(lambda x: (x**3).sum().item())(np.array([1.0, 2.0])),
+    lambda: hvp(lambda x: float(x**3), 2.0, 1.0),
+    lambda: grad(lambda x: grad(lambda y: float(y * x))(1.0))(2.0),
+    lambda: grad(lambda x: 3.0)(1.0),
+])
+def test_a_result_that_left_the_tape_is_an_error_not_a_zero_gradient(call):
+    with pytest.raises(RuntimeError, match=r"not connected to its arguments.*\.item\(\)"):
+        call()
+
+
+def test_what_f_returns_is_checked_and_named():
+    with pytest.raises(RuntimeError, match="^grad: f returned a float"):
+        grad(lambda x: float(x))(1.0)
+    with pytest.raises(RuntimeError, match="^hessian: f returned a float64"):
+        hessian(lambda x: np.sum(x.data))(np.ones(2))
+    with pytest.raises(RuntimeError, match="^hvp: f returned a float"):
+        hvp(lambda x: float(x), 1.0, 1.0)
+    for bad in (None, "1.0", [1.0], True):
+        with pytest.raises(TypeError, match="must return a Value or a Tensor"):
+            grad(lambda x, bad=bad: bad)(1.0)
+        with pytest.raises(TypeError, match="must return a Value or a Tensor"):
+            jacobian(lambda x, bad=bad: bad)(1.0)
+
+
+def test_a_constant_or_linear_function_has_zero_derivatives():
+    # the derivative of a linear function is a constant node: its own derivative is 0
+    assert grad(grad(lambda x: 2 * x))(1.0) == 0.0
+    assert grad(grad(grad(lambda x: x * x)))(3.0) == 0.0
+    assert grad(lambda x: grad(lambda y: y * y)(x) * 0.0 + Value(1.0))(2.0) == 0.0
+    np.testing.assert_array_equal(jacobian(lambda x: Tensor([1.0, 2.0]))(np.ones(3)),
+                                  np.zeros((2, 3)))
+    np.testing.assert_array_equal(jacobian(jacobian(lambda x: x * 3.0))(np.ones(2)),
+                                  np.zeros((2, 2, 2)))
+    np.testing.assert_array_equal(hessian(lambda x: Tensor(5.0))(np.ones(2)), np.zeros((2, 2)))
+    assert hessian(lambda v: v * 3.0)(2.0) == 0.0
+    np.testing.assert_array_equal(hvp(lambda x: (x * 2.0).sum(), np.ones(2), np.ones(2)),
+                                  [0.0, 0.0])
+
+
+def test_hvp_checks_the_shape_of_v():
+    f = lambda t: (t**3).sum()
+    with pytest.raises(ValueError, match=r"hvp: v has shape \(3, 1\), x has shape \(3,\)"):
+        hvp(f, np.ones(3), np.ones((3, 1)))  # would broadcast to a silent wrong answer
+    with pytest.raises(ValueError, match=r"hvp: v has shape \(2,\), x has shape \(\)"):
+        hvp(lambda s: s**3, 2.0, [1.0, 2.0])
+    assert hvp(lambda s: s**3, 2.0, np.array(0.5)) == pytest.approx(6.0)
+
+
+# ----- second order through reductions to 0-d (issue 13, item 13) -------------------------------
+def every_axis(x):
+    return tuple(range(x.ndim))  # (0,) for 1-d: mean(0), which crashed
+
+
+# f, and the diagonal of its Hessian (the rest is 0)
+@pytest.mark.parametrize("f, d", [
+    (lambda x: (x**3).mean(every_axis(x)), lambda x: 6.0 * x / x.size),
+    (lambda x: (x**3).mean(), lambda x: 6.0 * x / x.size),
+    (lambda x: (x**3).sum(every_axis(x)), lambda x: 6.0 * x),
+    (lambda x: (x**3).max(), lambda x: 6.0 * x * (x == x.max())),
+    (lambda x: (x**3).min(every_axis(x)), lambda x: 6.0 * x * (x == x.min())),
+])
+@pytest.mark.parametrize("x", [np.array([1.0, 2.0]), np.array([1.5]), np.array(2.0)])
+def test_hessian_through_a_reduction_to_0d(f, d, x):
+    want = np.diag(np.atleast_1d(d(x))).reshape(x.shape + x.shape)
+    np.testing.assert_allclose(hessian(f)(x), want, rtol=1e-14)
