@@ -129,29 +129,55 @@ def is_grad_enabled() -> bool:
 
 
 class Op:
-    """One primitive: a forward and a VJP, written once for every kind of input.
+    """One primitive and every fact about it, declared once (``defop``); the rest of autograd
+    (methods, namespaces, ``tape``, ``explain``, drawings) and the test tables read them here.
 
-    ``forward(xp, *inputs, **params)`` computes the output from raw inputs.
+    ``forward(xp, *inputs, **params)`` computes the output from raw inputs; parameters are the
+    forward's arguments that have defaults (``axis=None``), inputs the ones that do not.
     ``vjp(xp, g, out, need, *inputs, **params)`` returns one gradient per input (None where
     ``need`` says no one asks for it). The engine calls it with raw values and the raw
     namespace for a first-order backward, and with nodes and the differentiable namespace
     for higher order, so the same lines record their own derivative.
+
+    The facts, besides the inputs and parameters read off the forward's signature:
+    ``symbol`` (drawings and explain), ``doc`` (the method's docstring and the op's
+    non-differentiable points), ``methods`` (names it gets on ``Value`` and ``Tensor``,
+    or on ``Tensor`` only unless ``scalar``; a name ``__r...__`` takes its operands reflected),
+    ``scalar`` (it has a ``Value`` form), ``elementwise``, ``linear`` (in its differentiable
+    inputs), ``commutative``, ``nondiff`` (positions of inputs that carry no gradient: masks,
+    labels), ``reads`` (what its VJP reads: "inputs", "out", or input positions; changing
+    those in place before backward is an error, and a registry-driven test checks that the
+    declaration is not too narrow).
     """
 
-    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom", "reads", "nondiff")
+    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom", "reads", "nondiff",
+                 "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
+                 "variadic", "params")
 
-    def __init__(self, name, forward, vjp, symbol=None, doc="", custom=False,
-                 reads=("inputs", "out"), nondiff=()):
+    def __init__(self, name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
+                 doc: str = "", custom: bool = False, reads: tuple = ("inputs", "out"),
+                 nondiff: tuple = (), methods: tuple = (), scalar: bool = False,
+                 elementwise: bool = False, linear: bool = False,
+                 commutative: bool = False) -> None:
         self.name = name
-        self.nondiff = nondiff  # positions of inputs that never carry a gradient (masks, labels)
         self.forward = forward
         self.vjp = vjp
         self.symbol = symbol or name
         self.doc = doc
         self.custom = custom
-        # the values the VJP reads ("inputs", "out", or the positions of some inputs): an
-        # in-place change of those before backward is an error
         self.reads = reads
+        self.nondiff = nondiff
+        self.methods = methods
+        self.scalar = scalar
+        self.elementwise = elementwise
+        self.linear = linear
+        self.commutative = commutative
+        # read off the forward's signature: inputs are positional (or *inputs), parameters
+        # keyword-only (``*, axis=None``); a namespace function takes both positionally
+        sig = list(inspect.signature(forward).parameters.values())[1:]  # after xp
+        self.inputs = tuple(p.name for p in sig if p.kind is p.POSITIONAL_OR_KEYWORD)
+        self.variadic = any(p.kind is p.VAR_POSITIONAL for p in sig)
+        self.params = {p.name: p.default for p in sig if p.kind is p.KEYWORD_ONLY}
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -163,29 +189,61 @@ registry: dict[str, Op] = {}
 node_ns: Any = None
 
 
-def defop(name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
-          doc: str = "", reads: tuple = ("inputs", "out"), nondiff: tuple = ()) -> Op:
-    """Register a built-in primitive; ``reads`` names what its VJP reads ("inputs", "out",
-    or input positions), ``nondiff`` the positions of inputs that carry no gradient."""
-    op = registry[name] = Op(name, forward, vjp, symbol, doc, reads=reads, nondiff=nondiff)
+def defop(name: str, forward: Callable, vjp: Callable, **facts: Any) -> Op:
+    """Register a built-in primitive with its facts (see ``Op``)."""
+    if name in registry:
+        raise ValueError(f"defop: an op named {name!r} is already registered")
+    op = registry[name] = Op(name, forward, vjp, **facts)
     return op
 
 
 class Node:
-    """Common state of ``Value`` and ``Tensor``: what produced it and from what."""
+    """What the engine needs of a kind of node (``Value``, ``Tensor``), and their common state.
 
-    # the inputs (``_args``) and the op's parameters (``_params``) are kept by each kind:
-    # Tensor in slots; Value in two slots for its inputs, and its ops take no parameters
+    This base class is the engine's contract (minitorch's ``Variable`` protocol, made a base so
+    that the hot paths can test ``isinstance(x, Node)``): a kind keeps its inputs (``_args``)
+    and its op's parameters (``_params``) as it likes (Tensor in slots; Value in two slots for
+    its inputs, and its ops take no parameters), names its raw namespace (``_ns``), and
+    implements the four methods below. It may offer its own first-order backward loop
+    (``_fast_backprop``), which ``backprop`` uses when nothing else is asked of the pass.
+    """
+
     __slots__ = ("data", "grad", "label", "_op", "_id", "__weakref__")
+    data: Any
+    grad: Any
+    label: str
+    _op: Any  # the Op that produced this node, None for a leaf
+    _id: int  # creation number
+    _args: Any  # the inputs: nodes and constants
+    _params: dict | None
+    _kind: type[Node]  # Value or Tensor, also for their subclasses
     requires_grad = True
     _rg = True  # requires_grad, read on hot paths without a property call
-    _saved = None  # versions of the inputs when recorded (Tensor only)
+    _saved: Any = None  # versions of the inputs when recorded (Tensor only)
     _scalar = False
     _grad0: Any = None  # what an intermediate's grad is reset to before a backward
     _ns: Any = None  # the raw namespace of this kind of node
     _fast_backprop: Any = None  # a kind's own first-order backward loop, if it has one
 
-    def _init_node(self, data, label=""):
+    @staticmethod
+    def _apply(op: Op, args: tuple, params: dict | None = None) -> Any:
+        """Run ``op`` on these nodes and constants, and record it when a gradient may flow."""
+        raise NotImplementedError
+
+    def _make_seed(self, seed: Any) -> Any:
+        """The gradient backward starts from (``seed`` checked, or ones)."""
+        raise NotImplementedError
+
+    def _fix_grad(self, ga: Any, op: Op, g: Any, xp: Any) -> Any:
+        """A rule's gradient for this input made right: summed back to this node's shape,
+        checked, cast to its dtype, owned."""
+        raise NotImplementedError
+
+    def _check_saved(self) -> None:
+        """Raise if a value this node's rule reads was changed in place since it ran."""
+        raise NotImplementedError
+
+    def _init_node(self, data: Any, label: str = "") -> None:
         """Make this a leaf holding ``data``."""
         self.data = data
         self.grad = self._grad0
@@ -206,6 +264,7 @@ class Node:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether no op produced this node."""
         return self._op is None
 
 

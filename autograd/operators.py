@@ -1,54 +1,29 @@
-"""Python operators and elementwise methods shared by ``Value`` and ``Tensor``."""
+"""Python operators and methods of ``Value`` and ``Tensor``, generated from the op table.
+
+Each op's ``methods`` fact names the methods it gets: on both kinds (``Operators``) when the op
+has a scalar form, on ``Tensor`` only (``ArrayOperators``) otherwise. A name ``__r<op>__`` takes
+its operands reflected (``2 - t`` is ``sub(2, t)``). ``operators.pyi`` tells type checkers the
+same, with results of the operand's own type; a test checks that it matches the table
+(``python -m autograd.operators`` writes it anew).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from .engine import Node
-from .ops import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, POW, RELU, SIGMOID, SIN, SQRT, SUB, TANH
+from . import ops  # noqa: F401  (the table: importing it registers every built-in op)
+from .engine import Node, Op, registry
 
 
 class Operators:
+    """Operators and elementwise methods shared by ``Value`` and ``Tensor``."""
+
     __slots__ = ()
-
-    def __add__(self, other: Any) -> Any:
-        return self._apply(ADD, (self, other))
-
-    def __radd__(self, other: Any) -> Any:
-        return self._apply(ADD, (other, self))
-
-    def __sub__(self, other: Any) -> Any:
-        return self._apply(SUB, (self, other))
-
-    def __rsub__(self, other: Any) -> Any:
-        return self._apply(SUB, (other, self))
-
-    def __mul__(self, other: Any) -> Any:
-        return self._apply(MUL, (self, other))
-
-    def __rmul__(self, other: Any) -> Any:
-        return self._apply(MUL, (other, self))
-
-    def __truediv__(self, other: Any) -> Any:
-        return self._apply(DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return self._apply(DIV, (other, self))
-
-    def __pow__(self, other: Any) -> Any:
-        return self._apply(POW, (self, other))
-
-    def __rpow__(self, other: Any) -> Any:
-        return self._apply(POW, (other, self))
-
-    def __neg__(self) -> Any:
-        return self._apply(NEG, (self,))
 
     def __pos__(self) -> Any:
         return self
-
-    def __abs__(self) -> Any:
-        return self._apply(ABS, (self,))
 
     # comparisons read the data and carry no gradient; == and != stay identity (hashable nodes)
     def __lt__(self, other: Any) -> Any:
@@ -71,38 +46,63 @@ class Operators:
             return other.data
         return self._const(other, "compare")
 
-    def exp(self) -> Any:
-        """e ** x."""
-        return self._apply(EXP, (self,))
 
-    def log(self) -> Any:
-        """Natural logarithm (log 0 = -inf, log of a negative = nan)."""
-        return self._apply(LOG, (self,))
+class ArrayOperators:
+    """Operators and methods of ``Tensor`` only (ops without a scalar form)."""
 
-    def sqrt(self) -> Any:
-        """Square root (of a negative: nan)."""
-        return self._apply(SQRT, (self,))
+    __slots__ = ()
 
-    def tanh(self) -> Any:
-        """Hyperbolic tangent."""
-        return self._apply(TANH, (self,))
 
-    def sigmoid(self) -> Any:
-        """1 / (1 + e ** -x), computed without overflow."""
-        return self._apply(SIGMOID, (self,))
+def _method(op: Op, name: str) -> Any:
+    if len(op.inputs) == 1:
+        def method(self):
+            return self._apply(op, (self,))
+    elif name.startswith("__r"):
+        def method(self, other):
+            return self._apply(op, (other, self))
+    else:
+        def method(self, other):
+            return self._apply(op, (self, other))
+    method.__name__ = name
+    method.__doc__ = op.doc
+    return method
 
-    def relu(self) -> Any:
-        """max(x, 0); its derivative at 0 is 0."""
-        return self._apply(RELU, (self,))
 
-    def sin(self) -> Any:
-        """Sine."""
-        return self._apply(SIN, (self,))
+def _owner(op: Op) -> type:
+    return Operators if op.scalar else ArrayOperators
 
-    def cos(self) -> Any:
-        """Cosine."""
-        return self._apply(COS, (self,))
 
-    def abs(self) -> Any:
-        """|x|; its derivative at 0 is 0."""
-        return self._apply(ABS, (self,))
+for _op in registry.values():
+    for _name in _op.methods:
+        _m = _method(_op, _name)
+        _m.__qualname__ = f"{_owner(_op).__name__}.{_name}"
+        setattr(_owner(_op), _name, _m)
+
+
+def stub() -> str:
+    """The text of ``operators.pyi``: every method above, typed for checkers."""
+    lines = ["# Written by `python -m autograd.operators` from the op table: do not edit.",
+             "from typing import Any, TypeVar", "", "_T = TypeVar(\"_T\")", ""]
+    for cls in (Operators, ArrayOperators):
+        lines += [f"class {cls.__name__}:"]
+        if cls is Operators:
+            lines += ["    def __pos__(self: _T) -> _T: ..."]
+            lines += [f"    def __{c}__(self, other: Any) -> Any: ..." for c in ("lt", "le",
+                                                                              "gt", "ge")]
+            lines += ["    def _cmp(self, other: Any) -> Any: ..."]
+        for op in registry.values():
+            if _owner(op) is cls:
+                for name in op.methods:
+                    other = "" if len(op.inputs) == 1 else ", other: Any"
+                    lines.append(f"    def {name}(self: _T{other}) -> _T: ...")
+        if lines[-1].endswith(":"):
+            lines.append("    ...")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "operators.pyi")
+    with open(path, "w") as f:
+        f.write(stub())
+    sys.stdout.write(f"wrote {path}\n")

@@ -20,9 +20,6 @@ from .engine import Node, backprop, graph
 FULL_LIMIT = 40  # explain() shows every step of graphs with at most this many ops
 _EDGE = 5  # ...and the first and last few of larger ones
 _TABLE_LIMIT = 200  # str(Tape) shows every row up to this many entries
-_ELEMENTWISE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh",
-                          "sigmoid", "relu", "abs", "sin", "cos", "maximum", "minimum",
-                          "where", "cast"})
 
 
 # ----- formatting, shared with autograd.viz -----------------------------------------------------
@@ -247,7 +244,7 @@ def _replay(t: Tape) -> tuple[list[_Step], dict]:
 def _local(step: _Step) -> list:
     """Local derivatives of an elementwise op (its VJP with g = 1), one per sent input."""
     e = step.entry
-    if not (e.output._scalar or e.op in _ELEMENTWISE):
+    if not (e.output._scalar or e.output._op.elementwise):
         return [None] * len(step.sends)
     need = tuple(isinstance(a, Node) and a.requires_grad for a in e.inputs)
     local = _vjp(e.output, _seed(e.output), need)

@@ -23,7 +23,7 @@ from .engine import (
     record_anomaly,
     state,
 )
-from .operators import Operators
+from .operators import ArrayOperators, Operators
 
 Axis = int | Sequence[int] | None
 _new = object.__new__
@@ -130,7 +130,7 @@ def _axes(axis: Axis, shape: tuple, what: str, ndim: int | None = None
     return tuple(out) if ndim else ()
 
 
-class Tensor(Operators, Node):
+class Tensor(Operators, ArrayOperators, Node):
     """An array on the tape.
 
     ``Tensor(data, requires_grad=False, dtype=None, label="")`` copies ``data``. Python floats
@@ -413,12 +413,6 @@ class Tensor(Operators, Node):
 
     def __getitem__(self, index: Any) -> Tensor:
         return self._apply(ops.GETITEM, (self,), {"index": _index(index)})
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return self._apply(ops.MATMUL, (self, other))
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return self._apply(ops.MATMUL, (other, self))
 
     # ----- in-place changes --------------------------------------------------------------------
     def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor:

@@ -27,7 +27,6 @@ INSTALL_HINT = (
     "(macOS) or `conda install graphviz` (conda); building the source (.source) works without it"
 )
 
-_COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum"})
 _STYLE = {  # fill colour and shape of each kind of value node
     "output": {"fillcolor": "#b7e4c7", "penwidth": "2"},
     "parameter": {"fillcolor": "#ffe08a"},
@@ -149,7 +148,7 @@ def _walk(root: Node, max_nodes: int) -> _Walk:
         w.drawn += 1
         w.ops.append(n)
         w.edges.append((f"op{n._id}", f"v{n._id}", ""))
-        ordered = len(n._args) > 1 and n._op.name not in _COMMUTATIVE
+        ordered = len(n._args) > 1 and not n._op.commutative
         for k, a in enumerate(n._args):
             tag = str(k) if ordered else ""
             if not (isinstance(a, Node) and a in seen):
