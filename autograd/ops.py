@@ -328,8 +328,9 @@ def _complete(ns, ops):
     ``xp.<op name>`` exists in every namespace, and a new op needs no backend entry."""
     for op in ops:
         if not hasattr(ns, op.name):
-            setattr(ns, op.name, _call(op, lambda inputs, params, op=op: op.forward(
-                ns, *inputs, **params)))
+            f = _call(op, lambda inputs, params, op=op: op.forward(ns, *inputs, **params))
+            f.from_forward = True  # (a forward that calls xp.<its own name> needs a kernel)
+            setattr(ns, op.name, f)
 
 
 _complete(backend.numpy_ns, engine.registry.values())
