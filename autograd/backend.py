@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 try:  # numpy >= 2: entering np.errstate costs ~1 us, setting its context variable ~0.1 us
-    from numpy._core._ufunc_config import _extobj_contextvar as _extobj
+    from numpy._core._ufunc_config import _extobj_contextvar as _extobj  # type: ignore[attr-defined]
     from numpy._core.umath import _make_extobj
 
     _IGNORE = _make_extobj(all="ignore")
@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - other numpy layouts
         """Silence numpy floating-point warnings: IEEE results (inf, nan) are the answer."""
         return np.errstate(all="ignore")
 
-    def quiet_enter():
+    def quiet_enter():  # type: ignore[misc]
         state = np.errstate(all="ignore")
         state.__enter__()
         return state

@@ -18,6 +18,7 @@ import weakref
 import zlib
 from collections.abc import Callable
 from heapq import heappop, heappush
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -216,7 +217,7 @@ class Node:
     _id: int  # creation number
     _args: Any  # the inputs: nodes and constants
     _params: dict | None
-    _kind: type[Node]  # Value or Tensor, also for their subclasses
+    _kind: Any  # Value or Tensor (the class), also for their subclasses
     requires_grad = True
     _rg = True  # requires_grad, read on hot paths without a property call
     _saved: Any = None  # versions of the inputs when recorded (Tensor only)
@@ -268,7 +269,7 @@ class Node:
         return self._op is None
 
 
-def kind_of(args) -> type | None:
+def kind_of(args: Any) -> Any:
     """The node class (Value or Tensor) of an op's arguments; TypeError when they mix."""
     kind = None
     for a in args:
@@ -318,7 +319,7 @@ def _read_values(n: Node) -> list:
 def _fingerprint(v: Any) -> Any:
     if v is None:
         return None
-    return zlib.crc32(np.ascontiguousarray(v).view(np.uint8)) if isinstance(v, np.ndarray) \
+    return zlib.crc32(np.ascontiguousarray(v).data) if isinstance(v, np.ndarray) \
         else repr(v)
 
 
@@ -340,7 +341,7 @@ def _creation_site() -> str:
     """The first stack frame outside autograd and nn: where the user created a node."""
     here = os.path.dirname(os.path.abspath(__file__))
     nn_dir = os.path.join(os.path.dirname(here), "nn")
-    f = sys._getframe(2)
+    f: FrameType | None = sys._getframe(2)
     while f is not None:
         fn = os.path.abspath(f.f_code.co_filename)
         if not (fn.startswith(here) or fn.startswith(nn_dir)):
@@ -419,6 +420,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             if recorded_in_anomaly_mode:
                 _check_fingerprints(n)
             params = n._params
+            need: Any
             if len(args) == 2 and not params:  # most ops: no lists, and no star call (2x)
                 a, b = args
                 na, nb = isinstance(a, Node), isinstance(b, Node)
@@ -440,7 +442,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     vjps = op.vjp(xp, g, out, need, *vals, **params)
                 else:
                     vjps = op.vjp(xp, g, out, need, *vals)
-            sent = [] if observe is not None else None
+            sent: list | None = [] if observe is not None else None
             for a, ga, nd in zip(args, vjps, need):
                 if not nd or ga is None:
                     continue
@@ -465,7 +467,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 if sent is not None:
                     sent.append((a, ga, old, grads[a]))
             if sent is not None:
-                observe(n, g, sent)
+                observe(n, g, sent)  # type: ignore[misc]  # (sent exists only then)
     finally:
         backend.quiet_exit(token)
         if create_graph:
@@ -573,5 +575,5 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
         return apply(op, *inputs)
 
     fn.__name__ = fn.__qualname__ = name
-    fn.op = op
+    fn.op = op  # type: ignore[attr-defined]
     return fn

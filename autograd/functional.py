@@ -48,11 +48,11 @@ def _lift(x: Any, where: str) -> tuple[Node, bool]:
                     "(a float, list, ndarray, Value or Tensor expected)")
 
 
-def _zero_like(node: Node) -> Any:
+def _zero_like(node: Any) -> Any:
     return 0.0 if isinstance(node, Value) else np.zeros(node.shape, dtype=node.dtype)
 
 
-def _as_node(x: Any, like: Node) -> Node:
+def _as_node(x: Any, like: Any) -> Node:
     """``x`` as a node of ``like``'s kind; a constant (a leaf depending on nothing) if raw."""
     if isinstance(x, Node):
         return x
@@ -78,18 +78,19 @@ def _grads(out: Node, wrt: list[Node], seed: Any, nested: bool) -> list[Any]:
     return result
 
 
-def _prepare(f: Callable, argnums: Argnums, args: tuple, where: str):
+def _prepare(f: Callable, argnums: Argnums, args: tuple, where: str
+             ) -> tuple[tuple[int, ...], list, list[Node], list[bool]]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    args = list(args)
+    lifted = list(args)
     wrt, nested = [], []
     for i in nums:
         if not -len(args) <= i < len(args):
             raise ValueError(f"{where}: argnums {i} is out of range for {len(args)} arguments")
         node, was_node = _lift(args[i], where)
-        args[i] = node
+        lifted[i] = node
         wrt.append(node)
         nested.append(was_node)
-    return nums, args, wrt, nested
+    return nums, lifted, wrt, nested
 
 
 def _output(out: Any, where: str) -> Node:
@@ -154,6 +155,7 @@ def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
         finally:
             state.transform_depth -= 1
         gs = [_plain(g, n or (outer and _connected(g)), w) for g, n, w in zip(gs, nested, wrt)]
+        value: Any
         if any_node or (outer and _connected(out)):
             value = out
         else:
@@ -192,6 +194,7 @@ def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
     rows: list[list[Any]] = [[] for _ in wrt]
     size = out.size if isinstance(out, Tensor) else 1
     for i in range(size):
+        seed: Any
         if isinstance(out, Tensor):
             seed = np.zeros(size, dtype=out.dtype)
             seed[i] = 1.0

@@ -49,7 +49,7 @@ def _out_array(out: Any) -> np.ndarray:
 
 def _vjp(out: Any, nodes: list[Node], seed: Any, create_graph: bool = False) -> list[Any]:
     """Gradients of ``out`` seeded with ``seed`` for each input node (zeros if unreached)."""
-    zeros = [0.0 if isinstance(n, Value) else np.zeros(n.shape) for n in nodes]
+    zeros = [0.0 if isinstance(n, Value) else np.zeros(np.shape(n.data)) for n in nodes]
     if not isinstance(out, Node) or not out.requires_grad:
         return zeros
     grads = backprop(out, seed, create_graph=create_graph)
@@ -201,7 +201,7 @@ def _check_full(out, nodes, raws, out0, evaluate, eps, atol, rtol) -> None:
     for i, r in enumerate(raws):
         numeric = np.zeros_like(analytic[i])
         for k in range(np.size(r)):
-            idx = np.unravel_index(k, np.shape(r)) if np.ndim(r) else ()
+            idx: tuple = np.unravel_index(k, np.shape(r)) if np.ndim(r) else ()
             plus, minus = np.array(r, dtype=np.float64), np.array(r, dtype=np.float64)
             plus[idx] += eps
             minus[idx] -= eps
@@ -211,11 +211,12 @@ def _check_full(out, nodes, raws, out0, evaluate, eps, atol, rtol) -> None:
         diff = np.abs(analytic[i] - numeric)
         bad = ~(diff <= atol + rtol * np.abs(numeric))
         if np.any(bad):
-            j, *idx = np.unravel_index(int(np.argmax(bad)), bad.shape)
-            idx = tuple(int(t) for t in idx)
+            j, *rest = [int(t) for t in np.unravel_index(int(np.argmax(bad)), bad.shape)]
+            idx = tuple(rest)
             out_index = tuple(int(t) for t in np.unravel_index(j, out0.shape)) \
                 if out0.ndim else None
-            _report(i, idx, float(analytic[i][(j, *idx)]), float(numeric[(j, *idx)]), diff,
+            at = (j,) + idx
+            _report(i, idx, float(analytic[i][at]), float(numeric[at]), diff,
                     numeric, atol, rtol, out_index)
 
 

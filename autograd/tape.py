@@ -39,7 +39,7 @@ def format_array(a: Any, digits: int = 4) -> str:
         x = a.item()
         return f"{x:.{digits}g}" if isinstance(x, float) else format_number(x)
     if a.size <= 6:
-        short = {"float_kind": lambda v: f"{v:.{digits}g}"}
+        short: Any = {"float_kind": lambda v: f"{v:.{digits}g}"}
         text = np.array2string(a, separator=", ", max_line_width=10**6, formatter=short)
         return " ".join(text.split())
     with backend.quiet():
@@ -247,7 +247,7 @@ def _local(step: _Step) -> list:
     if not (e.output._scalar or e.output._op.elementwise):
         return [None] * len(step.sends)
     need = tuple(isinstance(a, Node) and a.requires_grad for a in e.inputs)
-    local = _vjp(e.output, _seed(e.output), need)
+    local: Any = _vjp(e.output, _seed(e.output), need)
     if not e.output._scalar:
         local = [None if lg is None else np.asarray(lg) for lg in local]
     return [local[s.pos] for s in step.sends]

@@ -95,7 +95,7 @@ def check_gradients(f: Callable, *strategies: st.SearchStrategy, **options: Any)
     check_keys = {"eps", "atol", "rtol", "order", "fast", "seed"}
     check = {k: v for k, v in options.items() if k in check_keys}
     # one failure, shrunk and re-raised as itself (not an ExceptionGroup of distinct failures)
-    hyp = {"max_examples": 50, "deadline": None, "report_multiple_bugs": False}
+    hyp: dict[str, Any] = {"max_examples": 50, "deadline": None, "report_multiple_bugs": False}
     hyp.update({k: v for k, v in options.items() if k not in check_keys})
 
     @settings(**hyp)

@@ -115,7 +115,7 @@ def _kind(n: Node, root: Node) -> str:
 def _const_label(c: Any) -> str:
     if isinstance(c, np.ndarray):
         return f"{tuple(c.shape)} {format_array(c)}"
-    return _number(c) if isinstance(c, (int, float, np.number)) else repr(c)[:30]
+    return _number(float(c)) if isinstance(c, (int, float, np.number)) else repr(c)[:30]
 
 
 @dataclass
