@@ -152,12 +152,15 @@ def _logsumexp(x, axis=-1, keepdims=False):
     return s if keepdims else np.squeeze(s, axis=axis)
 
 
+_BASIC = (int, np.integer, slice, type(Ellipsis), type(None))
+
+
 def _untake(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
-    if any(isinstance(i, np.ndarray) for i in (index if isinstance(index, tuple) else (index,))):
-        np.add.at(out, index, g)  # repeated indices accumulate
-    else:
-        out[index] = g
+    if all(isinstance(i, _BASIC) for i in (index if isinstance(index, tuple) else (index,))):
+        out[index] = g  # basic indexing reaches each element at most once
+    else:  # any advanced index (an array, a list, a tuple inside the index) can repeat one
+        np.add.at(out, index, g)
     return out
 
 
