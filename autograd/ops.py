@@ -212,7 +212,9 @@ LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],
 # from logits shifted by their row maximum (stable at +-1000, exact where a row's logits are
 # equal). Its VJP is softmax(z) - onehot(label), written with primitives, so it differentiates
-# again; softmax is recovered from the output, as out + z[label] = logsumexp(z).
+# again. The VJP takes the softmax from the shifted logits, as the forward does: recovered from
+# the output, as exp(z - (out + z[label])), it is wrong at large logits (out + z[label] rounds
+# to z's precision: float32 logits [1e8, 1e8] gave [0, 1], not [0.5, 0.5]).
 def _cross_entropy(xp, z, labels):
     zs = z - xp.max(z, 1, True)
     return xp.log(xp.sum(xp.exp(zs), 1, False)) - zs[xp.arange(len(labels)), labels]
@@ -220,9 +222,9 @@ def _cross_entropy(xp, z, labels):
 
 def _cross_entropy_vjp(xp, g, out, need, z, labels):
     n = len(labels)
-    at_label = (xp.arange(n), labels)
-    softmax = xp.exp(z - xp.reshape(out + z[at_label], (n, 1)))
-    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(softmax, at_label), None)
+    e = xp.exp(z - xp.max(z, 1, True))
+    softmax = xp.div(e, xp.sum(e, 1, True))
+    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(softmax, (xp.arange(n), labels)), None)
 
 
 CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,

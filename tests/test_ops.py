@@ -192,3 +192,35 @@ def test_unary_value_and_tensor_agree(name):
     t.backward()
     assert v.data == pytest.approx(float(t.data), rel=1e-15)
     assert v._args[0].grad == pytest.approx(float(t._args[0].grad), rel=1e-15)
+
+
+# ----- issue 13: cross-entropy at large logits ----------------------------------------------------
+def test_cross_entropy_gradient_is_exact_at_large_logits():
+    """Softmax from the shifted logits: recovered from the output as exp(z - (out + z[label]))
+    it was [-0.50001454, 0.49998546] at float32 logits of 1000, and [0, 1] at 1e8."""
+    for dtype, big in ((np.float32, 1e3), (np.float32, 1e8), (np.float64, 1e3),
+                       (np.float64, 1e16), (np.float64, 1e300)):
+        z = Tensor(np.array([[big, big], [big, big], [-big, -big], [big, -big]], dtype),
+                   requires_grad=True)
+        apply(ops.CROSS_ENTROPY, z, np.array([0, 1, 1, 1])).sum().backward()
+        np.testing.assert_array_equal(
+            z.grad, np.array([[-0.5, 0.5], [0.5, -0.5], [0.5, -0.5], [1.0, -1.0]], dtype))
+    h = ag.hessian(lambda t: apply(ops.CROSS_ENTROPY, t.reshape(1, 2), np.array([0])).sum())
+    np.testing.assert_array_equal(h([1e16, 1e16]), [[0.25, -0.25], [-0.25, 0.25]])
+
+
+@given(st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, 1e3, -1e3, 1e8, 3e9, 1e16, -1e20]), classification())
+def test_cross_entropy_gradient_is_softmax_minus_onehot_at_any_offset(dtype, offset, case):
+    """At any offset the gradient is the softmax of the logits actually held (in float64, from
+    their exact differences to the row maximum) minus the one-hot labels; rows sum to 0."""
+    z0, labels = case
+    z = Tensor((z0 + offset).astype(dtype), requires_grad=True)
+    apply(ops.CROSS_ENTROPY, z, labels).sum().backward()
+    held = z.data.astype(np.float64)
+    e = np.exp(held - held.max(1, keepdims=True))
+    expected = e / e.sum(1, keepdims=True) - np.eye(held.shape[1])[labels]
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(z.grad, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(z.grad.sum(1), 0.0, atol=4 * tol)
+
