@@ -1,7 +1,8 @@
 """The raw namespaces that forward functions and first-order VJPs receive as ``xp``.
 
 ``scalar`` works on Python floats with IEEE results (``math`` raises where IEEE gives inf or
-nan, so the rare exceptional cases fall back to numpy float64). ``numpy_ns`` works on arrays.
+nan, so the rare exceptional cases fall back to numpy float64), and numpy's answers at the
+edges (``x ** 0.5`` is ``sqrt(x)``, the sign of nan is nan). ``numpy_ns`` works on arrays.
 Both offer the same names, so that one rule serves ``Value`` and ``Tensor``; ``autograd.ops``
 builds the third namespace, over nodes, for higher order.
 """
@@ -14,6 +15,7 @@ from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
+from numpy import ndarray
 
 try:  # numpy >= 2: entering np.errstate costs ~1 us, setting its context variable ~0.1 us
     from numpy._core._ufunc_config import _extobj_contextvar as _extobj
@@ -88,6 +90,8 @@ def _s_div(x, y):
 
 
 def _s_pow(x, y):
+    if y == 0.5:  # numpy's x ** 0.5 is sqrt(x): nan at -inf (C's pow gives inf), -0.0 at -0.0
+        return _s_sqrt(x)
     try:
         r = x**y
     except (ZeroDivisionError, OverflowError):
@@ -103,7 +107,7 @@ def _s_sigmoid(x):
 
 
 def _s_sign(x):
-    return (x > 0) - (x < 0) + 0.0
+    return (x > 0) - (x < 0) + 0.0 if x == x else x  # nan stays nan, as in numpy
 
 
 scalar = SimpleNamespace(
@@ -185,7 +189,14 @@ def _pow(x, y):
             return x * x
         if y == 1:
             return +x
-    return np.power(x, y)
+    out = np.power(x, y)
+    if type(y) is ndarray and y.ndim:
+        # numpy takes x ** 0.5 as sqrt(x) for a single exponent but not elementwise (at -inf:
+        # nan, and inf); one answer whatever the exponent's shape, the single exponent's
+        half = y == 0.5
+        if half.any():
+            out = np.where(half, np.sqrt(x), out)
+    return out
 
 
 def count(x, axis) -> int:

@@ -7,11 +7,20 @@ runs on floats, on arrays, and on nodes when a higher-order gradient is being re
 Broadcasting is undone by the engine, not here: a rule may return a gradient of the output's
 (broadcast) shape.
 
-Non-differentiable points, decided once:
-relu'(0) = 0; abs'(0) = 0; d(x ** 0)/dx = 0 (at x = 0 too); d(x ** y)/dy at x == 0 is 0; at
-ties, max/min over an axis and maximum/minimum split the gradient evenly between the tied
-entries; clip (a composite) passes the gradient at its bounds; comparisons and argmax carry no
-gradient.
+Non-differentiable points, decided once (each such op's ``doc`` says "non-differentiable", and
+``tests/test_ops.py`` checks its first three derivatives there, for Value and Tensor):
+relu'(0) = 0; abs'(0) = 0; sqrt'(0) = inf; d(x ** 0)/dx = 0 (at x = 0 too); d(x ** y)/dy at
+x == 0 is 0; at ties, max/min over an axis and maximum/minimum split the gradient evenly
+between the tied entries; where sends the gradient to the branch taken and exactly 0 to the
+other; clip (a composite) passes the gradient at its bounds; comparisons and argmax carry no
+gradient. Higher derivatives there are those of the rule as written: finite (a constant mask
+differentiates to 0, so relu''(0) = 0 and d2(x ** 2)/dx2 = 2 at 0), or the IEEE value of the
+limit from the right where the rule has a pole (sqrt''(0) = -inf, as (x ** -1)' = -inf at +0).
+
+A rule that hides a branch which can be inf or nan with ``where`` also masks that branch's
+*input* (``where(c, 0, f(where(c, 1, x)))``), never its output alone, and does not read the
+op's output inside it: at higher order the hidden branch is differentiated as well, and the
+zero it receives times an infinite local derivative is nan (the masked-``where`` trap).
 
 ``reads`` says which saved values a VJP reads ("inputs", "out", or the positions of some inputs;
 "inputs" and "out" by default): changing one of those in place before backward is an error,
@@ -58,36 +67,50 @@ DIV = defop("div", lambda xp, x, y: xp.div(x, y),
             lambda xp, g, out, need, x, y: (xp.div(g, y) if need[0] else None,
                                             -xp.div(g * out, y) if need[1] else None), symbol="/")
 NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,), symbol="neg", reads=())
-# d/dy x**y = x**y log x, taken as 0 at x == 0 (log is evaluated at 1 there, so no nan leaks in)
+
+
 def _pow_dx(xp, g, x, y):
     """y * x ** (y - 1), and 0 where y == 0: x ** 0 is constant, also at x = 0 (where the
     formula gives 0 * inf = nan)."""
     if (type(y) is float or type(y) is int) and y != 0:  # a constant exponent: no mask needed
         return g * (x + x) if y == 2 else g * y * xp.pow(x, y - 1)  # (x + x: no scalar)
-    return xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1))
+    # the masked branch is fed x = 1, not only hidden: at higher order it is differentiated
+    # too, and 0 * inf would be nan (the where trap)
+    zero = xp.equal(y, 0)
+    return xp.where(zero, 0.0, g * y * xp.pow(xp.where(zero, 1.0, x), y - 1))
+
+
+def _pow_dy(xp, g, x, y):
+    """x ** y * log(x), and 0 where x == 0. Computed from x = 1 there, and not from the
+    output (inf at x = 0 for y < 0): a zero times inf, at any order, would be nan."""
+    safe = xp.where(xp.equal(x, 0), 1.0, x)
+    return g * xp.pow(safe, y) * xp.log(safe)
 
 
 POW = defop("pow", lambda xp, x, y: xp.pow(x, y),
-            lambda xp, g, out, need, x, y: (
-                _pow_dx(xp, g, x, y) if need[0] else None,
-                g * out * xp.log(xp.where(xp.equal(x, 0), 1.0, x)) if need[1] else None),
-            symbol="**")
+            lambda xp, g, out, need, x, y: (_pow_dx(xp, g, x, y) if need[0] else None,
+                                            _pow_dy(xp, g, x, y) if need[1] else None),
+            symbol="**", reads=("inputs",),
+            doc="non-differentiable at x = 0: d(x ** 0)/dx = 0 there too, and d(x ** y)/dy "
+                "= 0 there; x ** 0.5 is sqrt(x), as numpy computes it")
 
 # ----- elementwise functions -------------------------------------------------------------------
 EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out,), reads=("out",))
 LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(g, x),),
             reads=("inputs",))
 SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
-             lambda xp, g, out, need, x: (xp.div(g * 0.5, out),), reads=("out",))
+             lambda xp, g, out, need, x: (xp.div(g * 0.5, out),), reads=("out",),
+             doc="non-differentiable at 0: sqrt'(0) = inf, sqrt''(0) = -inf (from the right)")
 TANH = defop("tanh", lambda xp, x: xp.tanh(x),
              lambda xp, g, out, need, x: (g * (1.0 - out * out),), reads=("out",))
 SIGMOID = defop("sigmoid", lambda xp, x: xp.sigmoid(x),
                 lambda xp, g, out, need, x: (g * out * (1.0 - out),), reads=("out",))
 RELU = defop("relu", lambda xp, x: xp.relu(x),
-             lambda xp, g, out, need, x: (g * xp.greater(x, 0),), doc="relu'(0) = 0",
-             reads=("inputs",))
+             lambda xp, g, out, need, x: (g * xp.greater(x, 0),),
+             doc="non-differentiable at 0: relu'(0) = 0", reads=("inputs",))
 ABS = defop("abs", lambda xp, x: xp.abs(x),
-            lambda xp, g, out, need, x: (g * xp.sign(x),), doc="abs'(0) = 0", reads=("inputs",))
+            lambda xp, g, out, need, x: (g * xp.sign(x),),
+            doc="non-differentiable at 0: abs'(0) = 0", reads=("inputs",))
 SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),),
             reads=("inputs",))
 COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
@@ -102,16 +125,20 @@ def _split(xp, mask, g, need):
 MAXIMUM = defop("maximum", lambda xp, x, y: xp.maximum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.greater(x, y) + 0.5 * xp.equal(x, y), g, need),
-                doc="ties split the gradient evenly", reads=("inputs",))
+                doc="non-differentiable at ties: they split the gradient evenly",
+                reads=("inputs",))
 MINIMUM = defop("minimum", lambda xp, x, y: xp.minimum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.less(x, y) + 0.5 * xp.equal(x, y), g, need),
-                doc="ties split the gradient evenly", reads=("inputs",))
+                doc="non-differentiable at ties: they split the gradient evenly",
+                reads=("inputs",))
 WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
               lambda xp, g, out, need, c, x, y: (
                   None,
                   xp.where(c, g, 0.0) if need[1] else None,
-                  xp.where(c, 0.0, g) if need[2] else None), reads=())
+                  xp.where(c, 0.0, g) if need[2] else None), reads=(),
+              doc="non-differentiable where the condition switches: each branch gets the "
+                  "gradient where it is taken and exactly 0 elsewhere")
 
 # ----- reductions ------------------------------------------------------------------------------
 SUM = defop("sum", lambda xp, x, axis, keepdims: xp.sum(x, axis, keepdims),
@@ -134,9 +161,11 @@ def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
 
 
 MAX = defop("max", lambda xp, x, axis, keepdims: xp.max(x, axis, keepdims), _extreme_vjp,
-            doc="ties split the gradient evenly; empty input is a ValueError")
+            doc="non-differentiable at ties: they split the gradient evenly; empty input "
+                "is a ValueError")
 MIN = defop("min", lambda xp, x, axis, keepdims: xp.min(x, axis, keepdims), _extreme_vjp,
-            doc="ties split the gradient evenly; empty input is a ValueError")
+            doc="non-differentiable at ties: they split the gradient evenly; empty input "
+                "is a ValueError")
 LOGSUMEXP = defop(
     "logsumexp", lambda xp, x, axis, keepdims: xp.logsumexp(x, axis, keepdims),
     lambda xp, g, out, need, x, axis, keepdims: (
