@@ -166,12 +166,18 @@ MAX = defop("max", lambda xp, x, axis, keepdims: xp.max(x, axis, keepdims), _ext
 MIN = defop("min", lambda xp, x, axis, keepdims: xp.min(x, axis, keepdims), _extreme_vjp,
             doc="non-differentiable at ties: they split the gradient evenly; empty input "
                 "is a ValueError")
-LOGSUMEXP = defop(
-    "logsumexp", lambda xp, x, axis, keepdims: xp.logsumexp(x, axis, keepdims),
-    lambda xp, g, out, need, x, axis, keepdims: (
-        _spread(xp, g, x, axis, keepdims)
-        * xp.exp(x - _spread(xp, out, x, axis, keepdims)),),
-    doc="computed stably (shifted by the maximum); finite at 1e4")
+
+
+def _logsumexp_vjp(xp, g, out, need, x, axis, keepdims):
+    # the softmax from x shifted by its maximum, as the forward computes, not exp(x - out): out
+    # rounds to x's precision (float32 [1e8, 1e8] gave [1, 1], not [0.5, 0.5])
+    e = xp.exp(x - xp.max(x, axis, True)) if x.size else x  # (an empty x has no maximum)
+    return (_spread(xp, g, x, axis, keepdims) * xp.div(e, xp.sum(e, axis, True)),)
+
+
+LOGSUMEXP = defop("logsumexp", lambda xp, x, axis, keepdims: xp.logsumexp(x, axis, keepdims),
+                  _logsumexp_vjp, reads=(0,),
+                  doc="computed stably (shifted by the maximum), its gradient too; finite at 1e4")
 
 # ----- shape -----------------------------------------------------------------------------------
 RESHAPE = defop("reshape", lambda xp, x, shape: xp.reshape(x, shape),

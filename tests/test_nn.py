@@ -440,8 +440,8 @@ def test_bce_with_logits_differentiates_three_times_at_zero():
 @settings(max_examples=50)
 @given(st.floats(-40, 40), st.floats(0, 1))
 def test_bce_with_logits_derivatives_are_the_sigmoids_everywhere(z, y):
-    np.testing.assert_allclose(bce_derivatives(z, y), sigmoid_derivatives(z, y), rtol=1e-9,
-                               atol=1e-14)
+    np.testing.assert_allclose(bce_derivatives(z, y), sigmoid_derivatives(z, y), rtol=1e-12,
+                               atol=1e-16)
 
 
 finite = st.floats(-5, 5, allow_nan=False)

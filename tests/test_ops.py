@@ -232,6 +232,28 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot_at_any_offset(dtype, off
     np.testing.assert_allclose(z.grad.sum(1), 0.0, atol=4 * tol)
 
 
+
+def test_logsumexp_gradient_is_exact_at_large_inputs():
+    """The same class: logsumexp's gradient was exp(x - out), with out rounded to x's
+    precision ([0.49998546] * 2 at float32 1000, [1, 1] at float32 1e8 and float64 1e16)."""
+    for dtype, big in ((np.float32, 1e3), (np.float32, 1e8), (np.float64, 1e16)):
+        x = Tensor(np.array([[big, big], [-big, -big], [big, -big]], dtype), requires_grad=True)
+        x.logsumexp(axis=1).sum().backward()
+        np.testing.assert_array_equal(x.grad, np.array([[0.5, 0.5], [0.5, 0.5], [1, 0]], dtype))
+    h = ag.hessian(lambda t: t.logsumexp())([1e16, 1e16])
+    np.testing.assert_array_equal(h, [[0.25, -0.25], [-0.25, 0.25]])
+
+
+@given(st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, 1e3, -1e3, 1e8, 3e9, 1e16, -1e20]), classification())
+def test_logsumexp_gradient_is_the_softmax_at_any_offset(dtype, offset, case):
+    x = Tensor((case[0] + offset).astype(dtype), requires_grad=True)
+    x.logsumexp(axis=1).sum().backward()
+    held = x.data.astype(np.float64)
+    e = np.exp(held - held.max(1, keepdims=True))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(x.grad, e / e.sum(1, keepdims=True), rtol=tol, atol=tol)
+
 # ----- issue 13: the where trap in pow, at every order ------------------------------------------
 def test_pow_at_zero_has_finite_derivatives_of_every_order():
     assert ag.grad(ag.grad(lambda x: x ** 0))(0.0) == 0.0  # was nan
