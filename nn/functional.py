@@ -92,7 +92,7 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any,
     ``log(1 + exp(z)) - z * y``, computed as the logsumexp of ``(-z * y, z - z * y)`` (the same
     number). Shapes must match exactly.
 
-    One smooth primitive: stable (finite and exact at +-1000), with no large terms that cancel
+    Built on one smooth primitive: stable (finite and exact at +-1000), no large terms cancel
     (losses below ~1e-16 round to 0: the log is taken of 1 + e), and right at every order.
     Not ``max(z, 0) - z * y + log(1 + exp(-|z|))``: the kinks of max and abs at z = 0 cancel
     at first order only (its second derivative there was 0, not sigmoid'(0) = 1/4).
