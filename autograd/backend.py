@@ -1,7 +1,8 @@
 """The raw namespaces that forward functions and first-order VJPs receive as ``xp``.
 
 ``scalar`` works on Python floats with IEEE results (``math`` raises where IEEE gives inf or
-nan, so the rare exceptional cases fall back to numpy float64). ``numpy_ns`` works on arrays.
+nan, so the rare exceptional cases fall back to numpy float64), and numpy's answers at the
+edges (``x ** 0.5`` is ``sqrt(x)``, the sign of nan is nan). ``numpy_ns`` works on arrays.
 Both offer the same names, so that one rule serves ``Value`` and ``Tensor``; ``autograd.ops``
 builds the third namespace, over nodes, for higher order.
 """
@@ -14,6 +15,7 @@ from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
+from numpy import ndarray
 
 try:  # numpy >= 2: entering np.errstate costs ~1 us, setting its context variable ~0.1 us
     from numpy._core._ufunc_config import _extobj_contextvar as _extobj  # type: ignore[attr-defined]
@@ -95,6 +97,8 @@ def _s_div(x, y):
 
 
 def _s_pow(x, y):
+    if y == 0.5:  # numpy's x ** 0.5 is sqrt(x): nan at -inf (C's pow gives inf), -0.0 at -0.0
+        return _s_sqrt(x)
     try:
         r = x**y
     except (ZeroDivisionError, OverflowError):
@@ -110,7 +114,7 @@ def _s_sigmoid(x):
 
 
 def _s_sign(x):
-    return (x > 0) - (x < 0) + 0.0
+    return (x > 0) - (x < 0) + 0.0 if x == x else x  # nan stays nan, as in numpy
 
 
 scalar = SimpleNamespace(
@@ -161,12 +165,15 @@ def _logsumexp(x, axis=-1, keepdims=False):
     return s if keepdims else np.squeeze(s, axis=axis)
 
 
+_BASIC = (int, np.integer, slice, type(Ellipsis), type(None))
+
+
 def _untake(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
-    if any(isinstance(i, np.ndarray) for i in (index if isinstance(index, tuple) else (index,))):
-        np.add.at(out, index, g)  # repeated indices accumulate
-    else:
-        out[index] = g
+    if all(isinstance(i, _BASIC) for i in (index if isinstance(index, tuple) else (index,))):
+        out[index] = g  # basic indexing reaches each element at most once
+    else:  # any advanced index (an array, a list, a tuple inside the index) can repeat one
+        np.add.at(out, index, g)
     return out
 
 
@@ -191,7 +198,14 @@ def _pow(x, y):
             return x * x
         if y == 1:
             return +x
-    return np.power(x, y)
+    out = np.power(x, y)
+    if type(y) is ndarray and y.ndim:
+        # numpy takes x ** 0.5 as sqrt(x) for a single exponent but not elementwise (at -inf:
+        # nan, and inf); one answer whatever the exponent's shape, the single exponent's
+        half = y == 0.5
+        if half.any():
+            out = np.where(half, np.sqrt(x), out)
+    return out
 
 
 def count(x, axis) -> int:

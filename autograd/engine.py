@@ -141,8 +141,8 @@ class Op:
     for higher order, so the same lines record their own derivative.
 
     The facts, besides the inputs and parameters read off the forward's signature:
-    ``symbol`` (drawings and explain), ``doc`` (the method's docstring and the op's
-    non-differentiable points), ``methods`` (names it gets on ``Value`` and ``Tensor``,
+    ``symbol`` (drawings and explain), ``doc`` (the method's docstring), ``kinks`` (its
+    non-differentiable points and the choice made there), ``methods`` (names it gets on ``Value`` and ``Tensor``,
     or on ``Tensor`` only unless ``scalar``; a name ``__r...__`` takes its operands reflected),
     ``scalar`` (it has a ``Value`` form), ``elementwise``, ``linear`` (in its differentiable
     inputs), ``commutative``, ``nondiff`` (positions of inputs that carry no gradient: masks,
@@ -151,12 +151,13 @@ class Op:
     declaration is not too narrow).
     """
 
-    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "custom", "reads", "nondiff",
+    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "kinks", "custom", "reads", "nondiff",
                  "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
                  "variadic", "params")
 
     def __init__(self, name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
-                 doc: str = "", custom: bool = False, reads: tuple = ("inputs", "out"),
+                 doc: str = "", kinks: str = "", custom: bool = False,
+                 reads: tuple = ("inputs", "out"),
                  nondiff: tuple = (), methods: tuple = (), scalar: bool = False,
                  elementwise: bool = False, linear: bool = False,
                  commutative: bool = False) -> None:
@@ -165,6 +166,7 @@ class Op:
         self.vjp = vjp
         self.symbol = symbol or name
         self.doc = doc
+        self.kinks = kinks
         self.custom = custom
         self.reads = reads
         self.nondiff = nondiff

@@ -64,7 +64,7 @@ def _method(op: Op, name: str) -> Any:
         def method(self, other):
             return self._apply(op, (self, other))
     method.__name__ = name
-    method.__doc__ = op.doc
+    method.__doc__ = f"{op.doc} {op.kinks[0].upper()}{op.kinks[1:]}." if op.kinks else op.doc
     return method
 
 

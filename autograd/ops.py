@@ -7,11 +7,20 @@ runs on floats, on arrays, and on nodes when a higher-order gradient is being re
 Broadcasting is undone by the engine, not here: a rule may return a gradient of the output's
 (broadcast) shape.
 
-Non-differentiable points, decided once:
-relu'(0) = 0; abs'(0) = 0; d(x ** 0)/dx = 0 (at x = 0 too); d(x ** y)/dy at x == 0 is 0; at
-ties, max/min over an axis and maximum/minimum split the gradient evenly between the tied
-entries; clip (a composite) passes the gradient at its bounds; comparisons and argmax carry no
-gradient.
+Non-differentiable points, decided once (each such op declares them in its ``kinks`` fact, and
+``tests/test_ops.py`` checks its first three derivatives there, for Value and Tensor):
+relu'(0) = 0; abs'(0) = 0; sqrt'(0) = inf; d(x ** 0)/dx = 0 (at x = 0 too); d(x ** y)/dy at
+x == 0 is 0; at ties, max/min over an axis and maximum/minimum split the gradient evenly
+between the tied entries; where sends the gradient to the branch taken and exactly 0 to the
+other; clip (a composite) passes the gradient at its bounds; comparisons and argmax carry no
+gradient. Higher derivatives there are those of the rule as written: finite (a constant mask
+differentiates to 0, so relu''(0) = 0 and d2(x ** 2)/dx2 = 2 at 0), or the IEEE value of the
+limit from the right where the rule has a pole (sqrt''(0) = -inf, as (x ** -1)' = -inf at +0).
+
+A rule that hides a branch which can be inf or nan with ``where`` also masks that branch's
+*input* (``where(c, 0, f(where(c, 1, x)))``), never its output alone, and does not read the
+op's output inside it: at higher order the hidden branch is differentiated as well, and the
+zero it receives times an infinite local derivative is nan (the masked-``where`` trap).
 
 ``reads`` says which saved values a VJP reads ("inputs", "out", or the positions of some inputs;
 "inputs" and "out" by default): changing one of those in place before backward is an error,
@@ -71,21 +80,32 @@ NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,),
             symbol="neg", methods=("__neg__",), reads=(), **SCALAR, linear=True, doc="-x.")
 
 
-# d/dy x**y = x**y log x, taken as 0 at x == 0 (log is evaluated at 1 there, so no nan leaks in)
 def _pow_dx(xp, g, x, y):
     """y * x ** (y - 1), and 0 where y == 0: x ** 0 is constant, also at x = 0 (where the
     formula gives 0 * inf = nan)."""
     if (type(y) is float or type(y) is int) and y != 0:  # a constant exponent: no mask needed
         return g * (x + x) if y == 2 else g * y * xp.pow(x, y - 1)  # (x + x: no scalar)
-    return xp.where(xp.equal(y, 0), 0.0, g * y * xp.pow(x, y - 1))
+    # the masked branch is fed x = 1, not only hidden: at higher order it is differentiated
+    # too, and 0 * inf would be nan (the where trap)
+    zero = xp.equal(y, 0)
+    return xp.where(zero, 0.0, g * y * xp.pow(xp.where(zero, 1.0, x), y - 1))
+
+
+def _pow_dy(xp, g, x, y):
+    """x ** y * log(x), and 0 where x == 0. Computed from x = 1 there, and not from the
+    output (inf at x = 0 for y < 0): a zero times inf, at any order, would be nan."""
+    safe = xp.where(xp.equal(x, 0), 1.0, x)
+    return g * xp.pow(safe, y) * xp.log(safe)
 
 
 POW = defop("pow", lambda xp, x, y: xp.pow(x, y),
-            lambda xp, g, out, need, x, y: (
-                _pow_dx(xp, g, x, y) if need[0] else None,
-                g * out * xp.log(xp.where(xp.equal(x, 0), 1.0, x)) if need[1] else None),
-            symbol="**", methods=("__pow__", "__rpow__"), **SCALAR,
-            doc="x ** y (IEEE: a negative base to a fractional power is nan).")
+            lambda xp, g, out, need, x, y: (_pow_dx(xp, g, x, y) if need[0] else None,
+                                            _pow_dy(xp, g, x, y) if need[1] else None),
+            symbol="**", methods=("__pow__", "__rpow__"), reads=("inputs",), **SCALAR,
+            doc="x ** y (IEEE: a negative base to a fractional power is nan; x ** 0.5 is "
+                "sqrt(x), as numpy computes it).",
+            kinks="non-differentiable at x = 0: d(x ** 0)/dx = 0 there too, and d(x ** y)/dy "
+                  "= 0 there")
 
 # ----- elementwise functions: Value and Tensor -------------------------------------------------
 EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out,),
@@ -95,7 +115,9 @@ LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(
             doc="Natural logarithm (log 0 = -inf, log of a negative = nan).")
 SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
              lambda xp, g, out, need, x: (xp.div(g * 0.5, out),),
-             methods=("sqrt",), reads=("out",), **SCALAR, doc="Square root (of a negative: nan).")
+             methods=("sqrt",), reads=("out",), **SCALAR,
+             doc="Square root (of a negative: nan).",
+             kinks="non-differentiable at 0: sqrt'(0) = inf, sqrt''(0) = -inf (from the right)")
 TANH = defop("tanh", lambda xp, x: xp.tanh(x),
              lambda xp, g, out, need, x: (g * (1.0 - out * out),),
              methods=("tanh",), reads=("out",), **SCALAR, doc="Hyperbolic tangent.")
@@ -105,10 +127,12 @@ SIGMOID = defop("sigmoid", lambda xp, x: xp.sigmoid(x),
                 doc="1 / (1 + e ** -x), computed without overflow.")
 RELU = defop("relu", lambda xp, x: xp.relu(x),
              lambda xp, g, out, need, x: (g * xp.greater(x, 0),),
-             methods=("relu",), reads=("inputs",), **SCALAR, doc="max(x, 0); relu'(0) = 0.")
+             methods=("relu",), reads=("inputs",), **SCALAR, doc="max(x, 0).",
+             kinks="non-differentiable at 0: relu'(0) = 0")
 ABS = defop("abs", lambda xp, x: xp.abs(x),
             lambda xp, g, out, need, x: (g * xp.sign(x),),
-            methods=("__abs__", "abs"), reads=("inputs",), **SCALAR, doc="|x|; abs'(0) = 0.")
+            methods=("__abs__", "abs"), reads=("inputs",), **SCALAR, doc="|x|.",
+            kinks="non-differentiable at 0: abs'(0) = 0")
 SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),),
             methods=("sin",), reads=("inputs",), **SCALAR, doc="Sine.")
 COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
@@ -123,19 +147,21 @@ def _split(xp, mask, g, need):
 MAXIMUM = defop("maximum", lambda xp, x, y: xp.maximum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.greater(x, y) + 0.5 * xp.equal(x, y), g, need),
-                doc="ties split the gradient evenly", reads=("inputs",), elementwise=True,
-                commutative=True)
+                kinks="non-differentiable at ties: they split the gradient evenly",
+                reads=("inputs",), elementwise=True, commutative=True)
 MINIMUM = defop("minimum", lambda xp, x, y: xp.minimum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.less(x, y) + 0.5 * xp.equal(x, y), g, need),
-                doc="ties split the gradient evenly", reads=("inputs",), elementwise=True,
-                commutative=True)
+                kinks="non-differentiable at ties: they split the gradient evenly",
+                reads=("inputs",), elementwise=True, commutative=True)
 WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
               lambda xp, g, out, need, c, x, y: (
                   None,
                   xp.where(c, g, 0.0) if need[1] else None,
                   xp.where(c, 0.0, g) if need[2] else None), reads=(), nondiff=(0,),
-              elementwise=True, linear=True)
+              elementwise=True, linear=True,
+              kinks="non-differentiable where the condition switches: each branch gets the "
+                    "gradient where it is taken and exactly 0 elsewhere")
 
 # ----- reductions ------------------------------------------------------------------------------
 SUM = defop("sum", lambda xp, x, *, axis=None, keepdims=False: xp.sum(x, axis, keepdims),
@@ -158,17 +184,22 @@ def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
 
 
 MAX = defop("max", lambda xp, x, *, axis=None, keepdims=False: xp.max(x, axis, keepdims),
-            _extreme_vjp,
-            doc="ties split the gradient evenly; empty input is a ValueError")
+            _extreme_vjp, doc="Empty input is a ValueError.",
+            kinks="non-differentiable at ties: they split the gradient evenly")
 MIN = defop("min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis, keepdims),
-            _extreme_vjp,
-            doc="ties split the gradient evenly; empty input is a ValueError")
-LOGSUMEXP = defop(
-    "logsumexp", lambda xp, x, *, axis=-1, keepdims=False: xp.logsumexp(x, axis, keepdims),
-    lambda xp, g, out, need, x, axis, keepdims: (
-        _spread(xp, g, x, axis, keepdims)
-        * xp.exp(x - _spread(xp, out, x, axis, keepdims)),),
-    doc="computed stably (shifted by the maximum); finite at 1e4")
+            _extreme_vjp, doc="Empty input is a ValueError.",
+            kinks="non-differentiable at ties: they split the gradient evenly")
+def _logsumexp_vjp(xp, g, out, need, x, axis, keepdims):
+    # the softmax from x shifted by its maximum, as the forward computes, not exp(x - out): out
+    # rounds to x's precision (float32 [1e8, 1e8] gave [1, 1], not [0.5, 0.5])
+    e = xp.exp(x - xp.max(x, axis, True)) if x.size else x  # (an empty x has no maximum)
+    return (_spread(xp, g, x, axis, keepdims) * xp.div(e, xp.sum(e, axis, True)),)
+
+
+LOGSUMEXP = defop("logsumexp",
+                  lambda xp, x, *, axis=-1, keepdims=False: xp.logsumexp(x, axis, keepdims),
+                  _logsumexp_vjp, reads=(0,),
+                  doc="computed stably (shifted by the maximum), its gradient too; finite at 1e4")
 
 # ----- shape -----------------------------------------------------------------------------------
 RESHAPE = defop("reshape", lambda xp, x, *, shape: xp.reshape(x, shape),
@@ -241,7 +272,9 @@ LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],
 # from logits shifted by their row maximum (stable at +-1000, exact where a row's logits are
 # equal). Its VJP is softmax(z) - onehot(label), written with primitives, so it differentiates
-# again; softmax is recovered from the output, as out + z[label] = logsumexp(z).
+# again. The VJP takes the softmax from the shifted logits, as the forward does: recovered from
+# the output, as exp(z - (out + z[label])), it is wrong at large logits (out + z[label] rounds
+# to z's precision: float32 logits [1e8, 1e8] gave [0, 1], not [0.5, 0.5]).
 def _cross_entropy(xp, z, labels):
     zs = z - xp.max(z, 1, True)
     return xp.log(xp.sum(xp.exp(zs), 1, False)) - zs[xp.arange(len(labels)), labels]
@@ -249,9 +282,9 @@ def _cross_entropy(xp, z, labels):
 
 def _cross_entropy_vjp(xp, g, out, need, z, labels):
     n = len(labels)
-    at_label = (xp.arange(n), labels)
-    softmax = xp.exp(z - xp.reshape(out + z[at_label], (n, 1)))
-    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(softmax, at_label), None)
+    e = xp.exp(z - xp.max(z, 1, True))
+    softmax = xp.div(e, xp.sum(e, 1, True))
+    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(softmax, (xp.arange(n), labels)), None)
 
 
 CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,

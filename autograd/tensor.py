@@ -335,15 +335,33 @@ class Tensor(Operators, ArrayOperators, Node):
                                                  "keepdims": keepdims})
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Variance (numpy's ``ddof``: 0 by default)."""
-        axes = _axes(axis, self.shape, "var")
-        n = backend.count(self.data, axes)
-        d = self - self.mean(axes, keepdims=True)
-        return (d * d).sum(axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+        """Variance (numpy's ``ddof``: 0 by default; ``ddof >= n`` divides by 0, as numpy)."""
+        q, s = self._scaled_var(axis, keepdims, ddof, "var")
+        return q * s * s  # (q * s) * s: s * s can overflow where the variance does not
 
     def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Standard deviation (numpy's ``ddof``: 0 by default)."""
-        return self.var(_axes(axis, self.shape, "std"), keepdims, ddof).sqrt()
+        """Standard deviation (numpy's ``ddof``: 0 by default); its gradient at zero variance
+        is 0, as in PyTorch."""
+        q, s = self._scaled_var(axis, keepdims, ddof, "std")
+        # at zero variance the root's input is masked too, not only its output: sqrt'(0) = inf
+        # times the variance's zero gradient would be nan, at every order
+        zero = q.data == 0
+        return where(zero, 0.0, where(zero, 1.0, q).sqrt()) * s
+
+    def _scaled_var(self, axis: Axis, keepdims: bool, ddof: int, what: str
+                    ) -> tuple[Tensor, np.ndarray]:
+        """The variance as ``q * s * s``, where ``s`` is a constant power of two at the size of
+        the largest deviation: the squares then overflow (or underflow) only where the result
+        does, and elsewhere every result is the unscaled formula's, bit for bit."""
+        axes = _axes(axis, self.shape, what)
+        n = backend.count(self.data, axes)
+        d = self - self.mean(axes, keepdims=True)
+        big = np.max(np.abs(d.data), axis=axes, keepdims=True, initial=0)
+        e = np.frexp(big)[1] - 1  # big = m * 2 ** (e + 1) with 0.5 <= m < 1: s = 2 ** e <= big
+        s = np.where((big > 0) & np.isfinite(big), np.ldexp(np.ones_like(big), e), 1)
+        u = d / s
+        q = (u * u).sum(axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.inf)
+        return q, s if keepdims else s.reshape(q.shape)
 
     def logsumexp(self, axis: Axis = -1, keepdims: bool = False) -> Tensor:
         """log(sum(exp(x))) over ``axis``, computed stably."""

@@ -529,6 +529,47 @@ def test_bce_with_logits_at_plus_minus_1000_and_at_zero_is_exact():
     np.testing.assert_array_equal(z.grad, [0.0, 1.0, -1.0, 0.0, -0.5, 0.5])
 
 
+def bce_derivatives(z, y):
+    """The first three derivatives of BCE-with-logits in one logit z, target y (nested grad)."""
+    def loss(t):
+        return F.binary_cross_entropy_with_logits(t, np.full(t.shape, y), "sum")
+
+    d1 = autograd.grad(loss)
+    d2 = autograd.grad(lambda t: d1(t).sum())
+    d3 = autograd.grad(lambda t: d2(t).sum())
+    return [float(d(np.array([z]))[0]) for d in (d1, d2, d3)]
+
+
+def sigmoid_derivatives(z, y):
+    """sigmoid(z) - y, sigmoid'(z) and sigmoid''(z), written without overflow or
+    cancellation (sigmoid(-z) - sigmoid(z) = -tanh(z / 2))."""
+    e = math.exp(-abs(z))
+    s, t = (1 / (1 + e), e / (1 + e)) if z >= 0 else (e / (1 + e), 1 / (1 + e))  # s + t = 1
+    return [s - y, s * t, -s * t * math.tanh(z / 2)]
+
+
+def test_bce_with_logits_differentiates_three_times_at_zero():
+    """At z = 0 the kinks of max(z, 0) and |z| used to cancel at first order only: the second
+    derivative was 0 (PyTorch: 0.25) but 0.25 at z = +-1e-9."""
+    for y in (0.0, 1.0, 0.3):
+        for z in (0.0, 1e-9, -1e-9):
+            np.testing.assert_allclose(bce_derivatives(z, y), sigmoid_derivatives(z, y),
+                                       rtol=1e-12, atol=1e-16)  # (one ulp of 0.25 cancels)
+        assert bce_derivatives(0.0, y)[:2] == [0.5 - y, 0.25]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for z in (1000.0, -1000.0):  # finite, and exact
+            for y in (0.0, 1.0, 0.3):
+                assert bce_derivatives(z, y) == [float(z > 0) - y, 0.0, 0.0]
+
+
+@settings(max_examples=50)
+@given(st.floats(-40, 40), st.floats(0, 1))
+def test_bce_with_logits_derivatives_are_the_sigmoids_everywhere(z, y):
+    np.testing.assert_allclose(bce_derivatives(z, y), sigmoid_derivatives(z, y), rtol=1e-12,
+                               atol=1e-16)
+
+
 finite = st.floats(-5, 5, allow_nan=False)
 
 

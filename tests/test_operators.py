@@ -24,7 +24,7 @@ def test_every_declared_method_records_its_op(op, name):
     for kind in kinds:
         x = kind(1.5) if kind is Value else Tensor(np.array([1.5, 2.0]), requires_grad=True)
         method = getattr(kind, name)
-        assert method.__doc__ == op.doc and op.doc
+        assert op.doc and method.__doc__.startswith(op.doc)
         other = 3.0 if op.scalar else np.array([1.0, 2.0])
         out = method(x) if len(op.inputs) == 1 else method(x, other)
         assert isinstance(out, kind) and out._op is op

@@ -1,5 +1,10 @@
 """Every primitive of the op table against central finite differences, in float64."""
 
+import inspect
+import itertools
+import math
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -7,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd as ag
-from autograd import Tensor, Value, gradcheck, ops
+from autograd import Tensor, Value, backend, gradcheck, ops
 from autograd.engine import apply, registry
 from autograd.testing import arrays, broadcastable_shapes, matmul_shapes, valid_axes
 
@@ -56,7 +61,7 @@ def transposes(draw):
 @st.composite
 def indexings(draw):
     x = draw(arrays(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4)))
-    kind = draw(st.sampled_from(["int", "slice", "array", "mask", "tuple"]))
+    kind = draw(st.sampled_from(["int", "slice", "array", "mask", "tuple", "nested"]))
     n = x.shape[0]
     if kind == "int":
         idx = draw(st.integers(-n, n - 1))
@@ -66,6 +71,8 @@ def indexings(draw):
         idx = np.array(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=6)))
     elif kind == "mask":
         idx = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    elif kind == "nested":  # a tuple inside the index is an integer array: repeats accumulate
+        idx = (tuple(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=6))),)
     else:
         idx = (slice(None), Ellipsis) if x.ndim == 1 else (Ellipsis, 0)
     return x, idx
@@ -286,3 +293,200 @@ def test_primitive_at_0d_matches_finite_differences_to_second_order(name, data):
     u = data.draw(arrays(shape, low=0.5, high=2.0))
     assert gradcheck(lambda *t: f(*t) * u, *xs, order=2)
     assert gradcheck(f, *xs, order=2)  # the raw seed goes straight into the rule
+
+
+# ----- issue 13: cross-entropy at large logits ----------------------------------------------------
+def test_cross_entropy_gradient_is_exact_at_large_logits():
+    """Softmax from the shifted logits: recovered from the output as exp(z - (out + z[label]))
+    it was [-0.50001454, 0.49998546] at float32 logits of 1000, and [0, 1] at 1e8."""
+    for dtype, big in ((np.float32, 1e3), (np.float32, 1e8), (np.float64, 1e3),
+                       (np.float64, 1e16), (np.float64, 1e300)):
+        z = Tensor(np.array([[big, big], [big, big], [-big, -big], [big, -big]], dtype),
+                   requires_grad=True)
+        apply(ops.CROSS_ENTROPY, z, np.array([0, 1, 1, 1])).sum().backward()
+        np.testing.assert_array_equal(
+            z.grad, np.array([[-0.5, 0.5], [0.5, -0.5], [0.5, -0.5], [1.0, -1.0]], dtype))
+    h = ag.hessian(lambda t: apply(ops.CROSS_ENTROPY, t.reshape(1, 2), np.array([0])).sum())
+    np.testing.assert_array_equal(h([1e16, 1e16]), [[0.25, -0.25], [-0.25, 0.25]])
+
+
+@given(st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, 1e3, -1e3, 1e8, 3e9, 1e16, -1e20]), classification())
+def test_cross_entropy_gradient_is_softmax_minus_onehot_at_any_offset(dtype, offset, case):
+    """At any offset the gradient is the softmax of the logits actually held (in float64, from
+    their exact differences to the row maximum) minus the one-hot labels; rows sum to 0."""
+    z0, labels = case
+    z = Tensor((z0 + offset).astype(dtype), requires_grad=True)
+    apply(ops.CROSS_ENTROPY, z, labels).sum().backward()
+    held = z.data.astype(np.float64)
+    e = np.exp(held - held.max(1, keepdims=True))
+    expected = e / e.sum(1, keepdims=True) - np.eye(held.shape[1])[labels]
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(z.grad, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(z.grad.sum(1), 0.0, atol=4 * tol)
+
+
+
+def test_logsumexp_gradient_is_exact_at_large_inputs():
+    """The same class: logsumexp's gradient was exp(x - out), with out rounded to x's
+    precision ([0.49998546] * 2 at float32 1000, [1, 1] at float32 1e8 and float64 1e16)."""
+    for dtype, big in ((np.float32, 1e3), (np.float32, 1e8), (np.float64, 1e16)):
+        x = Tensor(np.array([[big, big], [-big, -big], [big, -big]], dtype), requires_grad=True)
+        x.logsumexp(axis=1).sum().backward()
+        np.testing.assert_array_equal(x.grad, np.array([[0.5, 0.5], [0.5, 0.5], [1, 0]], dtype))
+    h = ag.hessian(lambda t: t.logsumexp())([1e16, 1e16])
+    np.testing.assert_array_equal(h, [[0.25, -0.25], [-0.25, 0.25]])
+
+
+@given(st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, 1e3, -1e3, 1e8, 3e9, 1e16, -1e20]), classification())
+def test_logsumexp_gradient_is_the_softmax_at_any_offset(dtype, offset, case):
+    x = Tensor((case[0] + offset).astype(dtype), requires_grad=True)
+    x.logsumexp(axis=1).sum().backward()
+    held = x.data.astype(np.float64)
+    e = np.exp(held - held.max(1, keepdims=True))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(x.grad, e / e.sum(1, keepdims=True), rtol=tol, atol=tol)
+
+# ----- issue 13: the where trap in pow, at every order ------------------------------------------
+def test_pow_at_zero_has_finite_derivatives_of_every_order():
+    assert ag.grad(ag.grad(lambda x: x ** 0))(0.0) == 0.0  # was nan
+    np.testing.assert_array_equal(ag.hessian(lambda x: (x ** 0).sum())([0.0, 1.0]),
+                                  np.zeros((2, 2)))
+    assert ag.grad(ag.grad(ag.grad(lambda x: x ** 1)))(0.0) == 0.0
+    y = Tensor([0.0, 1.0, 2.0])  # exponents in a tensor: the rule's masked branch
+    np.testing.assert_array_equal(ag.hessian(lambda x: (x ** y).sum())([0.0, 0.0, 0.0]),
+                                  np.diag([0.0, 0.0, 2.0]))
+
+
+@pytest.mark.parametrize("kind", [Value, Tensor])
+@pytest.mark.parametrize("y", [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+def test_exponent_gradient_at_a_zero_base_is_zero_as_documented(kind, y):
+    """d(x ** y)/dy at x == 0 is 0 (the op table's choice): it was inf * 0 = nan for y < 0."""
+    for x0 in (0.0, -0.0):
+        x, e = (Value(x0), Value(y)) if kind is Value else (Tensor(x0, requires_grad=True),
+                                                            Tensor(y, requires_grad=True))
+        (x ** e).backward()
+        assert float(e.grad) == 0.0
+    t = Tensor([0.0, 2.0])
+    np.testing.assert_allclose(ag.grad(lambda e: (t ** e).sum())([y, y]),
+                               [0.0, 2.0 ** y * math.log(2.0)], rtol=1e-15)
+
+
+# ----- higher order at every documented non-differentiable point --------------------------------
+INF = math.inf
+POW_AT_0 = {0: (0.0, 0.0, 0.0), 1: (1.0, 0.0, 0.0), 2: (0.0, 2.0, 0.0),
+            -1: (-INF, INF, -INF), 0.5: (INF, -INF, INF)}  # x ** y's at x = +0
+# op name -> cases (f, x, inputs made nodes, (f', f'', f''') at x): each op whose doc declares a
+# non-differentiable point, at that point, with the documented choice (inf: the limit from the
+# right, as IEEE gives it); f differentiates in its first argument
+KINKS = {
+    "relu": [(lambda x: x.relu(), 0.0, (), (0.0, 0.0, 0.0))],
+    "abs": [(abs, 0.0, (), (0.0, 0.0, 0.0)), (abs, -0.0, (), (0.0, 0.0, 0.0))],
+    "sqrt": [(lambda x: x.sqrt(), 0.0, (), (INF, -INF, INF))],
+    "pow": [*[(lambda x, y=y: x ** y, 0.0, (), d) for y, d in POW_AT_0.items()],
+            *[(lambda x, y: x ** y, 0.0, (float(y),), d) for y, d in POW_AT_0.items()],
+            *[(lambda y, x: x ** y, float(y), (0.0,), (0.0, 0.0, 0.0)) for y in POW_AT_0]],
+    "maximum": [(lambda x: apply(ops.MAXIMUM, x, 0.0), 0.0, (), (0.5, 0.0, 0.0)),
+                (lambda x: apply(ops.MAXIMUM, 0.0, x), 0.0, (), (0.5, 0.0, 0.0)),
+                (lambda x: apply(ops.MAXIMUM, x, x), 1.0, (), (1.0, 0.0, 0.0))],
+    "minimum": [(lambda x: apply(ops.MINIMUM, x, 0.0), 0.0, (), (0.5, 0.0, 0.0)),
+                (lambda x: apply(ops.MINIMUM, x, x), 1.0, (), (1.0, 0.0, 0.0))],
+    "max": [(lambda x: ag.stack([x, 0.0, x - 1.0]).max(), 0.0, (), (0.5, 0.0, 0.0))],
+    "min": [(lambda x: ag.stack([x, 0.0, x + 1.0]).min(), 0.0, (), (0.5, 0.0, 0.0))],
+    "where": [(lambda x: apply(ops.WHERE, x >= 0, x * x, x), 0.0, (), (0.0, 2.0, 0.0)),
+              (lambda x: apply(ops.WHERE, x > 0, x * x, x), 0.0, (), (1.0, 0.0, 0.0))],
+}
+
+
+def _scalar_arity(op):
+    """How many inputs ``op`` takes if it has a scalar form (its forward runs on floats)."""
+    params = list(inspect.signature(op.forward).parameters.values())[1:]
+    if any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    try:
+        out = op.forward(backend.scalar, *[0.5] * len(params))
+    except (AttributeError, TypeError):  # no such scalar function, or not an input
+        return None
+    return len(params) if type(out) is float else None
+
+
+SCALAR_FORMS = {name: n for name, op in registry.items() if (n := _scalar_arity(op))}
+
+
+def _derivatives(f, x, kind, args):
+    """f's first three derivatives in its first argument at x, by nested grad, with x a Value
+    or a 0-d Tensor and ``args`` made nodes of that kind."""
+    d1 = ag.grad(f)
+    d2 = ag.grad(lambda x, *a: d1(x, *a))
+    d3 = ag.grad(lambda x, *a: d2(x, *a))
+    nodes = [Value(a) if kind is Value else Tensor(a, requires_grad=True) for a in args]
+    x = float(x) if kind is Value else np.array(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silently IEEE
+        return tuple(float(np.asarray(d(x, *nodes))) for d in (d1, d2, d3))
+
+
+def test_every_documented_kink_is_tested_at_higher_order():
+    documented = {name for name, op in registry.items() if op.kinks}
+    assert documented == set(KINKS), "document each kink in its op's doc and test it in KINKS"
+
+
+@pytest.mark.parametrize("name, kind", [(name, kind) for name in sorted(KINKS)
+                                        for kind in (Value, Tensor)
+                                        if kind is Tensor or name in SCALAR_FORMS])
+def test_derivatives_at_documented_kinks_are_the_documented_ones(name, kind):
+    for i, (f, x, args, expected) in enumerate(KINKS[name]):
+        assert _derivatives(f, x, kind, args) == expected, f"{name}, case {i}"
+
+
+# ----- one rule, one answer: Value against a 0-d float64 Tensor -----------------------------------
+NUMPY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+         "neg": np.negative, "pow": np.power, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+         "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+         "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sin": np.sin, "cos": np.cos,
+         "maximum": np.maximum, "minimum": np.minimum, "where": np.where}
+EDGES = [math.inf, -math.inf, math.nan, 0.0, -0.0]
+ORDINARY = [1.0, -1.0, 0.5, 2.0, -2.5]
+
+
+def _agree(a, b, exact):
+    """Equal as IEEE values: nan equals nan, zeros carry their sign; within a few ulp where
+    two libms may round differently (not exact)."""
+    a, b = float(a), float(b)
+    if math.isnan(a) or math.isnan(b) or a == 0 or b == 0 or math.isinf(a) or exact:
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b))
+    return a == pytest.approx(b, rel=1e-14)
+
+
+def test_every_scalar_form_has_a_numpy_reference():
+    assert set(SCALAR_OPS) < set(SCALAR_FORMS)  # the scalar forms are found...
+    assert set(NUMPY) == set(SCALAR_FORMS), "give each op with a scalar form a numpy reference"
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_FORMS))
+def test_value_equals_a_0d_tensor_at_ieee_edges(name):
+    """Values (numpy's, for both) and gradients (nan equal to nan) at inf, -inf, nan, 0, -0
+    and ordinary values, for every input a node or a constant."""
+    op, n = registry[name], SCALAR_FORMS[name]
+    for xs in itertools.product(EDGES + ORDINARY if n < 3 else EDGES, repeat=n):
+        exact = all(x in EDGES or math.isnan(x) for x in xs)
+        with np.errstate(all="ignore"):
+            expected = NUMPY[name](*[np.array(x) for x in xs])
+        for nodes in itertools.product([True, False], repeat=n):
+            if not any(nodes):
+                continue
+            vs = [Value(x) if nd else x for x, nd in zip(xs, nodes)]
+            ts = [Tensor(x, requires_grad=True) if nd else x for x, nd in zip(xs, nodes)]
+            case = f"{name}{xs}, nodes {nodes}"
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                v, t = apply(op, *vs), apply(op, *ts)
+                assert _agree(v.data, expected, exact) and _agree(t.data, expected, exact), case
+                v.backward()
+                t.backward()
+            for a, b in zip(vs, ts):
+                if isinstance(a, Value):
+                    gb = 0.0 if b.grad is None else b.grad  # (a condition has no gradient)
+                    assert _agree(a.grad, gb, exact), f"{case}: gradients {a.grad} and {gb}"

@@ -771,3 +771,120 @@ def test_an_axis_that_is_not_an_integer_is_a_type_error_naming_the_op(axis):
             join([t, t], axis)
     with pytest.raises(TypeError, match="^transpose: axes must be ints"):
         t.transpose(axis, 0)
+
+
+# ----- issue 13: advanced indices accumulate; var and std at their edges -------------------------
+def test_repeated_indices_in_a_tuple_inside_the_index_accumulate():
+    x = leaf(np.ones((3, 2)))
+    x[(1, 1), :].sum().backward()  # (1, 1) inside the index is an integer array, as in numpy
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
+    y = leaf([1.0, 2.0, 3.0])
+    y[((0, 0, 2),)].sum().backward()
+    np.testing.assert_array_equal(y.grad, [2.0, 0.0, 1.0])
+
+
+def _index_part(side):
+    """One entry of an index for an axis of length ``side``: basic, or an integer sequence
+    (repeats and negative indices included) of any of numpy's spellings."""
+    ints = st.integers(-side, side - 1)
+    seqs = st.lists(ints, min_size=1, max_size=3)
+    return st.one_of(
+        ints, st.builds(slice, st.none() | st.integers(-side, side),
+                        st.none() | st.integers(-side, side), st.sampled_from([None, 1, 2, -1])),
+        seqs.map(np.array), seqs, seqs.map(tuple), seqs.map(lambda s: Tensor(np.array(s))),
+        st.lists(st.booleans(), min_size=side, max_size=side).map(np.array))
+
+
+@st.composite
+def indexed(draw):
+    """A shape and an index into it: ints, slices, integer arrays, lists, tuples (inside the
+    index), integer tensors and masks, with None and Ellipsis, or one entry on its own."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    parts = [draw(_index_part(side)) for side in shape[:draw(st.integers(1, len(shape)))]]
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), draw(st.sampled_from([None, Ellipsis])))
+    alone = len(parts) == 1 and draw(st.booleans())  # x[seq], not x[(seq,)]: a bare tuple
+    index = parts[0] if alone else tuple(parts)  # is then a multi-index, as in numpy
+    raw = [p.data if isinstance(p, Tensor) else p for p in parts]
+    try:  # where numpy refuses (sequences that do not broadcast together), so must we
+        positions = np.arange(int(np.prod(shape))).reshape(shape)[
+            raw[0] if alone else tuple(raw)]
+    except IndexError:
+        assume(False)
+    return shape, index, positions
+
+
+@given(indexed(), st.data())
+def test_getitem_gradient_accumulates_as_np_add_at(case, data):
+    """x[index]'s gradient adds every upstream element into the position it was read from
+    (np.add.at's semantics: repeated positions accumulate); found by counting positions."""
+    shape, index, positions = case
+    x = leaf(np.zeros(shape))
+    up = data.draw(hnp.arrays(np.float64, positions.shape, elements=st.integers(-3, 3)))
+    out = x[index]
+    np.testing.assert_array_equal(out.data, np.zeros(positions.shape))
+    (out * up).sum().backward()
+    expected = np.bincount(positions.ravel(), weights=up.ravel(), minlength=x.size)
+    np.testing.assert_array_equal(x.grad, expected.reshape(shape))
+
+
+def test_std_gradient_at_zero_variance_is_zero_at_every_order():
+    for dtype in (np.float64, np.float32):
+        x = leaf([2.0, 2.0, 2.0], dtype=dtype)
+        s = x.std()
+        s.backward()
+        assert s.data == 0 and x.grad.dtype == dtype
+        np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])  # as PyTorch (sqrt'(0) = inf)
+    np.testing.assert_array_equal(ag.hessian(lambda t: t.std())([1.0, 1.0]), np.zeros((2, 2)))
+    x = leaf([[1.0, 1.0], [1.0, 3.0]])
+    x.std(axis=1).sum().backward()  # one row constant, one not
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0], [-0.5, 0.5]])
+    assert ag.gradcheck(lambda t: t.std(axis=1, ddof=1), np.array([[1.0, 2.5], [0.5, -1.0]]))
+
+
+def test_var_with_ddof_at_least_n_divides_by_zero_as_numpy():
+    for a, ddof in (([1.0, 2.0], 2), ([1.0, 2.0], 3), ([1.0, 1.0], 2), ([[1.0, 2.0]], 1)):
+        a = np.array(a)
+        for axis in (None, 1) if a.ndim == 2 else (None,):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numpy warns; we are silent, as ever
+                var, std = np.var(a, axis, ddof=ddof), np.std(a, axis, ddof=ddof)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                np.testing.assert_array_equal(Tensor(a).var(axis, ddof=ddof).data, var)
+                np.testing.assert_array_equal(Tensor(a).std(axis, ddof=ddof).data, std)
+    assert Tensor([1.0, 2.0]).var(ddof=2).data == np.inf  # (0/0 is nan for equal values)
+
+
+def test_std_does_not_overflow_or_underflow_where_the_result_does_not():
+    big = Tensor(np.array([2e19, -2e19], np.float32), requires_grad=True)
+    s = big.std()  # its squares overflow float32, the deviation does not
+    assert s.dtype == np.float32 and s.data == np.float32(2e19)
+    s.backward()
+    np.testing.assert_array_equal(big.grad, np.array([0.5, -0.5], np.float32))
+    v = big.var()  # 4e38: beyond float32, as numpy's
+    assert v.dtype == np.float32 and v.data == np.inf
+    spread = Tensor(np.array([3e19, -3e19] + [0.0] * 98, np.float32)).var()
+    np.testing.assert_allclose(spread.data, 1.8e37, rtol=1e-6)  # its squares overflow
+    tiny = Tensor([1e-200, -1e-200])
+    assert tiny.std().data == 1e-200  # the squares underflow to 0
+    np.testing.assert_array_equal(Tensor([1.0, 2.0]).std(keepdims=True).data, [0.5])
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4),
+                  elements=st.integers(-8000, 8000).map(lambda i: i / 8)), st.data())
+def test_var_and_std_are_numpys_bit_for_bit_and_differentiable(a, data):
+    """Scaled by a power of two, the squares round as numpy's do (where none underflows)."""
+    axis = data.draw(st.none() | st.integers(0, a.ndim - 1))
+    n = a.size if axis is None else a.shape[axis]
+    ddof = data.draw(st.integers(0, n - 1))
+    d = a - a.mean(axis, keepdims=True)
+    expected = (d * d).sum(axis) * (1.0 / (n - ddof))  # numpy's sum, times 1 / (n - ddof)
+    np.testing.assert_array_equal(Tensor(a).var(axis, ddof=ddof).data, expected)
+    np.testing.assert_array_equal(Tensor(a).std(axis, ddof=ddof).data, np.sqrt(expected))
+    np.testing.assert_allclose(Tensor(a).std(axis, ddof=ddof).data, np.std(a, axis, ddof=ddof),
+                               rtol=1e-14)
+    b = a / 512  # values of order 1 for the finite differences
+    assume(np.all(np.ptp(b, axis) > 0.01))  # away from zero variance, where std has a kink
+    assert ag.gradcheck(lambda t: t.std(axis, ddof=ddof), b)
+    assert ag.gradcheck(lambda t: t.var(axis, ddof=ddof), b)

@@ -85,6 +85,20 @@ def test_ieee_like_a_0d_float64_tensor():
             assert (math.isnan(v) and math.isnan(t)) or v == pytest.approx(t, rel=4e-16)
 
 
+def test_pow_and_abs_at_ieee_edges_are_numpys_as_for_tensors():
+    """One rule, one answer (the registry-wide check is in test_ops): x ** 0.5 is sqrt(x), as
+    numpy computes it (C's pow gives inf at -inf), and a nan's gradient through abs is nan."""
+    for x in (-math.inf, -0.0):
+        v, t = (Value(x) ** 0.5).data, float((Tensor(x) ** 0.5).data)
+        assert str(v) == str(t) == {-math.inf: "nan", 0.0: "-0.0"}[x]  # np.sqrt(x)
+    every = (Tensor([-math.inf, -0.0, 4.0]) ** Tensor([0.5, 0.5, 0.5])).data  # not shape-bound
+    assert str(every.tolist()) == "[nan, -0.0, 2.0]"
+    x, t = Value(math.nan), Tensor(math.nan, requires_grad=True)
+    abs(x).backward()
+    abs(t).backward()
+    assert math.isnan(x.grad) and math.isnan(t.grad)
+
+
 def test_sqrt_gradient_at_zero_is_inf_silently():
     x = Value(0.0)
     with warnings.catch_warnings():
