@@ -22,12 +22,12 @@ import re
 import sys
 import threading
 import tracemalloc
-import warnings
 import weakref
 import zipfile
 
 import numpy as np
 import pytest
+from expressions import ATOL_1000, BAD_OPERANDS, BINARY, LOG3, Z, leaf
 
 import autograd
 import nn
@@ -36,18 +36,6 @@ from autograd import Tensor, Value, concatenate, maximum, no_grad, where
 from autograd.viz import draw_graph
 
 HERE = os.path.abspath(__file__)
-
-
-def leaf(x, dtype=None):
-    return Tensor(x, requires_grad=True, dtype=dtype)
-
-
-@pytest.fixture
-def strict_numpy():
-    """Every numpy floating-point warning (and any other warning) becomes an error."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
 
 
 def next_line():
@@ -155,16 +143,6 @@ def test_setting_requires_grad_on_an_integer_tensor_leaves_it_unchanged():
     with pytest.raises(TypeError, match="int64"):
         t.requires_grad = True
     assert t.requires_grad is False
-
-
-BAD_OPERANDS = [("x", "str"), (None, "NoneType"), (object(), "object"), (1 + 2j, "complex")]
-BINARY = [
-    (lambda a, b: a + b, "add"), (lambda a, b: b + a, "add"),
-    (lambda a, b: a - b, "sub"), (lambda a, b: b - a, "sub"),
-    (lambda a, b: a * b, "mul"), (lambda a, b: b * a, "mul"),
-    (lambda a, b: a / b, "div"), (lambda a, b: b / a, "div"),
-    (lambda a, b: a ** b, "pow"), (lambda a, b: b ** a, "pow"),
-]
 
 
 @pytest.mark.parametrize("bad, typename", BAD_OPERANDS)
@@ -685,13 +663,6 @@ def test_a_leaf_used_twice_gets_one_owned_gradient_and_a_tensor_seed_is_not_writ
 # =============================================================================================
 # Numerics
 # =============================================================================================
-Z = np.array([[1000.0, -1000.0, 0.0],
-              [-1000.0, -1000.0, 1000.0],
-              [-1000.0, -1000.0, -1000.0]])
-LOG3 = math.log(3.0)
-# Exact where one logit dominates; for the row of three equal -1000s, exact up to the rounding
-# of values of magnitude 1000 (x - logsumexp(x) is formed at that magnitude): a few ulp of 1000.
-ATOL_1000 = 4 * 1000 * np.finfo(np.float64).eps
 
 
 def test_cross_entropy_at_logits_of_plus_minus_1000_is_exact(strict_numpy):
