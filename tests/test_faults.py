@@ -20,7 +20,7 @@ from expressions import ATOL_1000, BAD_OPERANDS, BINARY, LOG3, Z, leaf
 
 import autograd
 import nn
-from autograd import Tensor, Value, concatenate, maximum, no_grad, where
+from autograd import Tensor, concatenate, maximum, no_grad, where
 
 
 # =============================================================================================
@@ -158,15 +158,6 @@ def test_a_numpy_float32_scalar_keeps_a_float32_tensor_float32():
         assert type(out) is Tensor and out.dtype == np.float32
 
 
-def test_a_custom_op_may_take_a_mean_over_an_int_axis_as_it_takes_a_sum():
-    rowmean = autograd.primitive("rowmean", lambda xp, x: xp.mean(x, 1),
-                                 lambda xp, g, out, x: (xp.broadcast_to(
-                                     xp.reshape(g, (-1, 1)), x.shape) * (1.0 / x.shape[1]),))
-    x = np.arange(6.0).reshape(2, 3)
-    np.testing.assert_array_equal(rowmean(Tensor(x)).data, [1.0, 4.0])
-    assert autograd.gradcheck(rowmean, x)
-
-
 # =============================================================================================
 # Empty and degenerate data
 # =============================================================================================
@@ -282,19 +273,6 @@ def test_backward_of_a_tensor_built_only_from_constants_says_what_to_do():
         y.backward()
     assert "does not require grad" in str(info.value)
     assert "requires_grad=True" in str(info.value)
-
-
-@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jacobian", "hessian"])
-@pytest.mark.parametrize("leave", [lambda y: y.item(), float, lambda y: y.data])
-def test_a_transform_of_a_function_that_left_the_tape_says_so_and_gives_no_zero(transform,
-                                                                                leave):
-    """.item(), float() or .data inside f: the gradient would be a silent zero (issue 13)."""
-    f = lambda x: leave((x * x).sum())
-    with pytest.raises(RuntimeError) as info:
-        getattr(autograd, transform)(f)(np.array([1.0, 2.0]))
-    msg = str(info.value)
-    assert msg.startswith(f"{transform}: f returned a ")
-    assert "not connected to its arguments" in msg and ".item() or float()" in msg
 
 
 @pytest.mark.parametrize("mutate", [
@@ -419,37 +397,6 @@ def test_softmax_at_plus_minus_1000_is_exact(strict_numpy):
     np.testing.assert_array_equal(s.data, [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     (s * Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
     np.testing.assert_array_equal(z.grad, np.zeros((2, 3)))  # s * (w - s.w) = 0 at one-hot
-
-
-def test_sigmoid_at_plus_minus_1000_is_exact_for_value_and_tensor(strict_numpy):
-    for x, value in [(1000.0, 1.0), (-1000.0, 0.0)]:
-        v = Value(x)
-        s = v.sigmoid()
-        s.backward()
-        assert s.data == value and v.grad == 0.0
-    t = leaf([1000.0, -1000.0, 0.0])
-    s = t.sigmoid()
-    s.sum().backward()
-    np.testing.assert_array_equal(s.data, [1.0, 0.0, 0.5])
-    np.testing.assert_array_equal(t.grad, [0.0, 0.0, 0.25])
-
-
-def test_a_negative_value_to_a_fractional_power_is_nan_never_complex(strict_numpy):
-    v = Value(-2.0)
-    y = v ** 0.5
-    y.backward()
-    assert type(y.data) is float and math.isnan(y.data) and math.isnan(v.grad)
-    assert type(v.grad) is float
-    e = Value(0.5)
-    y = Value(-8.0) ** e  # exponent a Value: d/de = out * log(x), nan too
-    y.backward()
-    assert type(y.data) is float and math.isnan(y.data) and math.isnan(e.grad)
-    assert math.isnan((Value(-8.0) ** (1 / 3)).data)
-    t = leaf([-2.0, 4.0])
-    y = t ** 0.5
-    y.sum().backward()
-    assert y.dtype == np.float64 and np.isnan(y.data[0]) and y.data[1] == 2.0
-    assert np.isnan(t.grad[0]) and t.grad[1] == 0.25
 
 
 def test_the_masked_where_trap_gives_a_nan_gradient_at_zero(strict_numpy):
