@@ -7,7 +7,7 @@ import autograd
 from autograd import Tensor, backend
 
 
-# ----- errors and edge cases (from test_faults.py): what a custom rule may call ------------------
+# ----- errors and edge cases: what a custom rule may call ----------------------------------------
 def test_a_custom_op_may_take_a_mean_over_an_int_axis_as_it_takes_a_sum():
     rowmean = autograd.primitive("rowmean", lambda xp, x: xp.mean(x, 1),
                                  lambda xp, g, out, x: (xp.broadcast_to(

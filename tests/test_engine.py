@@ -238,7 +238,7 @@ def test_detect_anomaly_names_a_changed_constant_and_a_write_through_data():
     np.testing.assert_array_equal(W.grad, [1.0, 3.0, 4.0])
 
 
-# ----- errors and edge cases (from test_faults.py): custom rules, anomaly mode, nan ----------
+# ----- errors and edge cases: custom rules, anomaly mode, nan --------------------------------
 def test_a_custom_rule_returning_a_gradient_of_the_wrong_shape_names_the_op_and_shapes():
     twice = autograd.primitive("twice", lambda xp, x: x * 2.0,
                                lambda xp, g, out, x: (g[:2],))

@@ -563,7 +563,7 @@ def test_hvp_checks_the_shape_of_v():
     assert hvp(lambda s: s**3, 2.0, np.array(0.5)) == pytest.approx(6.0)
 
 
-# ----- errors and edge cases (from test_faults.py): f left the tape, in every transform ----------
+# ----- errors and edge cases: f left the tape, in every transform --------------------------------
 @pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jacobian", "hessian"])
 @pytest.mark.parametrize("leave", [lambda y: y.item(), float, lambda y: y.data])
 def test_a_transform_of_a_function_that_left_the_tape_says_so_and_gives_no_zero(transform,

@@ -543,7 +543,7 @@ def test_losses_differentiate_twice(loss):
     np.testing.assert_allclose(hv, numeric, atol=1e-7)
 
 
-# ----- errors and edge cases (from test_faults.py): losses, Linear, optimizers ---------------
+# ----- errors and edge cases: losses, Linear, optimizers -------------------------------------
 @pytest.mark.parametrize("loss, name", [
     (lambda x, t: F.mse_loss(x, t), "mse_loss"),
     (lambda x, t: nn.MSELoss()(x, t), "mse_loss"),

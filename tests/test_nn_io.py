@@ -408,7 +408,7 @@ def test_a_bit_flipped_data_byte_fails_the_crc(tmp_path):
     assert_refused(path, r"corrupted .*Bad CRC-32 for file '0\.weight\.npy'")
 
 
-# ----- errors and edge cases (from test_faults.py): a corrupted metadata member --------------
+# ----- errors and edge cases: a corrupted metadata member ------------------------------------
 def test_load_refuses_a_bit_flipped_metadata_byte_by_its_crc(tmp_path):
     path = tmp_path / "m.npz"
     make_model().save(path)

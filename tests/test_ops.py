@@ -197,7 +197,7 @@ def test_unary_value_and_tensor_agree(name):
     assert v._args[0].grad == pytest.approx(float(t._args[0].grad), rel=1e-15)
 
 
-# ----- errors and edge cases (from test_faults.py): IEEE extremes of sigmoid and pow -------------
+# ----- errors and edge cases: IEEE extremes of sigmoid and pow -----------------------------------
 def test_sigmoid_at_plus_minus_1000_is_exact_for_value_and_tensor(strict_numpy):
     for x, value in [(1000.0, 1.0), (-1000.0, 0.0)]:
         v = Value(x)

@@ -436,7 +436,7 @@ def test_creation_helpers():
     assert ag.tensor([1.0]).dtype == np.float64
 
 
-# ----- errors and edge cases (from test_faults.py): shapes and types -------------------------
+# ----- errors and edge cases: shapes and types -----------------------------------------------
 def test_matmul_of_mismatched_shapes_names_matmul_and_both_shapes():
     with pytest.raises(ValueError) as info:
         leaf(np.ones((2, 3))) @ leaf(np.ones(4))

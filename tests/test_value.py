@@ -68,7 +68,7 @@ def test_a_shape_op_on_a_value_is_a_type_error_naming_the_op():
         apply(ops.SUM, Value(1.0), axis=None, keepdims=False)
 
 
-# ----- errors and edge cases (from test_faults.py): operands, numpy, no_grad, IEEE -----------
+# ----- errors and edge cases: operands, numpy, no_grad, IEEE ---------------------------------
 @pytest.mark.parametrize("bad, typename", BAD_OPERANDS + [([1.0], "list")])  # nor a list
 def test_unsupported_operands_on_either_side_of_a_value_are_typeerrors_naming_the_type(
         bad, typename):
