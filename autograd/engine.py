@@ -142,8 +142,9 @@ class Op:
 
     The facts, besides the inputs and parameters read off the forward's signature:
     ``symbol`` (drawings and explain), ``doc`` (the method's docstring), ``kinks`` (its
-    non-differentiable points and the choice made there), ``methods`` (names it gets on ``Value`` and ``Tensor``,
-    or on ``Tensor`` only unless ``scalar``; a name ``__r...__`` takes its operands reflected),
+    non-differentiable points and the choice made there), ``methods`` (names it gets on
+    ``Value`` and ``Tensor``, or on ``Tensor`` only unless ``scalar``; a name ``__r...__``
+    takes its operands reflected),
     ``scalar`` (it has a ``Value`` form), ``elementwise``, ``linear`` (in its differentiable
     inputs), ``commutative``, ``nondiff`` (positions of inputs that carry no gradient: masks,
     labels), ``reads`` (what its VJP reads: "inputs", "out", or input positions; changing

@@ -1,6 +1,35 @@
-"""Expressions shared by several test modules."""
+"""Expressions, inputs and helpers shared by several test modules."""
 
-from autograd import Value
+import math
+
+import numpy as np
+
+from autograd import Tensor, Value
+
+
+def leaf(x, dtype=None):
+    return Tensor(x, requires_grad=True, dtype=dtype)
+
+
+# Operands that no op takes, with the type name its error must show, and the binary operators
+# on either side of a Value or a Tensor, with the op name the error must start with.
+BAD_OPERANDS = [("x", "str"), (None, "NoneType"), (object(), "object"), (1 + 2j, "complex")]
+BINARY = [
+    (lambda a, b: a + b, "add"), (lambda a, b: b + a, "add"),
+    (lambda a, b: a - b, "sub"), (lambda a, b: b - a, "sub"),
+    (lambda a, b: a * b, "mul"), (lambda a, b: b * a, "mul"),
+    (lambda a, b: a / b, "div"), (lambda a, b: b / a, "div"),
+    (lambda a, b: a ** b, "pow"), (lambda a, b: b ** a, "pow"),
+]
+
+# Logits of +-1000: one row per case (one logit dominates; a tie below the top; all equal).
+Z = np.array([[1000.0, -1000.0, 0.0],
+              [-1000.0, -1000.0, 1000.0],
+              [-1000.0, -1000.0, -1000.0]])
+LOG3 = math.log(3.0)
+# Exact where one logit dominates; for the row of three equal -1000s, exact up to the rounding
+# of values of magnitude 1000 (x - logsumexp(x) is formed at that magnitude): a few ulp of 1000.
+ATOL_1000 = 4 * 1000 * np.finfo(np.float64).eps
 
 
 def micrograd_readme(labels: bool = False):

@@ -3,9 +3,21 @@
 import numpy as np
 import pytest
 
-from autograd import backend
+import autograd
+from autograd import Tensor, backend
 
 
+# ----- errors and edge cases: what a custom rule may call ----------------------------------------
+def test_a_custom_op_may_take_a_mean_over_an_int_axis_as_it_takes_a_sum():
+    rowmean = autograd.primitive("rowmean", lambda xp, x: xp.mean(x, 1),
+                                 lambda xp, g, out, x: (xp.broadcast_to(
+                                     xp.reshape(g, (-1, 1)), x.shape) * (1.0 / x.shape[1]),))
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(rowmean(Tensor(x)).data, [1.0, 4.0])
+    assert autograd.gradcheck(rowmean, x)
+
+
+# ----- empty reductions --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["max", "min"])
 def test_an_empty_reduction_is_named_as_such_and_nothing_else_is(name):
     reduce = getattr(backend.numpy_ns, name)

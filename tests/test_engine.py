@@ -2,14 +2,21 @@
 
 import gc
 import math
+import os
+import sys
 import threading
+import tracemalloc
 import weakref
 
 import numpy as np
 import pytest
+from expressions import leaf
 from hypothesis import given
 from hypothesis import strategies as st
 
+import autograd
+import nn
+import nn.functional as F
 from autograd import (
     Tensor,
     Value,
@@ -23,6 +30,7 @@ from autograd import (
     primitive,
 )
 from autograd.engine import apply, graph
+from autograd.viz import draw_graph
 
 UNARY_F = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
            "exp_small": lambda a: (a * 0.1).exp(), "log_abs": lambda a: (abs(a) + 1).log(),
@@ -63,21 +71,6 @@ def test_random_dag_value_and_0d_tensor_agree(program, xs):
     for a, b in zip(values, tensors):
         tg = 0.0 if b.grad is None else float(b.grad)  # an unused leaf: None vs 0.0
         assert a.grad == pytest.approx(tg, rel=1e-12, abs=1e-12)
-
-
-def test_deep_chain_backpropagates_without_recursion():
-    x = Value(0.5)
-    y = x
-    for _ in range(100_000):
-        y = (y * 0.9 + 0.1).tanh()
-    y.backward()
-    assert math.isfinite(x.grad)
-    t = Tensor(np.ones(3), requires_grad=True)
-    z = t
-    for _ in range(20_000):
-        z = z * 1.0
-    z.sum().backward()
-    np.testing.assert_array_equal(t.grad, np.ones(3))
 
 
 def test_graph_is_freed_by_refcounting_alone():
@@ -166,16 +159,6 @@ def test_apply_on_raw_values_never_gives_or_takes_a_numpy_scalar():
     assert type(ops.node_ns.equal(np.array(1.0), np.array(1.0))) is np.ndarray
 
 
-def test_detect_anomaly_names_the_op_and_line():
-    x = Tensor([0.0, 1.0], requires_grad=True)
-    with detect_anomaly():
-        y = x.sqrt().sum()  # the line reported
-        with pytest.raises(FloatingPointError, match=r"sqrt.*test_engine\.py:\d+"):
-            y.backward()
-    y.backward()  # outside anomaly mode: IEEE inf, no exception
-    assert x.grad[0] == math.inf
-
-
 def test_detect_anomaly_nests_and_is_off_again_after_an_exception():
     from autograd import engine
 
@@ -204,12 +187,6 @@ def test_one_detect_anomaly_instance_may_be_nested_and_restores_each_level():
             assert engine.state.anomaly
         assert engine.state.anomaly and engine.anomaly_users[0] == 1
     assert not engine.state.anomaly and engine.anomaly_users[0] == 0
-
-
-def test_a_nan_upstream_gradient_propagates():
-    x = Tensor([1.0, 2.0], requires_grad=True)
-    (x * 2).backward(np.array([np.nan, 1.0]))
-    assert np.isnan(x.grad[0]) and x.grad[1] == 2.0
 
 
 def test_detect_anomaly_names_a_changed_constant_and_a_write_through_data():
@@ -259,6 +236,394 @@ def test_detect_anomaly_names_a_changed_constant_and_a_write_through_data():
     x[0] = 10.0  # add's rule does not read its inputs
     y.backward()
     np.testing.assert_array_equal(W.grad, [1.0, 3.0, 4.0])
+
+
+# ----- errors and edge cases: custom rules, anomaly mode, nan --------------------------------
+def test_a_custom_rule_returning_a_gradient_of_the_wrong_shape_names_the_op_and_shapes():
+    twice = autograd.primitive("twice", lambda xp, x: x * 2.0,
+                               lambda xp, g, out, x: (g[:2],))
+    x = leaf(np.ones(3))
+    with pytest.raises(RuntimeError) as info:
+        twice(x).sum().backward()
+    assert "twice" in str(info.value) and "(2,)" in str(info.value) and "(3,)" in str(info.value)
+    v = Value(1.0)
+    with pytest.raises(RuntimeError, match="twice"):
+        autograd.primitive("twice", lambda xp, x: x * 2.0,
+                           lambda xp, g, out, x: (np.ones(2),))(v).backward()
+
+
+def test_a_type_error_inside_a_custom_forward_keeps_the_users_traceback():
+    def forward(xp, x):
+        return x * len(x.shape[0])  # a bug: len() of an int
+
+    op = autograd.primitive("buggy_forward", forward, lambda xp, g, out, x: (g,))
+    with pytest.raises(TypeError, match="has no len") as info:
+        op(leaf([1.0]))
+    assert any(entry.name == "forward" for entry in info.traceback)
+
+
+def test_a_custom_rule_records_nothing_in_a_first_order_backward():
+    w = leaf([3.0])
+    modes = []
+
+    def vjp(xp, g, out, x):
+        modes.append(autograd.is_grad_enabled())
+        return (w * g,)  # a captured tensor that requires grad
+
+    op = autograd.primitive("scaled", lambda xp, x: x * 3.0, vjp)
+    x = leaf([2.0])
+    op(x).sum().backward()
+    assert modes == [False] and x.grad.op == "" and not x.grad.requires_grad
+    np.testing.assert_array_equal(np.asarray(x.grad.data), [3.0])
+    x.grad = None
+    op(x).sum().backward(create_graph=True)  # higher order: the rule's work is recorded
+    assert modes == [False, True] and x.grad.op == "mul"
+    y = op(x).sum()
+    with no_grad():  # also when that backward is called inside no_grad
+        y.backward(create_graph=True)
+    assert modes[-1] is True
+
+
+def test_a_custom_rule_returning_a_gradient_with_extra_leading_axes_is_refused():
+    """A (4, 3) gradient for a (3,) input of an op whose output is (3,) is a wrong shape (no
+    broadcast can explain it); it must not be silently summed into a gradient of 4."""
+    bad = autograd.primitive("bad", lambda xp, x: x * 2.0,
+                             lambda xp, g, out, x: (np.ones((4, 3)),))
+    x = leaf(np.ones(3))
+    with pytest.raises(RuntimeError) as info:
+        bad(x).sum().backward()
+    assert "bad" in str(info.value) and "(4, 3)" in str(info.value) and "(3,)" in str(info.value)
+
+
+HERE = os.path.abspath(__file__)
+
+
+def next_line():
+    """The line number after the caller's current line (where the op under test is built)."""
+    return sys._getframe(1).f_lineno + 1
+
+
+def test_detect_anomaly_names_the_op_and_the_users_line_for_a_tensor():
+    with autograd.detect_anomaly():
+        x = leaf([0.0, 4.0])
+        line = next_line()
+        y = x.sqrt()
+        z = (y * 2.0).sum()
+        with pytest.raises(FloatingPointError) as info:
+            z.backward()
+    msg = str(info.value)
+    assert "'sqrt'" in msg and f"{HERE}:{line}" in msg and "non-finite" in msg
+    z.backward()  # outside anomaly mode: IEEE inf, no exception, on the same graph
+    np.testing.assert_array_equal(x.grad, [math.inf, 0.5])
+
+
+def test_detect_anomaly_names_the_op_and_the_users_line_for_a_value():
+    with autograd.detect_anomaly():
+        x = Value(0.0)
+        line = next_line()
+        y = x.log()
+        with pytest.raises(FloatingPointError) as info:
+            (y * 3.0).backward()
+    assert "'log'" in str(info.value) and f"{HERE}:{line}" in str(info.value)
+
+
+def test_detect_anomaly_inside_nn_names_the_line_that_called_nn():
+    """An op created inside nn (mse_loss's square) is reported at the user's call."""
+    model = nn.Linear(2, 1, seed=0)
+    with autograd.detect_anomaly():
+        out = model(np.ones((3, 2)))
+        line = next_line()
+        loss = F.mse_loss(out, np.array([[np.inf], [0.0], [0.0]]))
+        with pytest.raises(FloatingPointError) as info:
+            loss.backward()
+    assert "'mul'" in str(info.value) and f"{HERE}:{line}" in str(info.value)
+
+
+def test_outside_detect_anomaly_the_same_backward_gives_ieee_inf_without_raising(strict_numpy):
+    with autograd.detect_anomaly():
+        x = leaf([0.0, 4.0])
+        y = x.sqrt().sum()
+    y.backward()  # anomaly mode is a property of the backward call, not of the graph
+    np.testing.assert_array_equal(x.grad, [math.inf, 0.25])
+
+
+def test_detect_anomaly_on_nodes_created_before_it_says_so():
+    x = leaf([0.0])
+    y = x.sqrt().sum()
+    with autograd.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="'sqrt'.*created outside detect_anomaly"):
+            y.backward()
+
+
+def test_a_nan_upstream_gradient_propagates_to_the_leaves(strict_numpy):
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    w = leaf([[0.5, -1.0], [2.0, 1.0]])
+    y = (x @ w).tanh().exp()
+    y.backward(np.array([[np.nan, 1.0], [1.0, 1.0]]))
+    assert np.isnan(x.grad[0]).all() and np.isfinite(x.grad[1]).all()  # row 0 of x met nan
+    assert np.isnan(w.grad[:, 0]).all() and np.isfinite(w.grad[:, 1]).all()
+    a = Value(0.5)
+    b = (a * 3.0).tanh().exp()
+    c = b * math.nan  # the upstream gradient of b is nan
+    c.backward()
+    assert math.isnan(a.grad)
+    x = leaf([1.0, 2.0])
+    (x * 2).backward(np.array([np.nan, 1.0]))
+    assert np.isnan(x.grad[0]) and x.grad[1] == 2.0
+
+
+# ----- threads -------------------------------------------------------------------------------
+@pytest.fixture
+def fast_switching():
+    """Switch threads every 10 us instead of 5 ms, so that the threads below interleave."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _value_case(i, k):
+    a0, b0 = 0.5 + 0.1 * i + 0.01 * k, 1.0 + 0.05 * i
+    a, b = Value(a0), Value(b0)
+    f = a * a * b + (a * b).tanh() + b.exp() / a
+    f.backward()
+    sech2 = 1.0 - math.tanh(a0 * b0) ** 2
+    da = 2 * a0 * b0 + b0 * sech2 - math.exp(b0) / a0**2
+    db = a0 * a0 + a0 * sech2 + math.exp(b0) / a0
+    ok = not f.is_leaf and math.isclose(a.grad, da, rel_tol=1e-12) and \
+        math.isclose(b.grad, db, rel_tol=1e-12)
+    return ok, (a.grad, da, b.grad, db)
+
+
+def _tensor_case(rng):
+    x0, w0, c0 = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    w = leaf(w0)
+    y = ((Tensor(x0) @ w).tanh() * c0).sum()
+    y.backward()
+    expected = x0.T @ ((1 - np.tanh(x0 @ w0) ** 2) * c0)
+    ok = y.requires_grad and np.allclose(w.grad, expected, rtol=1e-12, atol=1e-14)
+    return ok, (w.grad, expected)
+
+
+def test_eight_threads_backprop_their_own_graphs_while_another_toggles_no_grad(fast_switching):
+    """Grad mode is thread-local: a thread entering and leaving no_grad never disables
+    recording in another thread, and eight threads building and backpropagating their own
+    Value and Tensor graphs at once all get exact gradients."""
+    workers, rounds = 8, 60
+    barrier = threading.Barrier(workers + 1)
+    done = threading.Event()
+    errors, toggles = [], []
+
+    def worker(i):
+        rng = np.random.default_rng(i)
+        try:
+            barrier.wait(timeout=30)
+            for k in range(rounds):
+                if not autograd.is_grad_enabled():
+                    errors.append((i, k, "grad mode off in a worker"))
+                ok, info = _value_case(i, k)
+                if not ok:
+                    errors.append((i, k, "Value", info))
+                ok, info = _tensor_case(rng)
+                if not ok:
+                    errors.append((i, k, "Tensor", info))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append((i, repr(e)))
+
+    def toggler():
+        n = 0
+        barrier.wait(timeout=30)
+        while not done.is_set() and n < 100_000:
+            with no_grad():
+                r = leaf([1.0]) * 2.0
+                if autograd.is_grad_enabled() or r.requires_grad or not (Value(1.0) * 2).is_leaf:
+                    errors.append(("toggler", n, "no_grad not in effect"))
+            if not autograd.is_grad_enabled():
+                errors.append(("toggler", n, "grad mode not restored"))
+            n += 1
+        toggles.append(n)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    t = threading.Thread(target=toggler)
+    for th in threads + [t]:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    done.set()
+    t.join(timeout=60)
+    assert not any(th.is_alive() for th in threads + [t])
+    assert errors == []
+    assert toggles and toggles[0] > 10  # the toggler really ran alongside the workers
+    assert autograd.is_grad_enabled()
+
+
+def test_detect_anomaly_in_one_thread_does_not_affect_another():
+    started, finished = threading.Event(), threading.Event()
+    result = []
+
+    def other():
+        started.wait(timeout=30)
+        try:
+            x = leaf([0.0])
+            x.sqrt().sum().backward()  # inf, silently: this thread is not in anomaly mode
+            result.append(x.grad[0])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            result.append(e)
+        finished.set()
+
+    th = threading.Thread(target=other)
+    th.start()
+    with autograd.detect_anomaly():
+        started.set()
+        assert finished.wait(timeout=30)
+        y = leaf([0.0]).sqrt().sum()
+        with pytest.raises(FloatingPointError, match="sqrt"):
+            y.backward()
+    th.join(timeout=30)
+    assert result == [math.inf]
+
+
+def test_threads_sharing_a_parameter_build_graphs_in_parallel_and_backprop_under_a_lock():
+    """The documented pattern: forward passes over shared parameters run in parallel (they
+    only read); backward into the shared .grad (and optimizer steps) are serialised by a lock.
+    The accumulated gradient is then exactly the sum over the threads."""
+    w = nn.Parameter(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    xs = [np.random.default_rng(i).standard_normal((5, 2)) for i in range(8)]
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(x):
+        try:
+            barrier.wait(timeout=30)
+            loss = ((Tensor(x) @ w) ** 2).sum()
+            with lock:
+                loss.backward()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(x,)) for x in xs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert errors == []
+    expected = sum(2 * x.T @ (x @ w.data) for x in xs)
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+
+
+# ----- scale and memory ----------------------------------------------------------------------
+def test_a_million_node_value_graph_backpropagates_draws_and_frees_without_recursion():
+    x = Value(0.5)
+    y = x
+    for _ in range(500_000):
+        y = y * 1.0 + 1.0  # two nodes per step: 10**6 nodes
+    assert sys.getrecursionlimit() < 10**5
+    y.backward()
+    assert x.grad == 1.0 and y.data == 500_000.5
+    g = draw_graph(y, max_nodes=500)
+    assert g.cut and g.drawn <= 500
+    ref = weakref.ref(x)
+    del x, y, g
+    assert ref() is None  # the whole chain was freed by reference counting, no crash
+
+
+def test_a_100k_op_tensor_graph_backpropagates_and_draws_with_max_nodes():
+    a = leaf(np.linspace(-1.0, 1.0, 8))
+    y = a
+    for i in range(100_000):
+        y = y * 1.0 if i % 2 else y + 0.0
+    y = y.sum()
+    y.backward()
+    np.testing.assert_array_equal(a.grad, np.ones(8))
+    g = draw_graph(y, max_nodes=500)
+    assert g.cut and g.drawn <= 500 and g.visited <= 500
+    assert "graph cut at max_nodes=500" in g.source
+    assert len(autograd.tape(y)) == 100_001
+
+
+def _fill_free_lists():
+    """Fill CPython's tuple free lists (2000 per size) with untraced tuples. Without this,
+    tuples freed during the measurement slowly fill those lists (about one per training
+    step, up to ~110 KB, then flat) and look like a leak that is not one."""
+    junk = [tuple(range(i, i + n)) for n in range(1, 20) for i in range(2100)]
+    del junk
+
+
+def _graph_and_backward(n):
+    t = leaf(np.linspace(-1.0, 1.0, 64))
+    y = t
+    for _ in range(n):
+        y = (y * 0.999).tanh() + 0.001
+    y.sum().backward()
+    v = Value(0.3)
+    w = v
+    for _ in range(n):
+        w = (w * 0.999).tanh() + 0.001
+    w.backward()
+    return y, t, w, v
+
+
+def test_memory_returns_to_its_baseline_after_the_result_is_dropped():
+    """tracemalloc: after the first build-and-drop (which fills CPython's and numpy's free
+    lists), building a graph, backpropagating and dropping the result returns live memory to
+    that baseline, with the cyclic GC off (reference counting alone frees everything)."""
+    gc.collect()
+    gc.disable()
+    try:
+        out = _graph_and_backward(2000)  # warm up outside tracing
+        del out
+        _fill_free_lists()
+        tracemalloc.start()
+        try:
+            out = _graph_and_backward(2000)
+            del out
+            baseline = tracemalloc.get_traced_memory()[0]
+            out = _graph_and_backward(2000)
+            live = tracemalloc.get_traced_memory()[0]
+            refs = [weakref.ref(o) for o in out]
+            del out
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    finally:
+        gc.enable()
+    assert live - baseline > 2_000_000  # the graph was there, and measured
+    assert all(r() is None for r in refs)
+    assert after - baseline < 8 * 1024, after - baseline
+
+
+def test_memory_stays_flat_over_1000_training_steps():
+    model = nn.MLP([2, 8, 1], seed=0)
+    opt = nn.SGD(model.parameters(), lr=0.05)
+    X = np.random.default_rng(0).standard_normal((16, 2))
+    Y = X[:, :1] * 2.0 - X[:, 1:]
+    loss_fn = nn.MSELoss()
+    losses = [0.0, 0.0]  # the first and the latest loss, without a growing list
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        opt.step()
+        losses[1] = loss.item()
+
+    step()
+    losses[0] = losses[1]
+    for _ in range(10):  # warm up outside tracing
+        step()
+    _fill_free_lists()
+    tracemalloc.start()
+    try:
+        for i in range(1000):
+            step()
+            if i == 99:
+                at_100 = tracemalloc.get_traced_memory()[0]
+        at_1000 = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert at_1000 - at_100 < 4 * 1024, at_1000 - at_100  # a few KB: no per-step growth
+    assert math.isfinite(losses[1]) and losses[1] < losses[0] / 10
 
 
 # ----- grad mode as a decorator --------------------------------------------------------------

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from expressions import ATOL_1000, LOG3, Z, leaf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -271,14 +272,6 @@ def test_linear_computes_x_at_weight_plus_bias_with_pytorch_init_ranges():
     assert [n for n, _ in nn.Linear(2, 2, bias=False).named_parameters()] == ["weight"]
 
 
-def test_linear_keeps_float32_and_takes_a_zero_size_batch():
-    lin = nn.Linear(3, 2, seed=0, dtype=np.float32)
-    assert lin.weight.dtype == np.float32
-    assert lin(np.ones((4, 3), np.float32)).dtype == np.float32
-    out = nn.Linear(3, 2, seed=0)(np.zeros((0, 3)))
-    assert out.shape == (0, 2)
-
-
 # (weight, bias, input) requires grad; bias None: a Linear without one
 FREEZES = [(w, b, x) for w in (True, False) for b in (True, False, None) for x in (True, False)]
 
@@ -433,13 +426,6 @@ def test_mse_loss_values_and_reductions():
     np.testing.assert_array_equal(F.mse_loss(Tensor(x), t, reduction="none").data, sq)
 
 
-def test_mse_loss_refuses_broadcasting_between_n1_and_n():
-    with pytest.raises(ValueError, match=r"\(4, 1\) and \(4,\)"):
-        nn.MSELoss()(Tensor(np.zeros((4, 1))), np.zeros(4))
-    with pytest.raises(ValueError, match=r"\(3,\) and \(3, 1\)"):
-        F.binary_cross_entropy_with_logits(Tensor(np.zeros(3)), np.zeros((3, 1)))
-
-
 def test_unknown_reduction_is_refused():
     with pytest.raises(ValueError, match="reduction must be one of"):
         nn.CrossEntropyLoss(reduction="avg")
@@ -457,19 +443,6 @@ def test_cross_entropy_matches_numpy_for_every_label_form_and_reduction():
     np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="sum")(Tensor(z), y).item(),
                                per.sum())
     np.testing.assert_allclose(F.cross_entropy(Tensor(z), y, "none").data, per)
-
-
-@pytest.mark.parametrize("labels, kind, message", [
-    (np.array([0.0, 1.0]), TypeError, "dtype float64"),
-    (np.array([True, False]), TypeError, "dtype bool"),
-    (np.array([[0], [1]]), ValueError, r"shape \(2, 1\)"),
-    ([0, 1, 2], ValueError, r"shape \(3,\)"),
-    ([0, 3], ValueError, "label 3 is out of range for 3 classes"),
-    ([-1, 0], ValueError, "label -1 is out of range"),
-])
-def test_cross_entropy_refuses_bad_labels(labels, kind, message):
-    with pytest.raises(kind, match=message):
-        F.cross_entropy(Tensor(np.zeros((2, 3))), labels)
 
 
 @pytest.mark.parametrize("labels, shown", [
@@ -504,16 +477,6 @@ def test_labels_of_every_integer_dtype_in_range_are_accepted(dtype):
 def test_cross_entropy_needs_two_dimensional_logits():
     with pytest.raises(ValueError, match=r"\(N, C\), got \(3,\)"):
         F.cross_entropy(Tensor(np.zeros(3)), [0, 1, 2])
-
-
-def test_cross_entropy_at_logits_of_plus_minus_1000_is_finite_and_exact():
-    z = Tensor([[1000.0, -1000.0], [1000.0, -1000.0]], requires_grad=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # not even a numpy warning
-        loss = F.cross_entropy(z, [0, 1], reduction="none")
-        loss.sum().backward()
-    np.testing.assert_array_equal(loss.data, [0.0, 2000.0])
-    np.testing.assert_array_equal(z.grad, [[0.0, 0.0], [1.0, -1.0]])
 
 
 def test_bce_with_logits_at_plus_minus_1000_and_at_zero_is_exact():
@@ -621,23 +584,165 @@ def test_losses_differentiate_twice(loss):
     np.testing.assert_allclose(hv, numeric, atol=1e-7)
 
 
-@pytest.mark.parametrize("loss", [
-    lambda out: nn.MSELoss()(out, np.zeros((0, 2))),
-    lambda out: nn.BCEWithLogitsLoss()(out, np.zeros((0, 2))),
-    lambda out: nn.CrossEntropyLoss()(out, []),
+# ----- errors and edge cases: losses, Linear, optimizers -------------------------------------
+@pytest.mark.parametrize("loss, name", [
+    (lambda x, t: F.mse_loss(x, t), "mse_loss"),
+    (lambda x, t: nn.MSELoss()(x, t), "mse_loss"),
+    (lambda x, t: F.binary_cross_entropy_with_logits(x, t), "binary_cross_entropy_with_logits"),
+    (lambda x, t: nn.BCEWithLogitsLoss(reduction="sum")(x, t),
+     "binary_cross_entropy_with_logits"),
 ])
-def test_an_empty_batch_gives_nan_mean_zero_sum_and_zero_gradients(loss):
+def test_a_loss_on_n1_versus_n_is_refused_not_broadcast_to_n_by_n(loss, name):
+    """(N, 1) against (N,) would silently broadcast to (N, N); both orders are refused."""
+    with pytest.raises(ValueError) as info:
+        loss(leaf(np.zeros((3, 1))), np.zeros(3))
+    assert name in str(info.value) and "(3, 1) and (3,)" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        loss(leaf(np.zeros(3)), Tensor(np.zeros((3, 1))))
+    assert name in str(info.value) and "(3,) and (3, 1)" in str(info.value)
+
+
+def test_a_batch_with_the_wrong_number_of_features_through_linear_names_linear_and_shapes():
     lin = nn.Linear(3, 2, seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = lin(np.zeros((0, 3)))
-        value = loss(out)
-        value.backward()
-    assert math.isnan(value.item())
+    with pytest.raises(ValueError) as info:
+        lin(np.ones((4, 5)))
+    assert str(info.value).startswith("linear:") and "(4, 5) and (3, 2)" in str(info.value)
+
+
+@pytest.mark.parametrize("labels, kind, message", [
+    (np.array([0.0, 1.0]), TypeError, "dtype float64"),
+    (Tensor([0.0, 1.0]), TypeError, "dtype float64"),
+    (np.array([True, False]), TypeError, "dtype bool"),
+    (np.array([[0], [1]]), ValueError, r"shape \(2, 1\)"),
+    ([0, 1, 2], ValueError, r"shape \(3,\)"),
+    ([0, 3], ValueError, "label 3 is out of range for 3 classes"),
+    ([-1, 0], ValueError, "label -1 is out of range"),  # numpy would silently index the last class
+])
+def test_cross_entropy_labels_of_the_wrong_dtype_shape_or_range_are_refused(
+        labels, kind, message):
+    z = leaf(np.zeros((2, 3)))
+    with pytest.raises(kind, match=message) as info:
+        F.cross_entropy(z, labels)
+    assert str(info.value).startswith("cross_entropy:")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_zero_size_batch_through_linear_works(dtype, strict_numpy):
+    lin = nn.Linear(3, 2, seed=0, dtype=dtype)
+    assert lin.weight.dtype == dtype and lin(np.ones((4, 3), dtype)).dtype == dtype
+    y = lin(np.zeros((0, 3), dtype=dtype))
+    assert y.shape == (0, 2) and y.dtype == dtype
+    y.sum().backward()
+    np.testing.assert_array_equal(lin.weight.grad, np.zeros((3, 2), dtype=dtype))
+    np.testing.assert_array_equal(lin.bias.grad, np.zeros(2, dtype=dtype))
+    assert lin.weight.grad.dtype == dtype and lin.bias.grad.dtype == dtype
+
+
+LOSSES = [
+    ("MSELoss", nn.MSELoss, np.zeros((0, 2))),
+    ("BCEWithLogitsLoss", nn.BCEWithLogitsLoss, np.zeros((0, 2))),
+    ("CrossEntropyLoss", nn.CrossEntropyLoss, []),
+]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name, loss_cls, target", LOSSES, ids=[x[0] for x in LOSSES])
+def test_each_loss_on_a_zero_size_batch_has_one_documented_behaviour(
+        name, loss_cls, target, reduction, strict_numpy):
+    """nn/functional.py documents it: on an empty batch "mean" is nan (a mean over zero
+    elements, silently, as PyTorch), "sum" is 0 and "none" is empty; the parameters'
+    gradients are zero (finite), so an optimizer step on an empty batch changes nothing."""
+    lin = nn.Linear(3, 2, seed=0)
+    before = lin.state_dict()
+    out = lin(np.zeros((0, 3)))
+    loss = loss_cls(reduction=reduction)(out, target)
+    if reduction == "mean":
+        assert loss.shape == () and math.isnan(loss.item())
+        loss.backward()
+    elif reduction == "sum":
+        assert loss.shape == () and loss.item() == 0.0
+        loss.backward()
+    else:
+        assert loss.shape == ((0,) if name == "CrossEntropyLoss" else (0, 2))
+        loss.backward(np.zeros(loss.shape))
     np.testing.assert_array_equal(lin.weight.grad, np.zeros((3, 2)))
     np.testing.assert_array_equal(lin.bias.grad, np.zeros(2))
-    assert F.cross_entropy(out, [], "sum").item() == 0.0
-    assert F.mse_loss(out, np.zeros((0, 2)), "none").shape == (0, 2)
+    nn.SGD(lin.parameters(), lr=0.1).step()
+    for k, v in lin.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_a_linear_layer_reads_its_input_and_weight_at_backward_but_not_its_bias():
+    lin = nn.Linear(2, 3, seed=0)
+    x = leaf([[1.0, 2.0]])
+    y = lin(x).sum()
+    with no_grad():
+        lin.bias += 1.0  # the bias gradient does not depend on the bias: nothing stale
+    y.backward()
+    np.testing.assert_array_equal(lin.bias.grad, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(lin.weight.grad, [[1.0] * 3, [2.0] * 3])
+    y = lin(x).sum()
+    with no_grad():
+        lin.weight *= 2.0
+    with pytest.raises(RuntimeError, match=r"linear: an input of shape \(2, 3\) .*version 0 "
+                                           r"when recorded, now 1"):
+        y.backward()
+
+
+@pytest.mark.parametrize("opt_cls, versions", [
+    (lambda ps: nn.SGD(ps, lr=0.1), (1, 2)),
+    (lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9), (1, 2)),
+    (lambda ps: nn.Adam(ps, lr=0.1), (1, 2)),
+    (lambda ps: nn.AdamW(ps, lr=0.1), (1, 2)),  # decay and update: one change per step
+], ids=["SGD", "SGD momentum", "Adam", "AdamW"])
+def test_forward_then_optimizer_step_then_backward_is_detected(opt_cls, versions):
+    """The classic mistake: step() between the forward pass and backward()."""
+    model = nn.Linear(2, 1, seed=0)
+    opt = opt_cls(model.parameters())
+    x = np.array([[1.0, 2.0], [3.0, -1.0]])
+    model(x).sum().backward()
+    opt.step()  # a correct step: versions become versions[0]
+    loss = (model(x) ** 2).mean()  # recorded at versions[0]
+    opt.step()  # stale gradients, and the parameters change under the pending graph
+    with pytest.raises(RuntimeError) as info:
+        loss.backward()
+    msg = str(info.value)
+    # y = x @ W + b is one linear node: its backward reads W, so the error is about W
+    assert msg.startswith("linear:") and "(2, 1)" in msg
+    assert f"version {versions[0]} when recorded, now {versions[1]}" in msg
+
+
+def test_load_state_dict_between_forward_and_backward_is_detected():
+    model = nn.Linear(2, 1, seed=0)
+    loss = model(np.ones((3, 2))).sum()
+    model.load_state_dict(nn.Linear(2, 1, seed=1).state_dict())
+    with pytest.raises(RuntimeError, match="version 0 when recorded, now 1"):
+        loss.backward()
+
+
+def test_cross_entropy_at_logits_of_plus_minus_1000_is_exact(strict_numpy):
+    z = leaf(Z)
+    loss = F.cross_entropy(z, [0, 1, 2], reduction="none")
+    np.testing.assert_array_equal(loss.data[:2], [0.0, 2000.0])
+    np.testing.assert_allclose(loss.data[2], LOG3, rtol=0, atol=ATOL_1000)
+    loss.backward(np.ones(3))
+    np.testing.assert_array_equal(z.grad[:2], [[0.0, 0.0, 0.0], [0.0, -1.0, 1.0]])
+    np.testing.assert_allclose(z.grad[2], [1 / 3, 1 / 3, -2 / 3], rtol=0, atol=ATOL_1000)
+
+
+def test_library_losses_have_finite_gradients_at_extreme_logits(strict_numpy):
+    """nn's losses avoid the masked-where trap: no branch computes log or exp of an extreme
+    value whose gradient is then masked; at +-1e300 everything stays finite and exact."""
+    z = leaf([[1e300, -1e300, 0.0]])
+    loss = F.cross_entropy(z, [1])
+    loss.backward()
+    assert loss.item() == 2e300
+    np.testing.assert_array_equal(z.grad, [[1.0, -1.0, 0.0]])
+    z = leaf([1e300, -1e300, 1e300, -1e300])
+    loss = F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 0.0, 1.0]), "sum")
+    loss.backward()
+    assert loss.item() == 2e300
+    np.testing.assert_array_equal(z.grad, [0.0, 0.0, 1.0, -1.0])
 
 
 # ----- optimizers ----------------------------------------------------------------------------
@@ -742,16 +847,6 @@ def test_an_overflow_in_a_step_is_reported_as_numpy_reports_it():
     p.grad = np.array([1e308])
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):
         nn.SGD([p], lr=10.0).step()
-
-
-def test_a_step_between_forward_and_backward_is_detected():
-    m = nn.Linear(2, 1, seed=0)
-    opt = nn.SGD(m.parameters(), lr=0.1)
-    m(np.ones((1, 2))).sum().backward()
-    loss = m(np.ones((1, 2))).sum()
-    opt.step()
-    with pytest.raises(RuntimeError, match="version"):
-        loss.backward()
 
 
 @pytest.mark.parametrize("make", [

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from expressions import leaf
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -199,6 +200,38 @@ def test_unary_value_and_tensor_agree(name):
     t.backward()
     assert v.data == pytest.approx(float(t.data), rel=1e-15)
     assert v._args[0].grad == pytest.approx(float(t._args[0].grad), rel=1e-15)
+
+
+# ----- errors and edge cases: IEEE extremes of sigmoid and pow -----------------------------------
+def test_sigmoid_at_plus_minus_1000_is_exact_for_value_and_tensor(strict_numpy):
+    for x, value in [(1000.0, 1.0), (-1000.0, 0.0)]:
+        v = Value(x)
+        s = v.sigmoid()
+        s.backward()
+        assert s.data == value and v.grad == 0.0
+    t = leaf([1000.0, -1000.0, 0.0])
+    s = t.sigmoid()
+    s.sum().backward()
+    np.testing.assert_array_equal(s.data, [1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(t.grad, [0.0, 0.0, 0.25])
+
+
+def test_a_negative_value_to_a_fractional_power_is_nan_never_complex(strict_numpy):
+    v = Value(-2.0)
+    y = v ** 0.5
+    y.backward()
+    assert type(y.data) is float and math.isnan(y.data) and math.isnan(v.grad)
+    assert type(v.grad) is float
+    e = Value(0.5)
+    y = Value(-8.0) ** e  # exponent a Value: d/de = out * log(x), nan too
+    y.backward()
+    assert type(y.data) is float and math.isnan(y.data) and math.isnan(e.grad)
+    assert math.isnan((Value(-8.0) ** (1 / 3)).data)
+    t = leaf([-2.0, 4.0])
+    y = t ** 0.5
+    y.sum().backward()
+    assert y.dtype == np.float64 and np.isnan(y.data[0]) and y.data[1] == 2.0
+    assert np.isnan(t.grad[0]) and t.grad[1] == 0.25
 
 
 # ----- second order at 0-d: numpy makes scalars of 0-d arrays, and none may reach a rule ---------

@@ -13,6 +13,25 @@ def test_the_readme_has_python_examples():
     assert len(BLOCKS) >= 4
 
 
+# ----- the tests' layout that "Errors and edge cases" describes -----------------------------
+MIRRORS_NO_MODULE_BY_NAME = {"nn": "the nn package", "nn_io": "nn/serialization.py",
+                             "readme": "README.md"}
+
+
+def test_each_test_file_mirrors_a_module_and_the_files_the_readme_names_exist():
+    """Tests mirror the modules (tests/test_<module>.py), so each case is found next to the
+    module behind it: no catch-all file of cases from everywhere."""
+    root = README.parent
+    modules = {p.stem for pkg in ("autograd", "nn", "tapegrad") for p in (root / pkg).glob("*.py")}
+    for test in sorted((root / "tests").glob("test_*.py")):
+        name = test.stem.removeprefix("test_")
+        assert name in modules or name in MIRRORS_NO_MODULE_BY_NAME, f"{test.name}: no {name}.py"
+    named = re.findall(r"`(tests/test_\w+\.py)`", README.read_text())
+    assert "tests/test_nn_io.py" in named
+    for path in named:
+        assert (root / path).is_file(), path
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the examples write xor.npz and neuron.svg
