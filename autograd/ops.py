@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import inspect
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -336,12 +337,13 @@ def _node_function(op):
     return _call(op, run)
 
 
-def _broadcast_to(x, shape):
+def _broadcast_to(x: Any, shape: tuple) -> Any:
     if not isinstance(x, Node):
         return np.broadcast_to(x, shape)
-    if x.shape == tuple(shape):
+    if x.data.shape == tuple(shape):
         return x
-    return x + np.zeros(shape, dtype=x.dtype)  # add's VJP sums back over the broadcast axes
+    # add's VJP sums back over the broadcast axes
+    return apply(ADD, x, np.zeros(shape, dtype=x.data.dtype))
 
 
 # over nodes: one function per op, recording it; and the few non-differentiable helpers

@@ -46,11 +46,11 @@ def _const(c: Any, what: str) -> Any:
     raise TypeError(f"{what}: unsupported operand type {type(c).__name__} for Tensor")
 
 
-def _operands(op: Any, args: tuple) -> tuple[tuple, list, tuple, bool]:
+def _operands(op: Any, args: tuple) -> tuple[tuple, Any, tuple, bool]:
     """An op's arguments with every constant converted (TypeError for what cannot be one),
     their raw values, their versions now, and whether any requires grad."""
-    vals = []
-    saved = []
+    vals: list = []
+    saved: list[int | None] = []
     rg = False
     for a in args:
         if isinstance(a, Tensor):
@@ -173,6 +173,8 @@ class Tensor(Operators, ArrayOperators, Node):
     def _apply(op, args, params=None):
         # the inputs' values, their versions now (checked at backward), and whether any
         # requires grad; spelled out for the hot paths: x @ W, x + b, x * 2.0, x.relu()
+        vals: Any
+        saved: Any
         x = args[0]
         if len(args) == 2 and isinstance(x, Tensor):
             y = args[1]
@@ -305,12 +307,12 @@ class Tensor(Operators, ArrayOperators, Node):
         """A differentiable dtype conversion (to an integer dtype it carries no gradient)."""
         return self._apply(ops.CAST, (self,), {"dtype": np.dtype(dtype)})
 
-    def argmax(self, axis: int | None = None) -> np.ndarray:
-        """Indices of the maxima (a plain array)."""
+    def argmax(self, axis: int | None = None) -> Any:
+        """Indices of the maxima (a plain array, or an integer for axis=None)."""
         return np.argmax(self.data, axis=axis)
 
-    def argmin(self, axis: int | None = None) -> np.ndarray:
-        """Indices of the minima (a plain array)."""
+    def argmin(self, axis: int | None = None) -> Any:
+        """Indices of the minima (a plain array, or an integer for axis=None)."""
         return np.argmin(self.data, axis=axis)
 
     # ----- reductions --------------------------------------------------------------------------
@@ -412,7 +414,7 @@ class Tensor(Operators, ArrayOperators, Node):
         if axis is None:
             raise TypeError("expand_dims: axis must be an int or a tuple of ints, got None")
         ndim = self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1)
-        axes = _axes(axis, self.shape, "expand_dims", ndim)
+        axes = _axes(axis, self.shape, "expand_dims", ndim) or ()
         sizes = iter(self.shape)
         return self.reshape(tuple(1 if i in axes else next(sizes) for i in range(ndim)))
 
@@ -433,7 +435,7 @@ class Tensor(Operators, ArrayOperators, Node):
         return self._apply(ops.GETITEM, (self,), {"index": _index(index)})
 
     # ----- in-place changes --------------------------------------------------------------------
-    def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor:
+    def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor | None:
         if isinstance(other, Node):
             kind_of((self, other))
         if state.grad_enabled:
@@ -663,7 +665,9 @@ def _tensors_or_const(xs: Iterable[Any], what: str) -> list:
 def _one_axis(axis: Any, shape: tuple, what: str, ndim: int) -> int:
     if not _is_int(axis):
         raise TypeError(f"{what}: axis must be an int, got {axis!r}")
-    return _axes(axis, shape, what, ndim)[0]
+    axes = _axes(axis, shape, what, ndim)
+    assert axes is not None  # an int axis gives one
+    return axes[0]
 
 
 def concatenate(tensors: Iterable[Any], axis: int = 0) -> Tensor:
