@@ -136,6 +136,11 @@ ABS = defop("abs", lambda xp, x: xp.abs(x),
             kinks="non-differentiable at 0: abs'(0) = 0")
 SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),),
             methods=("sin",), reads=("inputs",), **SCALAR, doc="Sine.")
+# log(1 + e ** x) without overflow: max(x, 0) + log1p(e ** -|x|); its derivative is sigmoid
+SOFTPLUS = defop("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),
+                 lambda xp, g, out, need, x: (g * xp.sigmoid(x),),
+                 methods=("softplus",), reads=("inputs",), **SCALAR,
+                 doc="log(1 + e ** x), computed without overflow (finite at +-1000).")
 COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
             methods=("cos",), reads=("inputs",), **SCALAR, doc="Cosine.")
 

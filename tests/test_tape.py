@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from expressions import micrograd_readme
+from hypothesis import find
+from test_ops import DOMAINS
 
 from autograd import Tensor, Value, explain, tape
+from autograd.engine import registry
 from autograd.tape import Entry, Tape
 
 
@@ -196,3 +200,16 @@ def test_explain_of_a_leaf():
     a = Value(2.0, label="a")
     text = explain(a)
     assert "0 ops on the tape" in text and text.endswith("  a: grad = 1")
+
+
+# ----- every elementwise op shows its local derivative in explain (from the registry) ---------
+@pytest.mark.parametrize("name", sorted(n for n, op in registry.items() if op.elementwise))
+def test_explain_shows_the_local_derivative_of_every_elementwise_op(name):
+    f, xs = find(DOMAINS[name], lambda fx: all(np.size(x) == 1 for x in fx[1]))
+    ts = [Tensor(x, requires_grad=True) for x in xs]
+    out = f(*ts)
+    assert out._op is registry[name]
+    text = explain(out)
+    step = next(line for line in text.splitlines() if line.startswith("step 1 of"))
+    assert f"= {name}(" in step
+    assert "local derivative" in text.split(step, 1)[1].split("step 2 of")[0]
