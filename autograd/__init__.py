@@ -1,10 +1,32 @@
 """tapegrad's autograd: scalar ``Value`` and array ``Tensor`` nodes on one tape."""
 
-from .engine import detect_anomaly, enable_grad, is_grad_enabled, no_grad, primitive
+from .engine import (
+    current_scope,
+    detect_anomaly,
+    enable_grad,
+    hide_frames,
+    is_grad_enabled,
+    no_grad,
+    primitive,
+    scope,
+)
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tape import explain, tape
-from .tensor import Tensor, concatenate, maximum, minimum, ones, randn, stack, tensor, where, zeros
+from .tensor import (
+    Tensor,
+    concatenate,
+    cross_entropy,
+    linear,
+    maximum,
+    minimum,
+    ones,
+    randn,
+    stack,
+    tensor,
+    where,
+    zeros,
+)
 from .value import Value
 
 __version__ = "0.1.0"
@@ -13,5 +35,6 @@ __all__ = [
     "Value", "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
-    "GradcheckError", "tape", "explain",
+    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "current_scope",
+    "hide_frames",
 ]

@@ -138,7 +138,7 @@ class Tensor(Operators, ArrayOperators, Node):
     cannot require grad.
     """
 
-    __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_module")
+    __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_scope")
     __array_ufunc__ = None  # numpy defers to us: ndarray + Tensor is a Tensor
     _ns = backend.numpy_ns
 
@@ -161,7 +161,7 @@ class Tensor(Operators, ArrayOperators, Node):
         self._params = None
         self._version = [0]
         self._saved = None
-        self._module = None
+        self._scope = None
         self._rg = False
         self.requires_grad = requires_grad
 
@@ -231,12 +231,12 @@ class Tensor(Operators, ArrayOperators, Node):
         if rg and state.grad_enabled and data.dtype.kind == "f":
             out._op, out._args, out._params, out._rg = op, args, params, True
             out._saved = saved
-            out._module = state.module
+            out._scope = state.scope
             if anomaly_users[0] and state.anomaly:
                 record_anomaly(out)
         else:
             out._op, out._args, out._params, out._rg = None, (), None, False
-            out._saved = out._module = None
+            out._saved = out._scope = None
         return out
 
     # ----- attributes --------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class Tensor(Operators, ArrayOperators, Node):
         out = Tensor.__new__(Tensor)
         out._init_node(self.data, label=self.label)
         out._params = None
-        out._rg, out._saved, out._module = False, None, None
+        out._rg, out._saved, out._scope = False, None, None
         out._version = self._version
         return out
 
@@ -460,10 +460,13 @@ class Tensor(Operators, ArrayOperators, Node):
         self._bump()
         return self
 
-    def _bump(self) -> None:
-        """Record an in-place change: this tensor's version, and when the last change was."""
+    def mark_changed(self) -> None:
+        """Call after writing into ``.data`` yourself, so that graphs that saved this tensor
+        refuse to backpropagate (as after ``+=`` or ``t[i] = x``): its version goes up."""
         self._version[0] += 1
-        last_change[0] = next(_counter)
+        last_change[0] = next(_counter)  # when the last change was: backward checks after it
+
+    _bump = mark_changed  # what the in-place operators call
 
     def __iadd__(self, other: Any) -> Tensor:
         done = self._inplace("+=", other, np.add)
@@ -707,3 +710,53 @@ def maximum(x: Any, y: Any) -> Tensor:
 def minimum(x: Any, y: Any) -> Tensor:
     """Elementwise minimum (ties split the gradient evenly)."""
     return _as_tensor(apply(ops.MINIMUM, x, y))
+
+
+def linear(x: Any, w: Any, b: Any = None) -> Tensor:
+    """``x @ w + b``, recorded as one ``linear`` node (matmul's rule and add's, one tape entry);
+    ``x @ w`` when ``b`` is None. ``w`` has shape ``(in, out)``, so this is the formula written
+    by hand: PyTorch's ``F.linear`` takes the transpose, a weight of shape ``(out, in)``."""
+    if b is None:
+        return Tensor._apply(ops.MATMUL, (x, w))
+    return Tensor._apply(ops.LINEAR, (x, w, b))
+
+
+_INTP = np.dtype(np.intp)
+
+
+def _labels(labels: Any, n: int, c: int) -> np.ndarray:
+    """Validate class labels for logits of shape (n, c); return them as an index array."""
+    if isinstance(labels, Tensor):
+        lab = labels.data
+    elif isinstance(labels, (list, tuple)) and len(labels) == 0:
+        lab = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
+    else:
+        lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got dtype {lab.dtype}")
+    if lab.shape != (n,):
+        raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
+                         f"with {n} rows; expected shape {(n,)}")
+    # one reduction checks both ends: seen as unsigned, a negative label is huge; done in the
+    # caller's dtype (cast first, a uint64 of 2**63 would be reported as a negative number),
+    # with np.uintp named directly for the usual intp labels (a dtype from a string is slower)
+    unsigned = np.uintp if lab.dtype is _INTP else lab.dtype.str.replace("i", "u")
+    if lab.size and np.maximum.reduce(lab.view(unsigned)) >= c:
+        bad = lab[(lab < 0) | (lab >= c)]
+        raise ValueError(f"cross_entropy: label {bad[0]} is out of range for {c} classes "
+                         f"(valid labels are 0 to {c - 1})")
+    return lab.astype(np.intp)  # a copy: the graph keeps labels the caller cannot change
+
+
+def cross_entropy(z: Any, labels: Any) -> Tensor:
+    """Per-sample cross-entropy ``logsumexp(z[i]) - z[i, labels[i]]``, shape ``(N,)``.
+
+    ``z`` holds logits of shape ``(N, C)``; ``labels`` are integers in ``[0, C)`` of shape
+    ``(N,)`` (a list, an ndarray or an integer Tensor): TypeError for other dtypes,
+    ValueError for another shape or a label out of range. One fused, stable primitive (finite
+    and exact at logits of +-1000); its gradient is ``softmax(z) - onehot(labels)``.
+    """
+    z = _as_tensor(z)
+    if z.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
+    return Tensor._apply(ops.CROSS_ENTROPY, (z, _labels(labels, *z.shape)))

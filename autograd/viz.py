@@ -107,9 +107,8 @@ def _kind(n: Node, root: Node) -> str:
         return "value"
     if not n.requires_grad:
         return "input"
-    if type(n).__name__ == "Parameter" or n.label:
-        return "parameter"
-    return "leaf"
+    # a leaf that requires grad and is named: a parameter (nn names every one it holds)
+    return "parameter" if n.label else "leaf"
 
 
 def _const_label(c: Any) -> str:
@@ -194,10 +193,11 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
 
     One node per value (label; data, or for tensors shape, dtype and values or min / mean /
     max; grad when known) and one per op (its symbol, ``+ - * / ** neg``, or its name), edges in
-    data-flow direction; constants are small plain nodes. Leaves, parameters, data inputs and
-    the output are coloured differently; a value used by several ops (its gradients are
-    summed) has an orange border and says how many. ``show_tape`` numbers the ops in tape
-    order. ``clusters`` boxes the ops run inside an ``nn`` module, titled by its dotted path.
+    data-flow direction; constants are small plain nodes. Leaves, parameters (labelled leaves
+    that require grad), data inputs and the output are coloured differently; a value used by
+    several ops (its gradients are summed) has an orange border and says how many.
+    ``show_tape`` numbers the ops in tape order. ``clusters`` boxes the ops run inside a
+    ``scope`` (nn modules open one), titled by its dotted path.
 
     The traversal is breadth-first from ``root`` and iterative; it stops once ``max_nodes``
     nodes (values, ops, constants and the cut marker) are drawn, so the nodes nearest the root
@@ -208,19 +208,19 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
     if max_nodes < 2:
         raise ValueError(f"draw_graph: max_nodes must be at least 2, not {max_nodes}")
     w = _walk(root, max_nodes)
-    module = (lambda n: getattr(n, "_module", None) or None) if clusters else (lambda n: None)
+    scope_of = (lambda n: n._scope) if clusters else (lambda n: None)
     groups: dict[str | None, list[tuple[str, dict]]] = {}
     for n in w.values:
         attrs = _value_attrs(n, root, w.uses[n], show_data, show_grad)
-        groups.setdefault(module(n), []).append((f"v{n._id}", attrs))
+        groups.setdefault(scope_of(n), []).append((f"v{n._id}", attrs))
     number = {n: i for i, n in enumerate(sorted(w.ops, key=lambda n: n._id))}
     for n in w.ops:
         attrs = _op_attrs(n, number[n] if show_tape else None)
-        groups.setdefault(module(n), []).append((f"op{n._id}", attrs))
+        groups.setdefault(scope_of(n), []).append((f"op{n._id}", attrs))
     for name, c, n in w.consts:
         attrs = {"shape": "plaintext", "fontsize": "9", "width": "0", "height": "0",
                  "margin": "0.02", "label": _html([_const_label(c)])}
-        groups.setdefault(module(n), []).append((name, attrs))
+        groups.setdefault(scope_of(n), []).append((name, attrs))
 
     dot = Digraph(graph_attr={"rankdir": rankdir},
                   node_attr={"fontname": "Helvetica", "fontsize": "11"})

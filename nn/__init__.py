@@ -1,6 +1,8 @@
 """tapegrad's ``nn``: modules, layers, losses, optimizers and safe weight files, on
 ``autograd.Tensor``, named and behaving as PyTorch's do."""
 
+import autograd
+
 from . import functional
 from .data import batches
 from .interop import from_torch_state_dict, to_torch_state_dict
@@ -16,3 +18,5 @@ __all__ = [
     "clip_grad_norm", "batches", "LoadError", "to_torch_state_dict", "from_torch_state_dict",
     "functional",
 ]
+
+autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, ops, stack
+import autograd
+from autograd import Tensor, stack
 
 __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -50,45 +51,15 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(d * d, reduction, "mse_loss")
 
 
-_INTP = np.dtype(np.intp)
-
-
-def _labels(labels: Any, n: int, c: int) -> np.ndarray:
-    """Validate class labels for logits of shape (n, c); return them as an index array."""
-    if isinstance(labels, Tensor):
-        lab = labels.data
-    elif isinstance(labels, (list, tuple)) and len(labels) == 0:
-        lab = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
-    else:
-        lab = np.asarray(labels)
-    if lab.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integers, got dtype {lab.dtype}")
-    if lab.shape != (n,):
-        raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
-                         f"with {n} rows; expected shape {(n,)}")
-    # one reduction checks both ends: seen as unsigned, a negative label is huge; done in the
-    # caller's dtype (cast first, a uint64 of 2**63 would be reported as a negative number),
-    # with np.uintp named directly for the usual intp labels (a dtype from a string is slower)
-    unsigned = np.uintp if lab.dtype is _INTP else lab.dtype.str.replace("i", "u")
-    if lab.size and np.maximum.reduce(lab.view(unsigned)) >= c:
-        bad = lab[(lab < 0) | (lab >= c)]
-        raise ValueError(f"cross_entropy: label {bad[0]} is out of range for {c} classes "
-                         f"(valid labels are 0 to {c - 1})")
-    return lab.astype(np.intp)  # a copy: the graph keeps labels the caller cannot change
-
-
 def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
     """``logsumexp(logits[i]) - logits[i, labels[i]]`` per sample, reduced.
 
     ``logits`` has shape ``(N, C)``; ``labels`` are integers in ``[0, C)`` of shape ``(N,)``,
     as a list, ndarray or integer Tensor. One fused, stable primitive (finite and exact at
-    logits of +-1000); its gradient is ``softmax(logits) - onehot(labels)``.
+    logits of +-1000; ``autograd.cross_entropy``); its gradient is
+    ``softmax(logits) - onehot(labels)``.
     """
-    z = logits if isinstance(logits, Tensor) else Tensor(logits)
-    if z.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
-    lab = _labels(labels, *z.shape)
-    return _reduce(Tensor._apply(ops.CROSS_ENTROPY, (z, lab)), reduction, "cross_entropy")
+    return _reduce(autograd.cross_entropy(logits, labels), reduction, "cross_entropy")
 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any,

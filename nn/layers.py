@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, ops
+from autograd import Tensor, linear
 
 from .module import Module, Parameter, _flatten
 
@@ -43,9 +43,7 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x: Any) -> Tensor:
-        if self.bias is None:
-            return _tensor(x) @ self.weight
-        return Tensor._apply(ops.LINEAR, (_tensor(x), self.weight, self.bias))
+        return linear(_tensor(x), self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

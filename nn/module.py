@@ -14,8 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd import Tensor, no_grad
-from autograd.engine import state
+from autograd import Tensor, current_scope, no_grad, scope
 
 
 class Parameter(Tensor):
@@ -54,8 +53,17 @@ def _flatten(name: str, value: Any) -> Iterator[tuple[str, Any]]:
             yield from _flatten(f"{name}.{k}", v)
 
 
+class _Label(str):
+    """A label nn gave a parameter (its name): one the outermost call may refine to the dotted
+    name. A label the user sets is a plain ``str``, so it is never rewritten."""
+
+    __slots__ = ()
+
+
 class _CallContext(threading.local):
-    paths: dict[int, str] | None = None  # id(module) -> dotted path, while a root call runs
+    # while an outermost call runs: id(module) -> the scope naming its dotted path, and the
+    # scope the call was made in
+    call: tuple[dict[int, scope], str | None] | None = None
 
 
 _ctx = _CallContext()
@@ -67,11 +75,15 @@ class Module:
     """Base class of layers and models: subclass it, assign parameters and sub-modules as
     attributes, and write ``forward``. Calling the module runs ``forward``.
 
-    While a module runs, every node it creates records the module's dotted path (in
-    ``Tensor._module``, for drawings). Paths are relative to the outermost module called: its
-    children are named as in ``named_modules()`` (``"0"``, ``"encoder.0"``), and the outermost
-    module itself, whose path would be empty, is named by its class (``"MLP"``). A module
-    called from inside another one without being its attribute gets ``"<caller>.<Class>"``.
+    A module runs inside an ``autograd.scope`` named by its dotted path, so drawings box the
+    nodes it creates. Paths are relative to the outermost module called: its children are
+    named as in ``named_modules()`` (``"0"``, ``"encoder.0"``), and the outermost module
+    itself, whose path would be empty, is named by its class (``"MLP"``). A module called from
+    inside another one without being its attribute gets ``"<caller>.<Class>"``. A scope open
+    around the outermost call prefixes them all (``"train.0"``).
+
+    A parameter assigned with no label gets its attribute name as label, and the outermost
+    call refines such a label to the dotted name; a label you set is never rewritten.
     """
 
     training = True  # a class default, so subclasses need not call super().__init__()
@@ -79,7 +91,7 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         # a fresh parameter gets its attribute name as label; the outermost call refines it
         if isinstance(value, Parameter) and not value.label:
-            value.label = name
+            value.label = _Label(name)
         _structure[0] += 1
         object.__setattr__(self, name, value)
 
@@ -88,33 +100,36 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        paths = _ctx.paths
-        outermost = paths is None
-        prev = state.module
-        try:
-            if outermost:
-                path = type(self).__name__
-                _ctx.paths = self._call_paths(path)
-            else:
-                path = paths.get(id(self))
-                if path is None:  # not an attribute of the outermost module: nest under caller
-                    path = f"{prev}.{type(self).__name__}" if prev else type(self).__name__
-            state.module = path
+        call = _ctx.call
+        if call is None:  # the outermost call: it names the scopes of the modules inside
+            paths, base = _ctx.call = (self._call_paths(), current_scope())
+            try:  # its own scope is named by its class, under the scope it was called in
+                with paths[id(self)] if base is None else scope(type(self).__name__):
+                    return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
+            finally:
+                _ctx.call = None
+        paths, base = call
+        s = paths.get(id(self))
+        if s is None:  # not an attribute of the outermost module: nest under the caller
+            s = scope(type(self).__name__)
+        elif base is not None:  # the outermost call was made inside a scope: go under it
+            s = scope(f"{base}.{s.name}", absolute=True)
+        with s:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
-        finally:
-            state.module = prev
-            if outermost:
-                _ctx.paths = None
 
-    def _call_paths(self, root: str) -> dict[int, str]:
-        """id(module) -> dotted path of every sub-module; labels the parameters. Cached until
-        an attribute of any module is assigned (walking the tree on every call is slow)."""
+    def _call_paths(self) -> dict[int, scope]:
+        """id(module) -> a scope naming the dotted path of every sub-module; names the
+        parameters that have no label or nn's. Cached until an attribute of any module is
+        assigned (walking the tree, or making scopes, on every call is slow); a scope may be
+        shared by threads and nested."""
         cached = _paths_cache.get(self)
         if cached is not None and cached[0] == _structure[0]:
             return cached[1]
-        paths = {id(m): name or root for name, m in self.named_modules()}
+        paths = {id(m): scope(name or type(self).__name__, absolute=True)
+                 for name, m in self.named_modules()}
         for name, p in self.named_parameters():
-            p.label = name
+            if not p.label or type(p.label) is _Label:
+                p.label = _Label(name)
         _paths_cache[self] = (_structure[0], paths)
         return paths
 
@@ -236,7 +251,7 @@ class Module:
         a temporary file in the same directory and an atomic rename."""
         from .serialization import save
 
-        save(self, path)
+        save(self.state_dict(), path)
 
     def load(self, path: str | bytes | Any) -> Module:
         """Read parameters written by ``save``; ``nn.LoadError`` when anything is wrong (also
@@ -244,7 +259,8 @@ class Module:
         read), and then the model is unchanged. Returns the module."""
         from .serialization import load
 
-        load(self, path)
+        expected = {name: (p.shape, p.dtype) for name, p in self.named_parameters()}
+        self.load_state_dict(load(path, expected))  # checked in full: it writes all or nothing
         return self
 
     # ----- printing ----------------------------------------------------------------------------

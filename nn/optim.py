@@ -1,8 +1,8 @@
 """Optimizers following PyTorch's published update rules, and gradient clipping.
 
-``step()`` works on the raw arrays and writes each parameter's array in place, then bumps the
-parameter's version counter (as ``p -= update`` under ``no_grad`` would): a graph recorded
-before the step and backpropagated after it raises instead of using stale values.
+``step()`` works on the raw arrays and writes each parameter's array in place, then marks the
+parameter changed (``mark_changed``, as ``p -= update`` under ``no_grad`` would): a graph
+recorded before the step and backpropagated after it raises instead of using stale values.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Optimizer:
             todo.append((p, g, st))
         for p, g, st in todo:
             self._update(p.data, g, st)  # in place, on the raw array ...
-            p._bump()  # ... so the version check sees it, as for p -= ...
+            p.mark_changed()  # ... so the version check sees it, as for p -= ...
 
     def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
         """Write one parameter's new value into ``w`` in place."""

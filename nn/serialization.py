@@ -4,29 +4,27 @@ A file is untrusted input. ``load`` never unpickles, and checks everything it ca
 zip's central directory and the metadata (names, then shapes and dtypes, then each member's
 declared size) before it inflates a byte of array data, so a zip bomb or a forged ``.npy``
 header is refused by arithmetic, not by running out of memory. Only a regular file is opened
-(symlinks are followed): a FIFO would block and a device such as /dev/zero never ends. Arrays
-are read into temporaries; the model is written only after every array has been read and
-verified (the zip CRC catches flipped bits), so a failed load leaves it bit-identical.
+(symlinks are followed): a FIFO would block and a device such as /dev/zero never ends. ``load``
+returns new arrays, each read and verified (the zip CRC catches flipped bits); it writes
+nothing, so ``Module.load`` hands them to ``load_state_dict``, the one path that writes
+parameters, and a failed load leaves the model bit-identical.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import stat
 import struct
 import zipfile
 import zlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.lib.format as npy
-
-from autograd import no_grad
-
-if TYPE_CHECKING:
-    from .module import Module
 
 META = "tapegrad.json"  # the metadata member
 FORMAT = "tapegrad.weights"
@@ -50,10 +48,13 @@ class LoadError(ValueError):
         super().__init__(f"cannot load weights from '{self.path}': {reason}")
 
 
-def save(module: Module, path: str | os.PathLike) -> None:
-    """Write ``module``'s parameters to exactly ``path`` (see ``Module.save``)."""
+Spec = tuple[tuple[int, ...], np.dtype]  # the shape and dtype an array must have
+
+
+def save(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Write the named arrays ``state`` (a ``state_dict``) to exactly ``path`` (see
+    ``Module.save``)."""
     path = os.fspath(path)
-    state = module.state_dict()
     meta = {"format": FORMAT, "version": VERSION,
             "arrays": [{"name": k, "shape": list(v.shape), "dtype": v.dtype.str}
                        for k, v in state.items()]}
@@ -144,19 +145,20 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple, dtype:
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
 
 
-def _load_arrays(zf: zipfile.ZipFile, params: dict[str, Any], fail: Any) -> dict[str, Any]:
+def _load_arrays(zf: zipfile.ZipFile, expected: Mapping[str, Spec], fail: Any
+                 ) -> dict[str, np.ndarray]:
     infos = zf.infolist()
     members = {i.filename: i for i in infos}
     if len(members) != len(infos):
         fail("the archive has duplicate member names")
     if META not in members:
         fail(f"not a tapegrad weight file (no '{META}' metadata member)")
-    arrays = _read_meta(zf, members, len(params), fail)
+    arrays = _read_meta(zf, members, len(expected), fail)
 
     # 1. names: the metadata against the model, then the archive against the metadata
     names = [a["name"] for a in arrays]
-    missing = [n for n in params if n not in names]
-    unexpected = [n for n in names if n not in params]
+    missing = [n for n in expected if n not in names]
+    unexpected = [n for n in names if n not in expected]
     if missing or unexpected:
         fail("the names differ from the model's: "
              + "; ".join(([f"missing {missing}"] if missing else [])
@@ -167,20 +169,20 @@ def _load_arrays(zf: zipfile.ZipFile, params: dict[str, Any], fail: Any) -> dict
 
     # 2. shapes and dtypes
     for a in arrays:
-        p = params[a["name"]]
-        if tuple(a["shape"]) != p.shape:
+        shape, dtype = expected[a["name"]]
+        if tuple(a["shape"]) != shape:
             fail(f"shape of '{a['name']}' differs: file has {tuple(a['shape'])}, "
-                 f"model has {p.shape}")
-        if a["dtype"] != p.dtype.str:
+                 f"model has {shape}")
+        if a["dtype"] != dtype.str:
             fail(f"dtype of '{a['name']}' differs: file has {a['dtype']!r}, model has "
-                 f"{p.dtype.str!r} ({p.dtype})")
+                 f"{dtype.str!r} ({dtype})")
 
     # 3. declared sizes, from the central directory, before inflating anything
     end = os.fstat(zf.fp.fileno()).st_size
     for a in arrays:
         info = members[a["name"] + ".npy"]
-        p = params[a["name"]]
-        nbytes = p.size * p.dtype.itemsize
+        shape, dtype = expected[a["name"]]
+        nbytes = math.prod(shape) * dtype.itemsize
         if not nbytes < info.file_size <= nbytes + _PREFIX + _HEADER_MAX:
             fail(f"'{info.filename}' declares {info.file_size} bytes, but {nbytes} bytes of "
                  f"data plus a header of at most {_PREFIX + _HEADER_MAX} are expected")
@@ -196,8 +198,7 @@ def _load_arrays(zf: zipfile.ZipFile, params: dict[str, Any], fail: Any) -> dict
             fail(f"'{info.filename}' extends past the end of the file (truncated)")
 
     # 4. the data, into temporaries
-    return {a["name"]: _read_array(zf, members[a["name"] + ".npy"], tuple(a["shape"]),
-                                   params[a["name"]].dtype, fail)
+    return {a["name"]: _read_array(zf, members[a["name"] + ".npy"], *expected[a["name"]], fail)
             for a in arrays}
 
 
@@ -233,14 +234,15 @@ def _open_regular(path: str | bytes, fail: Any) -> Any:
         raise
 
 
-def load(module: Module, path: str | os.PathLike) -> None:
-    """Read weights written by ``save`` into ``module`` (see ``Module.load``)."""
+def load(path: str | os.PathLike, expected: Mapping[str, Spec]) -> dict[str, np.ndarray]:
+    """The arrays of a file written by ``save``, by name, after checking that it holds exactly
+    the ``expected`` names, each with its (shape, dtype); ``LoadError`` otherwise (see
+    ``Module.load``). Writes nothing."""
     path = os.fspath(path)
 
     def fail(reason: str) -> None:
         raise LoadError(path, reason)
 
-    params = dict(module.named_parameters())
     f = _open_regular(path, fail)
     with f:
         try:
@@ -251,11 +253,8 @@ def load(module: Module, path: str | os.PathLike) -> None:
             except zipfile.BadZipFile:
                 fail(_sniff(head))
             with zf:
-                new = _load_arrays(zf, params, fail)
+                return _load_arrays(zf, expected, fail)
         except LoadError:
             raise
         except _READ_ERRORS as e:
             raise LoadError(path, f"the file is corrupted ({type(e).__name__}: {e})") from None
-    with no_grad():  # every check passed: now, and only now, write the model (in place)
-        for name, arr in new.items():
-            params[name][...] = arr

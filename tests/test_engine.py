@@ -20,14 +20,17 @@ import nn.functional as F
 from autograd import (
     Tensor,
     Value,
+    current_scope,
     detect_anomaly,
     enable_grad,
     explain,
     grad,
+    hide_frames,
     is_grad_enabled,
     no_grad,
     ops,
     primitive,
+    scope,
 )
 from autograd.engine import apply, graph
 from autograd.viz import draw_graph
@@ -624,6 +627,114 @@ def test_memory_stays_flat_over_1000_training_steps():
         tracemalloc.stop()
     assert at_1000 - at_100 < 4 * 1024, at_1000 - at_100  # a few KB: no per-step growth
     assert math.isfinite(losses[1]) and losses[1] < losses[0] / 10
+
+
+LIBRARY = """
+def double_sqrt(x):
+    return x.sqrt() * 2.0  # the line of the library
+"""
+
+
+def test_hide_frames_skips_a_librarys_frames_in_anomaly_reports(tmp_path, monkeypatch):
+    """autograd knows no other package: a library built on it (nn does this at import)
+    registers itself, and anomaly reports then name the line that called the library. Only
+    that package and its submodules are hidden, not every name that starts the same way."""
+    from autograd import engine
+
+    for name in ("mylib", "mylib_extra"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(engine, "_hidden_packages", list(engine._hidden_packages))
+    import mylib
+    import mylib_extra
+
+    def site(lib):
+        x = Tensor([0.0], requires_grad=True)
+        with detect_anomaly():
+            y = lib.double_sqrt(x).sum()  # the line of the caller
+            with pytest.raises(FloatingPointError) as info:
+                y.backward()
+        return str(info.value)
+
+    library_line = f"{tmp_path / 'mylib' / '__init__.py'}:3"
+    assert library_line in site(mylib)  # not registered: the library's own line
+    hide_frames("mylib")
+    hide_frames("mylib")  # registering twice is harmless
+    caller = site(mylib)
+    assert f"{__file__}:" in caller and library_line not in caller
+    assert f"{tmp_path / 'mylib_extra' / '__init__.py'}:3" in site(mylib_extra)
+    assert engine._hidden_packages.count("mylib") == 1
+    with pytest.raises(TypeError, match="hide_frames: package must be a str"):
+        hide_frames(None)
+    with pytest.raises(ValueError, match="hide_frames: package must not be empty"):
+        hide_frames("")
+
+
+# ----- scopes --------------------------------------------------------------------------------
+def test_scopes_nest_join_with_dots_and_are_restored_after_an_exception():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert current_scope() is None
+    with pytest.raises(KeyError):
+        with scope("encoder"):
+            a = x * 2.0
+            with scope("attn"):
+                b = a.exp()
+                assert current_scope() == "encoder.attn"
+                with scope("head", absolute=True):  # not joined: the path is the name
+                    c = b.sum()
+                assert current_scope() == "encoder.attn"
+            d = a + b
+            raise KeyError
+    assert current_scope() is None
+    assert [n._scope for n in (a, b, c, d)] == ["encoder", "encoder.attn", "head", "encoder"]
+    assert (x * 1.0)._scope is None and x._scope is None  # outside any scope; a leaf
+    s = scope("block")  # one instance may be shared and nested: each level is restored
+    with s:
+        with s:
+            assert current_scope() == "block.block"
+        assert current_scope() == "block"
+    assert current_scope() is None
+
+
+def test_a_scope_is_recorded_by_tensors_that_are_recorded_only():
+    x = Tensor([1.0], requires_grad=True)
+    with scope("s"):
+        recorded = x * 2.0
+        with no_grad():
+            untracked = x * 2.0
+        constant = Tensor([1.0]) * 2.0
+        v = Value(1.0) * 2.0
+    assert recorded._scope == "s"
+    assert untracked._scope is None and constant._scope is None
+    assert v._scope is None  # Value nodes record no scope (it would slow every scalar op)
+
+
+def test_scopes_are_thread_local():
+    seen = []
+    entered, done = threading.Event(), threading.Event()
+
+    def other():
+        entered.wait()
+        seen.append(current_scope())
+        with scope("worker"):
+            seen.append((Tensor([1.0], requires_grad=True) * 2.0)._scope)
+        done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with scope("main"):
+        entered.set()
+        done.wait()
+        assert current_scope() == "main"
+    t.join()
+    assert seen == [None, "worker"]
+
+
+@pytest.mark.parametrize("name, error", [(1, TypeError), (None, TypeError), ("", ValueError)])
+def test_a_scope_name_must_be_a_nonempty_str(name, error):
+    with pytest.raises(error, match="scope: name"):
+        scope(name)
 
 
 # ----- grad mode as a decorator --------------------------------------------------------------

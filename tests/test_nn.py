@@ -17,8 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import autograd
 import nn
-from autograd import Tensor, no_grad
-from autograd.engine import state
+from autograd import Tensor, current_scope, no_grad
 from nn import functional as F
 
 
@@ -223,17 +222,17 @@ def test_nodes_record_the_dotted_path_of_the_module_that_made_them():
 
     net = Net()
     out = net(np.ones((4, 2)))
-    assert out._module == "Net"  # the outermost module is named by its class
+    assert out._scope == "Net"  # the outermost module is named by its class
     head = out.inputs[0]
-    assert head.op == "linear" and head._module == "head"
+    assert head.op == "linear" and head._scope == "head"
     tanh = head.inputs[0]
-    assert tanh.op == "tanh" and tanh._module == "encoder.1"
-    assert tanh.inputs[0]._module == "encoder.0"
-    assert state.module is None  # restored after the call
+    assert tanh.op == "tanh" and tanh._scope == "encoder.1"
+    assert tanh.inputs[0]._scope == "encoder.0"
+    assert current_scope() is None  # restored after the call
     assert net.encoder[0].weight.label == "encoder.0.weight"
     assert net.head.bias.label == "head.bias"
     # called alone, a child is the outermost module
-    assert net.head(np.ones((1, 3)))._module == "Linear"
+    assert net.head(np.ones((1, 3)))._scope == "Linear"
     assert net.head.weight.label == "weight"
 
 
@@ -241,8 +240,8 @@ def test_module_path_is_restored_when_forward_raises():
     m = nn.Linear(2, 2)
     with pytest.raises(ValueError):
         m(np.ones((3, 5)))
-    assert state.module is None
-    assert m(np.ones((1, 2)))._module == "Linear"
+    assert current_scope() is None
+    assert m(np.ones((1, 2)))._scope == "Linear"
 
 
 def test_a_module_called_inside_another_without_being_its_attribute_nests_under_it():
@@ -254,7 +253,55 @@ def test_a_module_called_inside_another_without_being_its_attribute_nests_under_
             return nn.Sigmoid()(self.body(x))
 
     out = Net()(np.ones((1, 2)))
-    assert out._module == "Net.Sigmoid"
+    assert out._scope == "Net.Sigmoid"
+
+
+def test_module_paths_join_the_scopes_open_around_and_inside_a_call():
+    class Block(nn.Module):
+        def __init__(self):
+            self.proj = nn.Linear(2, 2, seed=0)
+
+        def forward(self, x):
+            with autograd.scope("gate"):  # a user's scope inside a module: under its path
+                g = self.proj(x).sigmoid()
+            return x * g
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block(x).sum()
+
+    net = Net()
+    with autograd.scope("train"):  # around the outermost call: prefixes every path
+        out = net(Tensor(np.ones((1, 2)), requires_grad=True))
+        assert current_scope() == "train"
+    mul = out.inputs[0]
+    sigmoid = mul.inputs[1]
+    assert (out._scope, mul._scope, sigmoid._scope) == ("train.Net", "train.block",
+                                                       "train.block.gate")
+    # a child called inside a user's scope keeps its name in the outermost module
+    assert sigmoid.inputs[0]._scope == "train.block.proj"
+    assert current_scope() is None
+    assert net(np.ones((1, 2))).inputs[0]._scope == "block"  # and without one, as before
+
+
+def test_a_label_the_user_set_is_never_rewritten_and_nns_own_are_refined():
+    given = nn.Parameter(np.ones((2, 2)), label="W1")
+    lin = nn.Linear(2, 2, seed=0)
+    lin.weight = given
+    lin.bias.label = "b1"  # set after nn labelled it "bias"
+    free = nn.Linear(2, 2, seed=1)
+    model = nn.Sequential(lin, nn.ReLU(), free)
+    assert free.weight.label == "weight"  # nn's: the attribute name
+    model(np.ones((1, 2)))
+    assert (given.label, lin.bias.label) == ("W1", "b1")
+    assert (free.weight.label, free.bias.label) == ("2.weight", "2.bias")
+    free.weight.label = "2.weight"  # the user's now, even with nn's text: never rewritten
+    free(np.ones((1, 2)))  # called alone, free's own labels would be refined to its names
+    assert (free.weight.label, free.bias.label) == ("2.weight", "bias")
+    assert [p.label for p in model.parameters()] == ["W1", "b1", "2.weight", "bias"]
 
 
 # ----- layers --------------------------------------------------------------------------------
@@ -1034,3 +1081,38 @@ def test_from_torch_state_dict_refuses_wrong_shapes_and_changes_nothing():
     with pytest.raises(ValueError, match="0.weight"):
         nn.from_torch_state_dict(model, sd)
     assert params_bytes(model) == before
+
+
+def test_nn_uses_only_the_public_api_of_autograd():
+    """nn is a client of autograd like any other: it imports names in autograd.__all__ only,
+    no submodule (engine, ops), and touches no private attribute of autograd's nodes."""
+    import ast
+    from pathlib import Path
+
+    from autograd.engine import Node
+
+    private = {a for cls in (Tensor, autograd.Value, Node) for k in cls.__mro__
+               for a in [*vars(k), *getattr(k, "__slots__", ())]
+               if a.startswith("_") and not a.endswith("__")}
+    assert {"_apply", "_bump", "_version", "_scope"} <= private
+    public = set(autograd.__all__)
+    found = []
+    for path in sorted(Path(nn.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            where = f"{path.name}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.startswith("autograd."):
+                    found.append(f"{where} imports {node.module}")
+                elif node.module == "autograd":
+                    found += [f"{where} imports {a.name}" for a in node.names
+                              if a.name not in public]
+            elif isinstance(node, ast.Import):
+                found += [f"{where} imports {a.name}" for a in node.names
+                          if a.name.startswith("autograd.")]
+            elif isinstance(node, ast.Attribute):
+                if node.attr in private:
+                    found.append(f"{where} uses .{node.attr}")
+                elif isinstance(node.value, ast.Name) and node.value.id == "autograd" \
+                        and node.attr not in public:
+                    found.append(f"{where} uses autograd.{node.attr}")
+    assert found == []

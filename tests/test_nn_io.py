@@ -125,6 +125,49 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
     assert os.listdir(tmp_path) == ["m.npz"] and path.read_bytes() == old
 
 
+def test_serialization_returns_arrays_and_knows_no_module(tmp_path):
+    """The file layer reads and verifies arrays against the expected names, shapes and dtypes
+    and returns them; only load_state_dict writes parameters. It never mentions Module."""
+    import ast
+
+    import nn.serialization as ser
+
+    model = make_model(seed=0, dtype=np.float32)
+    path = tmp_path / "m.npz"
+    ser.save(model.state_dict(), path)
+    expected = {n: (p.shape, p.dtype) for n, p in model.named_parameters()}
+    arrays = ser.load(path, expected)
+    assert list(arrays) == list(expected)
+    for name, p in model.named_parameters():
+        assert arrays[name].dtype == np.float32 and arrays[name].tobytes() == p.data.tobytes()
+        assert not np.shares_memory(arrays[name], p.data)
+    with pytest.raises(nn.LoadError, match=r"shape of '0.bias' differs: file has \(4,\), "
+                                           r"model has \(5,\)"):
+        ser.load(path, dict(expected, **{"0.bias": ((5,), np.dtype(np.float32))}))
+    tree = ast.parse(Path(ser.__file__).read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {a.name.rsplit(".", 1)[-1] for n in ast.walk(tree)
+              if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    assert "Module" not in names and "module" not in {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+
+
+def test_load_writes_the_parameters_through_load_state_dict(tmp_path):
+    calls = []
+
+    class Recording(nn.MLP):
+        def load_state_dict(self, state, strict=True):
+            calls.append(sorted(state))
+            return super().load_state_dict(state, strict)
+
+    path = tmp_path / "m.npz"
+    make_model(seed=0).save(path)
+    model = Recording([3, 4, 2], seed=1)
+    model.load(path)
+    assert calls == [["0.bias", "0.weight", "2.bias", "2.weight"]]
+    assert params_bytes(model) == params_bytes(make_model(seed=0))
+
+
 # ----- refusals ------------------------------------------------------------------------------
 def test_missing_file_and_directory(tmp_path):
     assert_refused(tmp_path / "nope.npz", r"cannot open it \(No such file or directory\)")

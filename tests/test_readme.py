@@ -13,6 +13,13 @@ def test_the_readme_has_python_examples():
     assert len(BLOCKS) >= 4
 
 
+def test_the_readmes_excerpts_of_the_op_table_are_in_it():
+    """``py`` blocks quote autograd/ops.py (they cannot run again: an op registers once)."""
+    excerpts = re.findall(r"```py\n(.*?)```", README.read_text(), flags=re.S)
+    ops = (README.parent / "autograd" / "ops.py").read_text()
+    assert excerpts and all(e in ops for e in excerpts)
+
+
 # ----- the tests' layout that "Errors and edge cases" describes -----------------------------
 MIRRORS_NO_MODULE_BY_NAME = {"nn": "the nn package", "nn_io": "nn/serialization.py",
                              "readme": "README.md"}

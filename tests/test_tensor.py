@@ -165,6 +165,28 @@ def test_inplace_change_of_a_saved_value_is_caught_at_backward():
         y.backward()
 
 
+def test_mark_changed_after_a_write_through_data_makes_pending_graphs_refuse():
+    w = leaf([1.0, 2.0])
+    y = (w * w).sum()
+    z = (w + 1.0).sum()  # add's backward reads no input: unaffected
+    w.data[0] = 10.0  # no version counter sees a write through .data ...
+    w.mark_changed()  # ... until it is marked
+    with pytest.raises(RuntimeError, match=r"mul: an input of shape \(2,\) that backward "
+                                           r"needs was modified in place.*version 0 when "
+                                           r"recorded, now 1"):
+        y.backward()
+    z.backward()
+    np.testing.assert_array_equal(w.grad, [1.0, 1.0])
+    w.grad = None
+    (w * w).sum().backward()  # a graph recorded after the change is fine
+    np.testing.assert_array_equal(w.grad, [20.0, 4.0])
+    base = leaf([[1.0, 2.0]])
+    y = (base * base).sum()
+    base[0].mark_changed()  # a view shares its base's version, as for any in-place change
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
 def test_augmented_assignment_on_a_result_rebinds():
     x = leaf([1.0, 2.0])
     y = x * 2
@@ -315,6 +337,94 @@ def test_floats_still_promote_as_numpy_does():
     assert (x + 1).dtype == np.float32 and (x * 2.5).dtype == np.float32
     b = Tensor(np.array([True, False]))
     assert (b + np.array([1, 2], np.int8)).dtype == np.int8  # no float: numpy's rules
+
+
+# ----- linear and cross_entropy: the fused primitives, public -------------------------------
+def test_linear_is_one_fused_node_hand_computed():
+    x = leaf([[1.0, 2.0]])
+    w = leaf([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])  # (in, out): the transpose of PyTorch's
+    b = leaf([0.5, -0.5, 0.0])
+    y = ag.linear(x, w, b)
+    assert y.op == "linear" and y.inputs == (x, w, b)
+    np.testing.assert_array_equal(y.data, [[1.5, 1.5, 3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[2.0, 2.0]])
+    np.testing.assert_array_equal(w.grad, [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
+    no_bias = ag.linear(x, w)
+    assert no_bias.op == "matmul" and no_bias.inputs == (x, w)
+    np.testing.assert_array_equal(no_bias.data, [[1.0, 2.0, 3.0]])
+    assert isinstance(ag.linear(np.ones((1, 2)), np.ones((2, 3))), Tensor)  # arrays too
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 3), st.integers(1, 3), st.booleans(), st.data())
+def test_linear_gradients_match_finite_differences(n, k, m, bias, data):
+    x = np.asarray(data.draw(arrays((n, k))))
+    w = np.asarray(data.draw(arrays((k, m))))
+    b = np.asarray(data.draw(arrays((m,))))
+    np.testing.assert_allclose(ag.linear(Tensor(x), Tensor(w), Tensor(b)).data, x @ w + b,
+                               rtol=1e-12, atol=1e-12)
+    if bias:
+        assert ag.gradcheck(lambda x, w, b: ag.linear(x, w, b), x, w, b, order=2)
+    else:
+        assert ag.gradcheck(lambda x, w: ag.linear(x, w), x, w, order=2)
+
+
+def test_linear_errors_name_the_op_and_the_shapes():
+    w = leaf(np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"^linear: .*\(input shapes \(3, 5\) and \(2, 2\) "
+                                         r"and \(2,\)\)$"):
+        ag.linear(np.ones((3, 5)), w, Tensor(np.ones(2)))
+    with pytest.raises(ValueError, match=r"^matmul: .*\(3, 5\) and \(2, 2\)"):
+        ag.linear(np.ones((3, 5)), w)
+    with pytest.raises(TypeError, match="Value"):
+        ag.linear(Value(1.0), w, Tensor(np.ones(2)))
+
+
+def test_cross_entropy_is_one_fused_node_hand_computed():
+    z = leaf([[0.0, 0.0], [np.log(3.0), 0.0]])
+    loss = ag.cross_entropy(z, [0, 1])  # per sample: logsumexp(z[i]) - z[i, label]
+    assert loss.op == "cross_entropy" and loss.inputs[0] is z and loss.shape == (2,)
+    np.testing.assert_allclose(loss.data, [np.log(2.0), np.log(4.0)], rtol=1e-15)
+    loss.sum().backward()  # softmax(z) - onehot(labels)
+    np.testing.assert_allclose(z.grad, [[-0.5, 0.5], [0.75, -0.75]], rtol=1e-15)
+    big = ag.cross_entropy(np.array([[1000.0, -1000.0]]), np.array([1], dtype=np.uint8))
+    np.testing.assert_array_equal(big.data, [2000.0])  # stable, and any integer dtype
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 4), st.integers(1, 4), st.data())
+def test_cross_entropy_gradients_match_finite_differences(n, c, data):
+    z = np.asarray(data.draw(arrays((n, c))))
+    labels = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)),
+                      dtype=np.intp)
+    expected = np.log(np.exp(z).sum(1)) - z[np.arange(n), labels]
+    np.testing.assert_allclose(ag.cross_entropy(z, labels).data, expected, rtol=1e-12,
+                               atol=1e-12)
+    assert ag.gradcheck(lambda z: ag.cross_entropy(z, labels), z, order=2)
+
+
+@pytest.mark.parametrize("logits, labels, kind, message", [
+    (np.zeros((2, 3)), [0.0, 1.0], TypeError, "labels must be integers, got dtype float64"),
+    (np.zeros((2, 3)), [0, 1, 2], ValueError, r"labels of shape \(3,\) do not match logits "
+                                               r"with 2 rows; expected shape \(2,\)"),
+    (np.zeros((2, 3)), [0, 3], ValueError, r"label 3 is out of range for 3 classes"),
+    (np.zeros((2, 3)), np.array([-1, 0], dtype=np.int8), ValueError, "label -1 is out of range"),
+    (np.zeros(3), [0, 1, 2], ValueError, r"logits must have shape \(N, C\), got \(3,\)"),
+])
+def test_cross_entropy_refuses_bad_logits_and_labels(logits, labels, kind, message):
+    with pytest.raises(kind, match="^cross_entropy: " + message):
+        ag.cross_entropy(Tensor(logits, requires_grad=True), labels)
+
+
+def test_cross_entropy_keeps_a_copy_of_the_labels():
+    z = leaf([[0.0, 1.0], [2.0, 0.0]])
+    labels = np.array([0, 1])
+    loss = ag.cross_entropy(z, labels)
+    labels[:] = [1, 0]  # the graph keeps the labels as they were
+    loss.sum().backward()
+    np.testing.assert_allclose(z.grad, z.softmax(1).data - np.eye(2))
 
 
 # ----- views share their base's version counter (PyTorch's model) ----------------------------

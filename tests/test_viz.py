@@ -5,14 +5,12 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 
 import graphviz
 import numpy as np
 import pytest
 
-from autograd import Tensor, Value
-from autograd.engine import state
+from autograd import Tensor, Value, scope
 from autograd.viz import GraphvizNotFound, draw_graph, save_graph
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -52,16 +50,6 @@ def v(n) -> str:
 
 def op(n) -> str:
     return f"op{n._id}"
-
-
-@contextmanager
-def in_module(path: str):
-    """Pretend to be inside the call of the nn module at ``path`` (as nn sets it)."""
-    prev, state.module = state.module, path
-    try:
-        yield
-    finally:
-        state.module = prev
 
 
 def micrograd_abc():
@@ -122,10 +110,7 @@ def test_tensor_mlp_step_exact_nodes_and_edges():
 
 
 def test_styles_leaves_parameters_inputs_output_and_fan_out():
-    class Parameter(Tensor):  # nn.Parameter is recognised by its class name
-        __slots__ = ()
-
-    w = Parameter([1.0, 2.0], requires_grad=True)
+    w = Tensor([1.0, 2.0], requires_grad=True, label="w")  # a named leaf: a parameter
     x = Tensor([3.0, 4.0])  # data: no grad
     u = Tensor([1.0, 1.0], requires_grad=True)  # an unlabelled leaf
     y = w * x + u
@@ -169,7 +154,7 @@ def test_odd_labels_render_literally():
     assert nodes[v(a)][:2] == ['x{ } | < > " \\ & end', "second line"]
     nodes, _, _ = parse(draw_graph(t.sum()))
     assert nodes[v(t)][0] == "<b>not bold</b>"
-    with in_module('odd "path" <{|}>'):
+    with scope('odd "path" <{|}>'):
         out = t * 2.0
     _, _, clusters = parse(draw_graph(out))
     assert list(clusters.values()) == [['odd "path" <{|}>']]
@@ -210,9 +195,9 @@ def test_module_clusters_appear_by_dotted_path():
     x = Tensor(np.ones((2, 2)), label="x")
     W0 = Tensor(np.eye(2), requires_grad=True, label="W0")
     W1 = Tensor(np.eye(2), requires_grad=True, label="W1")
-    with in_module("0"):
+    with scope("0"):
         h = (x @ W0).relu()
-    with in_module("encoder.1"):
+    with scope("encoder"), scope("1"):  # nested scopes join with "."
         y = h @ W1
     loss = y.sum()
     dot = draw_graph(loss)
@@ -291,3 +276,18 @@ def test_nn_sequential_clusters():
     weight = dict(model.named_parameters())["0.weight"]
     assert nodes[v(weight)][0] == "0.weight"
     assert fills(dot)[v(weight)] == "#ffe08a"  # a Parameter
+
+
+def test_a_parameter_is_a_labelled_leaf_that_requires_grad_whatever_its_class():
+    import nn
+
+    class Parameter(Tensor):  # a class name means nothing to the drawing
+        __slots__ = ()
+
+    anonymous = [Parameter([1.0], requires_grad=True), nn.Parameter([1.0])]
+    named = [Parameter([1.0], requires_grad=True, label="p"), nn.Parameter([1.0], label="q"),
+             Tensor([1.0], requires_grad=True, label="r")]
+    loss = sum((t * 2.0 for t in anonymous + named), Tensor(0.0)).sum()
+    colours = fills(draw_graph(loss))
+    assert [colours[v(t)] for t in anonymous] == ["#cfe2ff"] * 2  # leaves
+    assert [colours[v(t)] for t in named] == ["#ffe08a"] * 3  # parameters
