@@ -37,10 +37,11 @@ class Linear(Module):
         self.out_features = int(out_features)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-        self.weight = Parameter(rng.uniform(-bound, bound, (in_features, out_features)),
-                                dtype=dtype)
-        self.bias = (Parameter(rng.uniform(-bound, bound, (out_features,)), dtype=dtype)
-                     if bias else None)
+        self.weight: Tensor = Parameter(
+            rng.uniform(-bound, bound, (in_features, out_features)), dtype=dtype)
+        self.bias: Tensor | None = None
+        if bias:
+            self.bias = Parameter(rng.uniform(-bound, bound, (out_features,)), dtype=dtype)
 
     def forward(self, x: Any) -> Tensor:
         return linear(_tensor(x), self.weight, self.bias)

@@ -226,7 +226,8 @@ def clip_grad_norm(params: Iterable[Tensor] | Tensor, max_norm: float) -> float:
     Parameters without a gradient are ignored. Returns the norm before clipping."""
     ps = [params] if isinstance(params, Tensor) else list(params)
     ps = [p for p in ps if p.grad is not None]
-    norms = [float(np.linalg.norm(np.ravel(_grad_array(p)))) for p in ps]
+    grads: list[Any] = [_grad_array(p) for p in ps]
+    norms = [float(np.linalg.norm(np.ravel(g))) for g in grads]
     total = math.hypot(*norms) if norms else 0.0
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:

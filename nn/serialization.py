@@ -51,10 +51,10 @@ class LoadError(ValueError):
 Spec = tuple[tuple[int, ...], np.dtype]  # the shape and dtype an array must have
 
 
-def save(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+def save(state: Mapping[str, np.ndarray], path: str | bytes | os.PathLike) -> None:
     """Write the named arrays ``state`` (a ``state_dict``) to exactly ``path`` (see
     ``Module.save``)."""
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     meta = {"format": FORMAT, "version": VERSION,
             "arrays": [{"name": k, "shape": list(v.shape), "dtype": v.dtype.str}
                        for k, v in state.items()]}
@@ -141,7 +141,7 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple, dtype:
         buf = f.read(nbytes)
         if len(buf) != nbytes or f.read(1):  # reading to the end makes zipfile check the CRC
             fail(f"'{name}' is truncated")
-    order = "F" if fortran else "C"
+    order: Any = "F" if fortran else "C"
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
 
 
@@ -178,7 +178,7 @@ def _load_arrays(zf: zipfile.ZipFile, expected: Mapping[str, Spec], fail: Any
                  f"{dtype.str!r} ({dtype})")
 
     # 3. declared sizes, from the central directory, before inflating anything
-    end = os.fstat(zf.fp.fileno()).st_size
+    end = os.fstat(zf.fp.fileno()).st_size  # type: ignore[union-attr]  # (opened from a file)
     for a in arrays:
         info = members[a["name"] + ".npy"]
         shape, dtype = expected[a["name"]]
@@ -234,7 +234,8 @@ def _open_regular(path: str | bytes, fail: Any) -> Any:
         raise
 
 
-def load(path: str | os.PathLike, expected: Mapping[str, Spec]) -> dict[str, np.ndarray]:
+def load(path: str | bytes | os.PathLike, expected: Mapping[str, Spec]
+         ) -> dict[str, np.ndarray]:
     """The arrays of a file written by ``save``, by name, after checking that it holds exactly
     the ``expected`` names, each with its (shape, dtype); ``LoadError`` otherwise (see
     ``Module.load``). Writes nothing."""
