@@ -184,7 +184,7 @@ class Tensor(Operators, ArrayOperators, Node):
                     vals = _keep_float(op, vals)
             elif (t := type(y)) is float or t is int or t is ndarray and y.dtype.kind in "biuf":
                 vals, saved, rg = (x.data, y), (x._version[0], None), x._rg
-                if t is ndarray and y.dtype is not x.data.dtype:
+                if t is ndarray and y.dtype is not x.data.dtype and not op.nondiff:
                     vals = _keep_float(op, vals)
             else:
                 args, vals, saved, rg = _operands(op, args)
