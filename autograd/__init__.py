@@ -9,6 +9,7 @@ from .engine import (
     no_grad,
     primitive,
     scope,
+    set_scope,
 )
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
@@ -35,6 +36,6 @@ __all__ = [
     "Value", "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
-    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "current_scope",
-    "hide_frames",
+    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "set_scope",
+    "current_scope", "hide_frames",
 ]

@@ -44,12 +44,12 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.saved_modes: list[bool] = []  # what no_grad/enable_grad restore, per thread
         self.saved_anomaly: list[bool] = []  # what detect_anomaly restores, per thread
-        self.scopes: list[str | None] = [None]  # the open scopes' paths, innermost last
+        self.scopes: list[str | None] = []  # the paths that open scopes will restore
 
     grad_enabled = True
     anomaly = False
     transform_depth = 0  # how many grad/value_and_grad calls are evaluating their f
-    scope: str | None = None  # the innermost path (scopes[-1]), which new tensors record
+    scope: str | None = None  # the current scope path, which new tensors record
 
 
 state = _State()
@@ -151,16 +151,21 @@ class scope:
         self.absolute = absolute
 
     def __enter__(self) -> None:
-        scopes = state.scopes  # thread-local, and nothing kept here: instances can be shared
-        prev = scopes[-1]
-        path = self.name if self.absolute or prev is None else f"{prev}.{self.name}"
-        scopes.append(path)
-        state.scope = path
+        prev = state.scope  # thread-local, and nothing kept here: instances can be shared
+        state.scopes.append(prev)
+        state.scope = self.name if self.absolute or prev is None else f"{prev}.{self.name}"
 
     def __exit__(self, *exc: object) -> None:
-        scopes = state.scopes
-        scopes.pop()
-        state.scope = scopes[-1]
+        state.scope = state.scopes.pop()
+
+
+def set_scope(path: str | None) -> str | None:
+    """Make ``path`` the current scope path (None: no scope) and return the previous one, to
+    be restored with ``set_scope(previous)``: ``scope`` for code that opens one per call on a
+    hot path (``nn.Module.__call__`` does), without a context manager's two method calls."""
+    prev = state.scope
+    state.scope = path
+    return prev
 
 
 def current_scope() -> str | None:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd import Tensor, current_scope, no_grad, scope
+from autograd import Tensor, current_scope, no_grad, scope, set_scope
 
 
 class Parameter(Tensor):
@@ -103,19 +103,26 @@ class Module:
         call = _ctx.call
         if call is None:  # the outermost call: it names the scopes of the modules inside
             paths, base = _ctx.call = (self._call_paths(), current_scope())
-            try:  # its own scope is named by its class, under the scope it was called in
-                with paths[id(self)] if base is None else scope(type(self).__name__):
-                    return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
+            # its own scope is named by its class, under the scope it was called in
+            path = paths[id(self)].name if base is None else f"{base}.{type(self).__name__}"
+            prev = set_scope(path)
+            try:
+                return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
             finally:
+                set_scope(prev)
                 _ctx.call = None
         paths, base = call
         s = paths.get(id(self))
         if s is None:  # not an attribute of the outermost module: nest under the caller
-            s = scope(type(self).__name__)
-        elif base is not None:  # the outermost call was made inside a scope: go under it
-            s = scope(f"{base}.{s.name}", absolute=True)
-        with s:
+            outer = current_scope()
+            path = f"{outer}.{type(self).__name__}" if outer else type(self).__name__
+        else:  # (under the scope the outermost call was made in, if any)
+            path = s.name if base is None else f"{base}.{s.name}"
+        prev = set_scope(path)  # not `with scope(...)`: two method calls fewer per module call
+        try:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
+        finally:
+            set_scope(prev)
 
     def _call_paths(self) -> dict[int, scope]:
         """id(module) -> a scope naming the dotted path of every sub-module; names the

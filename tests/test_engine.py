@@ -897,3 +897,19 @@ def test_a_custom_rule_with_one_gradient_per_input_works_with_a_constant():
     t = Tensor([2.0, 5.0], requires_grad=True)
     product(np.array([3.0, 4.0]), t).sum().backward(create_graph=True)
     np.testing.assert_array_equal(t.grad.data, [3.0, 4.0])
+
+
+def test_set_scope_returns_the_previous_path_and_scopes_nest_under_it():
+    import autograd as ag
+
+    assert ag.current_scope() is None
+    prev = ag.set_scope("model.0")
+    try:
+        assert prev is None and ag.current_scope() == "model.0"
+        with ag.scope("attn"):
+            assert ag.current_scope() == "model.0.attn"
+            t = Tensor(np.ones(2), requires_grad=True) * 2.0
+        assert ag.current_scope() == "model.0" and t._scope == "model.0.attn"
+    finally:
+        assert ag.set_scope(prev) == "model.0"
+    assert ag.current_scope() is None
