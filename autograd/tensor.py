@@ -457,7 +457,7 @@ class Tensor(Operators, ArrayOperators, Node):
             raise ValueError(f"{name}: {e} (shapes {data.shape} and {np.shape(o)})") from None
         finally:
             quiet_exit(token)
-        self._bump()
+        self.mark_changed()
         return self
 
     def mark_changed(self) -> None:
@@ -465,8 +465,6 @@ class Tensor(Operators, ArrayOperators, Node):
         refuse to backpropagate (as after ``+=`` or ``t[i] = x``): its version goes up."""
         self._version[0] += 1
         last_change[0] = next(_counter)  # when the last change was: backward checks after it
-
-    _bump = mark_changed  # what the in-place operators call
 
     def __iadd__(self, other: Any) -> Tensor:
         done = self._inplace("+=", other, np.add)
@@ -494,7 +492,7 @@ class Tensor(Operators, ArrayOperators, Node):
                 "inside `with autograd.no_grad():`")
         v = value.data if isinstance(value, Tensor) else _const(value, "setitem")
         self.data[_index(index)] = v
-        self._bump()
+        self.mark_changed()
 
     # ----- backward ----------------------------------------------------------------------------
     def backward(self, grad: Any = None, *, create_graph: bool = False) -> None:

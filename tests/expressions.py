@@ -47,3 +47,18 @@ def micrograd_readme(labels: bool = False):
     g = f / 2.0
     g += 10.0 / f
     return a, b, g
+
+
+# Reductions to 0-d (or to one element), which crashed in create_graph (issue 13): f, and the
+# diagonal of its second derivative (the rest is 0)
+def every_axis(x):
+    return tuple(range(x.ndim))  # (0,) for 1-d: mean(0), which crashed
+
+
+TO_0D = [
+    (lambda x: (x**3).mean(every_axis(x)), lambda x: 6.0 * x / x.size),
+    (lambda x: (x**3).mean(), lambda x: 6.0 * x / x.size),
+    (lambda x: (x**3).sum(every_axis(x)), lambda x: 6.0 * x),
+    (lambda x: (x**3).max(), lambda x: 6.0 * x * (x == x.max())),
+    (lambda x: (x**3).min(every_axis(x)), lambda x: 6.0 * x * (x == x.min())),
+]

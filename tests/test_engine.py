@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 import pytest
-from expressions import leaf
+from expressions import TO_0D, leaf
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,17 +127,7 @@ def test_create_graph_leaves_a_node_in_grad():
     np.testing.assert_array_equal(x.grad.data, [3.0, 12.0])
 
 
-def every_axis(x):
-    return tuple(range(x.ndim))  # (0,) for 1-d: mean(0), which crashed
-
-
-@pytest.mark.parametrize("f, d2", [
-    (lambda x: (x**3).mean(every_axis(x)), lambda x: 6 * x / x.size),
-    (lambda x: (x**3).mean(), lambda x: 6 * x / x.size),
-    (lambda x: (x**3).sum(every_axis(x)), lambda x: 6 * x),
-    (lambda x: (x**3).max(), lambda x: 6 * x * (x == x.max())),
-    (lambda x: (x**3).min(every_axis(x)), lambda x: 6 * x * (x == x.min())),
-])
+@pytest.mark.parametrize("f, d2", TO_0D)
 @pytest.mark.parametrize("x0", [np.array(0.7), np.array([0.7]), np.array([0.7, -1.3])])
 def test_create_graph_through_a_reduction_to_0d(f, d2, x0):
     # issue 13: a 0-d gradient times a float is a numpy scalar, which took the scalar

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import numpy.polynomial.polynomial as P
 import pytest
+from expressions import TO_0D
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -578,18 +579,7 @@ def test_a_transform_of_a_function_that_left_the_tape_says_so_and_gives_no_zero(
 
 
 # ----- second order through reductions to 0-d (issue 13, item 13) -------------------------------
-def every_axis(x):
-    return tuple(range(x.ndim))  # (0,) for 1-d: mean(0), which crashed
-
-
-# f, and the diagonal of its Hessian (the rest is 0)
-@pytest.mark.parametrize("f, d", [
-    (lambda x: (x**3).mean(every_axis(x)), lambda x: 6.0 * x / x.size),
-    (lambda x: (x**3).mean(), lambda x: 6.0 * x / x.size),
-    (lambda x: (x**3).sum(every_axis(x)), lambda x: 6.0 * x),
-    (lambda x: (x**3).max(), lambda x: 6.0 * x * (x == x.max())),
-    (lambda x: (x**3).min(every_axis(x)), lambda x: 6.0 * x * (x == x.min())),
-])
+@pytest.mark.parametrize("f, d", TO_0D)
 @pytest.mark.parametrize("x", [np.array([1.0, 2.0]), np.array([1.5]), np.array(2.0)])
 def test_hessian_through_a_reduction_to_0d(f, d, x):
     want = np.diag(np.atleast_1d(d(x))).reshape(x.shape + x.shape)

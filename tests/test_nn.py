@@ -1094,7 +1094,7 @@ def test_nn_uses_only_the_public_api_of_autograd():
     private = {a for cls in (Tensor, autograd.Value, Node) for k in cls.__mro__
                for a in [*vars(k), *getattr(k, "__slots__", ())]
                if a.startswith("_") and not a.endswith("__")}
-    assert {"_apply", "_bump", "_version", "_scope"} <= private
+    assert {"_apply", "_version", "_scope", "_saved"} <= private
     public = set(autograd.__all__)
     found = []
     for path in sorted(Path(nn.__file__).parent.glob("*.py")):
