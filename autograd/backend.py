@@ -169,6 +169,15 @@ def _logsumexp(x, axis=-1, keepdims=False):
 _BASIC = (int, np.integer, slice, type(Ellipsis), type(None))
 
 
+def _softmax(x, axis):
+    """``exp(x - max) / sum`` along ``axis``, in one new array (the same operations as the
+    composite, in the same order: the same numbers, two temporaries fewer)."""
+    e = np.asarray(x - np.maximum.reduce(x, axis=axis, keepdims=True))  # (0-d: a scalar)
+    np.exp(e, out=e)
+    e /= np.add.reduce(e, axis=axis, keepdims=True)
+    return e
+
+
 def _untake(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     if all(isinstance(i, _BASIC) for i in (index if isinstance(index, tuple) else (index,))):
@@ -270,6 +279,7 @@ numpy_ns = SimpleNamespace(
     logsumexp=_logsumexp,
     cast=lambda x, dtype: x.astype(dtype),
     untake=_untake,
+    softmax=_softmax,
     minus_onehot=_minus_onehot,
     arange=np.arange,
 )

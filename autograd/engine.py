@@ -32,8 +32,34 @@ _counter = itertools.count()  # creation numbers: later nodes never feed earlier
 last_change = [-1]
 # where each node recorded in anomaly mode was created, and fingerprints of the values its
 # rule reads (side tables: most nodes have none)
-traces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-fingerprints: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class WeakIdTable:
+    """A table from nodes to values that keeps an entry while its node lives, keyed by
+    identity: nodes compare elementwise, so a WeakKeyDictionary (which compares keys with ==)
+    cannot hold them."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        k, entries = id(key), self._entries
+        entries[k] = (weakref.ref(key, lambda _, k=k: entries.pop(k, None)), value)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        entry = self._entries.get(id(key))
+        return default if entry is None or entry[0]() is not key else entry[1]
+
+    def __contains__(self, key: Any) -> bool:
+        entry = self._entries.get(id(key))
+        return entry is not None and entry[0]() is key
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+traces = WeakIdTable()
+fingerprints = WeakIdTable()
 # how many detect_anomaly blocks are open in any thread: while none is, recording an op need
 # not read the thread-local flag (a plain list read is several times cheaper)
 anomaly_users = [0, False]  # (and whether one ever was: only then can fingerprints exist)
@@ -499,7 +525,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     need = (args[0]._rg,)
                     vals = args if create_graph else (args[0].data,)
                 else:
-                    need = tuple(isinstance(a, Node) and a._rg for a in args)
+                    need = tuple([isinstance(a, Node) and a._rg for a in args])  # (a generator: slower)
                     vals = args if create_graph else [a.data if isinstance(a, Node) else a
                                                       for a in args]
                 out = n if create_graph else n.data

@@ -25,7 +25,16 @@ class Operators:
     def __pos__(self) -> Any:
         return self
 
-    # comparisons read the data and carry no gradient; == and != stay identity (hashable nodes)
+    # comparisons read the data and carry no gradient: elementwise, as in numpy and PyTorch
+    # (a Tensor gives a bool array, a Value a bool); nodes stay hashable, by identity
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return self.data == self._cmp(other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self.data != self._cmp(other)
+
     def __lt__(self, other: Any) -> Any:
         return self.data < self._cmp(other)
 
@@ -87,6 +96,9 @@ def stub() -> str:
         lines += [f"class {cls.__name__}:"]
         if cls is Operators:
             lines += ["    def __pos__(self: _T) -> _T: ..."]
+            lines += ["    def __hash__(self) -> int: ..."]
+            lines += [f"    def __{c}__(self, other: Any) -> Any: ...  # type: ignore[override]"
+                      for c in ("eq", "ne")]
             lines += [f"    def __{c}__(self, other: Any) -> Any: ..." for c in ("lt", "le",
                                                                               "gt", "ge")]
             lines += ["    def _cmp(self, other: Any) -> Any: ..."]

@@ -198,8 +198,8 @@ MIN = defop("min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis, k
 def _logsumexp_vjp(xp, g, out, need, x, axis, keepdims):
     # the softmax from x shifted by its maximum, as the forward computes, not exp(x - out): out
     # rounds to x's precision (float32 [1e8, 1e8] gave [1, 1], not [0.5, 0.5])
-    e = xp.exp(x - xp.max(x, axis, True)) if x.size else x  # (an empty x has no maximum)
-    return (_spread(xp, g, x, axis, keepdims) * xp.div(e, xp.sum(e, axis, True)),)
+    softmax = xp.softmax(x, axis) if x.size else x  # (an empty x has no maximum)
+    return (_spread(xp, g, x, axis, keepdims) * softmax,)
 
 
 LOGSUMEXP = defop("logsumexp",
@@ -288,9 +288,8 @@ def _cross_entropy(xp, z, labels):
 
 def _cross_entropy_vjp(xp, g, out, need, z, labels):
     n = len(labels)
-    e = xp.exp(z - xp.max(z, 1, True))
-    softmax = xp.div(e, xp.sum(e, 1, True))
-    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(softmax, (xp.arange(n), labels)), None)
+    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(xp.softmax(z, 1), (xp.arange(n), labels)),
+            None)
 
 
 CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,
@@ -342,6 +341,11 @@ def _node_function(op):
     return _call(op, run)
 
 
+def _softmax(x: Any, axis: Any) -> Any:
+    e = node_ns.exp(x - node_ns.max(x, axis, True))
+    return node_ns.div(e, node_ns.sum(e, axis, True))
+
+
 def _broadcast_to(x: Any, shape: tuple) -> Any:
     if not isinstance(x, Node):
         return np.broadcast_to(x, shape)
@@ -356,6 +360,7 @@ node_ns = SimpleNamespace(
     name="node",
     **{op.name: _node_function(op) for op in engine.registry.values()},
     broadcast_to=_broadcast_to,
+    softmax=_softmax,
     sign=_const("sign"), equal=_const("equal"), greater=_const("greater"), less=_const("less"),
     minus_onehot=lambda p, at: p - backend.onehot(at[1], p.shape[1], p.dtype),
     arange=np.arange,

@@ -206,12 +206,22 @@ def test_augmented_assignment_outside_the_graph_mutates():
 
 
 # ----- numpy interplay -----------------------------------------------------------------------
-def test_comparisons_give_boolean_arrays_equality_is_identity():
-    t = Tensor([1.0, 3.0])
+def test_comparisons_are_elementwise_boolean_arrays_and_nodes_hash_by_identity():
+    t = Tensor([1.0, 3.0], requires_grad=True)
     np.testing.assert_array_equal(t > 2, [False, True])
     assert (t <= 1).dtype == np.bool_
-    assert t != Tensor([1.0, 3.0])
-    assert {t: 1}[t] == 1
+    for eq in (t == Tensor([1.0, 4.0]), t == [1.0, 4.0], np.array([1.0, 4.0]) == t):
+        assert type(eq) is np.ndarray and eq.dtype == np.bool_
+        np.testing.assert_array_equal(eq, [True, False])
+    np.testing.assert_array_equal(t != 3.0, [True, False])
+    pred, y = Tensor([0, 2, 1]), np.array([0, 1, 1])
+    assert (pred == y).mean() == pytest.approx(2 / 3)  # the accuracy every tutorial computes
+    u = Tensor([1.0, 3.0])  # equal values, another node: a different key
+    table = {t: "t", u: "u"}
+    assert table[t] == "t" and table[u] == "u" and len({t, u, t}) == 2
+    assert t in [t] and t in {t}
+    with pytest.raises(TypeError, match="cannot compare Tensor and Value"):
+        t == Value(1.0)  # noqa: B015
 
 
 # ----- ops -----------------------------------------------------------------------------------

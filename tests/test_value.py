@@ -191,11 +191,10 @@ def test_ieee_results_without_exceptions_or_warnings_for_value_and_tensor(
 # ----- comparisons, operators, slots and copies ----------------------------------------------
 
 
-def test_comparisons_are_plain_bools_and_equality_is_identity():
+def test_comparisons_are_plain_bools():
     a, b = Value(1.0), Value(2.0)
     assert (a < b) is True and (a >= 2) is False and (b <= 2.0) is True and (b > a) is True
-    assert a != Value(1.0)
-    assert len({a, b, a}) == 2
+    assert (a == Value(1.0)) is True and (a != b) is True
 
 
 def test_exponent_may_be_a_value():
@@ -246,3 +245,12 @@ def test_a_copied_or_unpickled_value_keeps_its_history():
         with pytest.raises(RuntimeError, match="no_grad"):
             copied.backward()
 
+
+
+def test_equality_compares_values_and_values_hash_by_identity():
+    a, b = Value(2.0), Value(2.0)
+    assert a == 2.0 and a == b and not (a != b) and a != 3.0
+    assert 2.0 == a and (np.float64(2.0) == a)
+    assert len({a, b}) == 2 and {a: 1, b: 2}[b] == 2  # equal values, two nodes
+    with pytest.raises(TypeError, match="cannot compare Value and Tensor"):
+        a == Tensor([2.0])  # noqa: B015
