@@ -187,7 +187,11 @@ def _activation_maker(activation: Any) -> Callable[[], Module] | None:
                         f"({', '.join(map(repr, ACTIVATIONS))}) or None, got {activation!r}")
 
     def make() -> Module:
-        m = activation()
+        try:
+            m = activation()
+        except TypeError as e:  # a function that is not a factory (np.tanh)
+            raise TypeError(f"MLP: activation {activation!r} is not a Module class, instance or "
+                            f"name, and calling it with no arguments failed ({e})") from None
         if not isinstance(m, Module):
             raise TypeError(f"MLP: activation() returned a {type(m).__name__}, not a Module; "
                             "pass a Module class, a Module instance or a name")
