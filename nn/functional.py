@@ -199,11 +199,12 @@ def _per_channel(v: Any, shape: tuple[int, ...]) -> Tensor:
     return (v if isinstance(v, Tensor) else Tensor(v)).reshape(shape)
 
 
-def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
     """The rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices
     ``input`` (any shape): the result has shape ``input.shape + (embedding_dim,)``. Repeated
     indices accumulate their gradients; the row ``padding_idx`` gets none, as in PyTorch."""
     idx = np.asarray(input.data if isinstance(input, Tensor) else input)
+    weight = _tensor(weight)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     if weight.ndim != 2:

@@ -233,7 +233,7 @@ class Module:
         if not name.isidentifier():
             raise ValueError(f"register_buffer: {name!r} is not a valid attribute name")
         buffers = self.__dict__.get("_buffer_names")
-        if name in vars(self) and not (buffers and name in buffers):
+        if hasattr(self, name) and not (buffers and name in buffers):
             raise ValueError(f"register_buffer: {type(self).__name__} already has an "
                              f"attribute '{name}' that is not a buffer")
         if isinstance(tensor, Parameter):

@@ -149,6 +149,7 @@ def test_embedding_gradient_accumulates_and_skips_the_padding_row():
     # (not through a padding row: its output depends on it, but by design it gets no gradient)
     assert gradcheck(lambda w: F.embedding(idx, w), w, order=2)
     assert gradcheck(lambda w: F.embedding(idx, w, padding_idx=3), w, order=2)
+    np.testing.assert_array_equal(F.embedding(idx, w).data, w[idx])  # an array weight too
 
 
 def test_embedding_checks_its_indices_and_arguments():
@@ -193,3 +194,13 @@ def test_mlp_refuses_an_unknown_activation_clearly():
         with pytest.raises(TypeError, match="MLP: activation"):
             nn.MLP([2, 3, 1], bad)
     assert copy.deepcopy(nn.MLP([2, 3, 1], "gelu"))[1].approximate == "none"
+
+
+# ----- property tests: finite differences over shapes and values -----------------------------
+def test_gelu_and_leaky_relu_gradients_on_any_shape():
+    from autograd.testing import array_shapes, arrays, check_gradients
+
+    check_gradients(lambda x: F.gelu(x), arrays(array_shapes()), max_examples=25, order=2)
+    check_gradients(lambda x: F.gelu(x, "tanh"), arrays(array_shapes()), max_examples=25)
+    check_gradients(lambda x: F.leaky_relu(x, 0.1),
+                    arrays(array_shapes(), away_from=(0,), margin=1e-2), max_examples=25)

@@ -89,6 +89,9 @@ def test_register_buffer_and_assignment_are_checked():
         m.register_buffer("a.b", None)
     with pytest.raises(ValueError, match="already has an attribute 'scale'"):
         m.register_buffer("scale", np.zeros(3))
+    for name in ("training", "forward"):  # nor may a buffer hide a method or class default
+        with pytest.raises(ValueError, match=f"already has an attribute '{name}'"):
+            m.register_buffer(name, None)
     with pytest.raises(TypeError, match="'p' is a Parameter"):
         m.register_buffer("p", nn.Parameter(np.zeros(2)))
     with pytest.raises(ValueError, match="'q' requires grad"):

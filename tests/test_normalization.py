@@ -185,3 +185,15 @@ def test_batch_norm_running_statistics_survive_save_and_load(tmp_path):
     other.eval()
     bn.eval()
     np.testing.assert_array_equal(other(np.ones((1, 2))).data, bn(np.ones((1, 2))).data)
+
+
+# ----- property tests: finite differences over shapes and values -----------------------------
+def test_layer_norm_and_batch_norm_gradients_on_any_batch():
+    from hypothesis import strategies as st
+
+    from autograd.testing import arrays, check_gradients
+
+    shapes = st.tuples(st.integers(2, 4), st.integers(1, 3), st.integers(1, 3))
+    check_gradients(lambda x: F.layer_norm(x, x.shape[-1:]), arrays(shapes), max_examples=25)
+    check_gradients(lambda x: F.batch_norm(x, None, None, training=True), arrays(shapes),
+                    max_examples=25)
