@@ -318,7 +318,8 @@ class Module:
         return self
 
     def eval(self) -> Module:
-        """Evaluation mode: ``Dropout`` becomes the identity."""
+        """Evaluation mode: ``Dropout`` becomes the identity, ``BatchNorm1d`` uses its running
+        statistics."""
         return self.train(False)
 
     # ----- state -------------------------------------------------------------------------------
