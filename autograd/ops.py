@@ -141,6 +141,11 @@ SOFTPLUS = defop("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(
                  lambda xp, g, out, need, x: (g * xp.sigmoid(x),),
                  methods=("softplus",), reads=("inputs",), **SCALAR,
                  doc="log(1 + e ** x), computed without overflow (finite at +-1000).")
+# erf' = 2 / sqrt(pi) * e ** -x^2; exact GELU needs it (numpy has no erf: backend.py has Cody's)
+ERF = defop("erf", lambda xp, x: xp.erf(x),
+            lambda xp, g, out, need, x: (g * xp.exp(-(x * x)) * 1.1283791670955126,),
+            methods=("erf",), reads=("inputs",), **SCALAR,
+            doc="The error function, 2 / sqrt(pi) times the integral of e ** -t^2 from 0 to x.")
 COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
             methods=("cos",), reads=("inputs",), **SCALAR, doc="Cosine.")
 

@@ -4,11 +4,28 @@
 import autograd
 
 from . import functional
+from .containers import ModuleDict, ModuleList
 from .data import batches
 from .interop import from_torch_state_dict, to_torch_state_dict
-from .layers import MLP, Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .layers import (
+    GELU,
+    MLP,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
+from .normalization import BatchNorm1d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
 from .serialization import LoadError
 
@@ -17,6 +34,8 @@ __all__ = [
     "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "SGD", "Adam", "AdamW", "Optimizer",
     "clip_grad_norm", "batches", "LoadError", "to_torch_state_dict", "from_torch_state_dict",
     "functional",
+    "Flatten", "Identity", "ModuleList", "ModuleDict", "LeakyReLU", "GELU", "Softmax",
+    "LogSoftmax", "LayerNorm", "Embedding", "BatchNorm1d",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

@@ -3,6 +3,9 @@
 A module finds its parameters by walking its attributes in the order they were first assigned
 (``vars(self)`` keeps that order), looking inside lists, tuples and dicts, and yielding each
 object once. There is no registration step, so forgetting ``super().__init__()`` is harmless.
+Buffers (state that is not a parameter, such as BatchNorm's running statistics) are the one
+exception: ``register_buffer`` names them, as in PyTorch, since a plain tensor attribute may
+just as well be a cache or a constant.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from autograd import Tensor, current_scope, no_grad, scope, set_scope
+
+from .serialization import castable
 
 
 class Parameter(Tensor):
@@ -92,6 +97,13 @@ class Module:
         # a fresh parameter gets its attribute name as label; the outermost call refines it
         if isinstance(value, Parameter) and not value.label:
             value.label = _Label(name)
+        buffers = self.__dict__.get("_buffer_names")
+        if buffers and name in buffers:
+            if isinstance(value, Parameter):  # as in PyTorch: the name becomes a parameter's
+                del buffers[name]
+            elif value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer '{name}' of "
+                                f"{type(self).__name__} (a Tensor or None expected)")
         _structure[0] += 1
         object.__setattr__(self, name, value)
 
@@ -176,12 +188,19 @@ class Module:
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """Every parameter with its stable dotted name (``"0.weight"``), in assignment order,
         each object once (a shared parameter keeps its first name), frozen ones included."""
+        return self._named_tensors(buffers=False)  # type: ignore[return-value]
+
+    def _named_tensors(self, buffers: bool) -> Iterator[tuple[str, Tensor]]:
+        """Parameters as ``named_parameters`` yields them; with ``buffers``, each module's
+        persistent buffers too, right after its parameters and sub-modules (BatchNorm:
+        weight, bias, running_mean, running_var, num_batches_tracked, PyTorch's order)."""
         seen: set[int] = set()
         # depth first without recursion (a recursive closure would be a reference cycle);
-        # each entry: a module's remaining (name, value) pairs, its prefix, its ancestors
-        stack = [(iter(list(self._entries())), "", frozenset({id(self)}))]
+        # each entry: a module's remaining (name, value) pairs, its prefix, its ancestors and
+        # the module itself
+        stack = [(iter(list(self._entries())), "", frozenset({id(self)}), self)]
         while stack:
-            entries, prefix, ancestors = stack[-1]
+            entries, prefix, ancestors, module = stack[-1]
             for name, v in entries:
                 full = prefix + name
                 if isinstance(v, Parameter):
@@ -189,15 +208,103 @@ class Module:
                         seen.add(id(v))
                         yield full, v
                 elif id(v) not in ancestors:  # a module that refers back to an ancestor
-                    stack.append((iter(list(v._entries())), full + ".", ancestors | {id(v)}))
+                    stack.append((iter(list(v._entries())), full + ".", ancestors | {id(v)}, v))
                     break
             else:
                 stack.pop()
+                for name, b in module._own_buffers(persistent_only=True) if buffers else ():
+                    if id(b) not in seen:
+                        seen.add(id(b))
+                        yield prefix + name, b
 
     def parameters(self) -> Iterator[Parameter]:
         """Every parameter, in the order of ``named_parameters()``."""
         for _, p in self.named_parameters():
             yield p
+
+    # ----- buffers -----------------------------------------------------------------------------
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Add state that is not a parameter (BatchNorm's running statistics): an attribute
+        ``name`` holding a Tensor (an array is copied into a new one) or None. It gets no
+        gradient and is not in ``parameters()``; ``to``/``double``/``float`` cast it if it is
+        floating; a persistent one is in ``state_dict()`` and weight files, unless None."""
+        if not isinstance(name, str):
+            raise TypeError(f"register_buffer: the name must be a str, got {type(name).__name__}")
+        if not name.isidentifier():
+            raise ValueError(f"register_buffer: {name!r} is not a valid attribute name")
+        buffers = self.__dict__.get("_buffer_names")
+        if hasattr(self, name) and not (buffers and name in buffers):
+            raise ValueError(f"register_buffer: {type(self).__name__} already has an "
+                             f"attribute '{name}' that is not a buffer")
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"register_buffer: '{name}' is a Parameter; assign it as an "
+                            "attribute instead (buffers get no gradient)")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            tensor = Tensor(tensor)
+        if tensor is not None and tensor.requires_grad:
+            raise ValueError(f"register_buffer: '{name}' requires grad, and a buffer gets no "
+                             "gradient; register tensor.detach(), or make it a Parameter")
+        if buffers is None:
+            buffers = {}
+            object.__setattr__(self, "_buffer_names", buffers)
+        buffers[name] = bool(persistent)
+        setattr(self, name, tensor)
+
+    def _own_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, Tensor]]:
+        """This module's buffers that are not None, in registration order."""
+        for name, persistent in self.__dict__.get("_buffer_names", {}).items():
+            b = self.__dict__.get(name)
+            if b is not None and (persistent or not persistent_only):
+                yield name, b
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, Tensor]]:
+        """Every buffer (persistent or not, None skipped) with its dotted name, module by
+        module as ``named_modules()`` goes, each object once."""
+        seen: set[int] = set()
+        for mname, m in self.named_modules(prefix) if recurse else [(prefix, self)]:
+            for name, b in m._own_buffers():
+                if id(b) not in seen:
+                    seen.add(id(b))
+                    yield (f"{mname}.{name}" if mname else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer, in the order of ``named_buffers()``."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # ----- dtype and requires_grad ---------------------------------------------------------------
+    def to(self, dtype: Any) -> Module:
+        """Cast every parameter and floating buffer to the floating ``dtype``, in place: the
+        Parameter objects stay the same, so an optimizer holding them stays valid (integer
+        buffers such as ``num_batches_tracked`` stay integer). Returns self."""
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"Module.to: expected a floating dtype, got {dtype!r}") from None
+        if dt.kind != "f":
+            raise TypeError(f"Module.to: only floating dtypes are supported, got {dt}")
+        for t in [*self.parameters(), *self.buffers()]:
+            if t.dtype.kind == "f" and t.dtype != dt:
+                t.data = t.data.astype(dt)
+                if isinstance(t.grad, np.ndarray):
+                    t.grad = t.grad.astype(dt)
+                t.mark_changed()  # a graph that saved the old array must not use the new one
+        return self
+
+    def double(self) -> Module:
+        """``to(numpy.float64)``."""
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        """``to(numpy.float32)``."""
+        return self.to(np.float32)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` of every parameter (False freezes the module); returns self."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
@@ -211,21 +318,26 @@ class Module:
         return self
 
     def eval(self) -> Module:
-        """Evaluation mode: ``Dropout`` becomes the identity."""
+        """Evaluation mode: ``Dropout`` becomes the identity, ``BatchNorm1d`` uses its running
+        statistics."""
         return self.train(False)
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Dotted name -> a copy of the parameter's array."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Dotted name -> a copy of the array of each parameter and persistent buffer."""
+        return {name: t.data.copy() for name, t in self._named_tensors(buffers=True)}
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters by name (converted to each parameter's dtype).
+        """Copy arrays into the parameters and persistent buffers by name, in place.
 
-        Missing and unexpected names are a ValueError when ``strict`` (else they are returned);
-        a shape mismatch is always a ValueError. Nothing changes unless every check passes.
+        The dtype rule (``load`` follows it too): values are cast to the model's dtype, as
+        PyTorch's ``param.copy_(value)`` does (float64 into a float32 model, or float32 into a
+        float64 one); a floating entry takes only floating values and an integer buffer only
+        integers, else TypeError. Missing and unexpected names are a ValueError when ``strict``
+        (else they are returned); a shape mismatch is always a ValueError. Nothing changes
+        unless every check passes.
         """
-        params = dict(self.named_parameters())
+        params = dict(self._named_tensors(buffers=True))
         missing = [n for n in params if n not in state]
         unexpected = [n for n in state if n not in params]
         problems = []
@@ -239,9 +351,10 @@ class Module:
                 continue
             v = state[name]
             arr = np.asarray(v.data if isinstance(v, Tensor) else v)
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"load_state_dict: '{name}' has dtype {arr.dtype}; numbers "
-                                "expected")
+            if not castable(arr.dtype, p.dtype):
+                kind = "floating" if p.dtype.kind == "f" else "integer"
+                raise TypeError(f"load_state_dict: '{name}' has dtype {arr.dtype}; the model's "
+                                f"is {p.dtype}, so {kind} values are expected")
             if arr.shape != p.shape:
                 problems.append(f"shape of '{name}': given {arr.shape}, model has {p.shape}")
                 continue
@@ -254,19 +367,25 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     def save(self, path: str | bytes | Any) -> None:
-        """Write the parameters to exactly ``path`` (an ``.npz`` with JSON metadata), through
-        a temporary file in the same directory and an atomic rename."""
+        """Write the ``state_dict()`` (parameters and persistent buffers) to exactly ``path``
+        (an ``.npz`` with JSON metadata), through a temporary file in the same directory and
+        an atomic rename. A directory that does not exist is an OSError naming it and
+        ``path``."""
         from .serialization import save
 
         save(self.state_dict(), path)
 
     def load(self, path: str | bytes | Any) -> Module:
-        """Read parameters written by ``save``; ``nn.LoadError`` when anything is wrong (also
-        for a path that is not a regular file, such as a FIFO or /dev/zero, which is never
-        read), and then the model is unchanged. Returns the module."""
+        """Read parameters and buffers written by ``save``; ``nn.LoadError`` when anything is
+        wrong (also for a path that is not a regular file, such as a FIFO or /dev/zero, which
+        is never read), and then the model is unchanged. Returns the module.
+
+        Values are cast to the model's dtype, by ``load_state_dict``'s rule (a float64 file
+        loads into a float32 model and back); a non-floating array for a floating entry, or
+        a shape that differs, is refused."""
         from .serialization import load
 
-        expected = {name: (p.shape, p.dtype) for name, p in self.named_parameters()}
+        expected = {name: (p.shape, p.dtype) for name, p in self._named_tensors(buffers=True)}
         self.load_state_dict(load(path, expected))  # checked in full: it writes all or nothing
         return self
 

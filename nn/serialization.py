@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import stat
 import struct
@@ -48,7 +49,17 @@ class LoadError(ValueError):
         super().__init__(f"cannot load weights from '{self.path}': {reason}")
 
 
-Spec = tuple[tuple[int, ...], np.dtype]  # the shape and dtype an array must have
+Spec = tuple[tuple[int, ...], np.dtype]  # the shape an array must have, and the model's dtype
+_NUMBER_DTYPE = re.compile(r"[<>|=]?[fiub][1248]")  # the only dtype strings a file may name
+
+
+def castable(given: np.dtype, model: np.dtype) -> bool:
+    """The one dtype rule of ``load`` and ``load_state_dict``: a value is cast to the model's
+    dtype (as PyTorch's ``param.copy_(value)`` does), floating into floating and integer into
+    integer; anything else is refused."""
+    if model.kind == "f":
+        return given.kind == "f"
+    return given.kind in "iu" and model.kind in "iu"
 
 
 def save(state: Mapping[str, np.ndarray], path: str | bytes | os.PathLike) -> None:
@@ -62,7 +73,12 @@ def save(state: Mapping[str, np.ndarray], path: str | bytes | os.PathLike) -> No
     # open() rather than mkstemp so that it gets the usual permissions (umask), not 0600
     folder, base = os.path.split(os.path.abspath(path))
     tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-    f = open(tmp, "xb")
+    try:
+        f = open(tmp, "xb")
+    except OSError as e:  # named by the user's path, not by the hidden temporary
+        reason = (f"the directory '{folder}' does not exist" if not os.path.isdir(folder)
+                  else e.strerror or str(e))
+        raise type(e)(e.errno, f"cannot save weights to '{path}': {reason}") from None
     try:
         with f:
             with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
@@ -70,10 +86,15 @@ def save(state: Mapping[str, np.ndarray], path: str | bytes | os.PathLike) -> No
                 for name, arr in state.items():
                     info = zipfile.ZipInfo(name + ".npy", _ZIP_TIME)
                     with zf.open(info, "w", force_zip64=arr.nbytes > 1 << 30) as member:
-                        npy.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+                        # (not ascontiguousarray: it makes a 0-d array, such as a counter, 1-d)
+                        npy.write_array(member, np.asarray(arr, order="C"), allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # e.g. path is a directory
+            raise type(e)(e.errno, f"cannot save weights to '{path}': "
+                                   f"{e.strerror or e}") from None
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -167,21 +188,25 @@ def _load_arrays(zf: zipfile.ZipFile, expected: Mapping[str, Spec], fail: Any
             sorted(members) != sorted([META] + [n + ".npy" for n in names]):
         fail("the archive's members do not match its metadata (corrupted or altered)")
 
-    # 2. shapes and dtypes
+    # 2. shapes and dtypes; from here on, each array's spec is its shape and the file's dtype
+    specs: dict[str, Spec] = {}
     for a in arrays:
         shape, dtype = expected[a["name"]]
         if tuple(a["shape"]) != shape:
             fail(f"shape of '{a['name']}' differs: file has {tuple(a['shape'])}, "
                  f"model has {shape}")
-        if a["dtype"] != dtype.str:
-            fail(f"dtype of '{a['name']}' differs: file has {a['dtype']!r}, model has "
-                 f"{dtype.str!r} ({dtype})")
+        given = np.dtype(a["dtype"] if _NUMBER_DTYPE.fullmatch(a["dtype"]) else "O")
+        if not castable(given, dtype):
+            fail(f"dtype of '{a['name']}' cannot be cast: file has {a['dtype']!r}, model has "
+                 f"{dtype.str!r} ({dtype}), so {'floating' if dtype.kind == 'f' else 'integer'}"
+                 " values are expected")
+        specs[a["name"]] = (shape, given)
 
     # 3. declared sizes, from the central directory, before inflating anything
     end = os.fstat(zf.fp.fileno()).st_size  # type: ignore[union-attr]  # (opened from a file)
     for a in arrays:
         info = members[a["name"] + ".npy"]
-        shape, dtype = expected[a["name"]]
+        shape, dtype = specs[a["name"]]
         nbytes = math.prod(shape) * dtype.itemsize
         if not nbytes < info.file_size <= nbytes + _PREFIX + _HEADER_MAX:
             fail(f"'{info.filename}' declares {info.file_size} bytes, but {nbytes} bytes of "
@@ -198,7 +223,7 @@ def _load_arrays(zf: zipfile.ZipFile, expected: Mapping[str, Spec], fail: Any
             fail(f"'{info.filename}' extends past the end of the file (truncated)")
 
     # 4. the data, into temporaries
-    return {a["name"]: _read_array(zf, members[a["name"] + ".npy"], *expected[a["name"]], fail)
+    return {a["name"]: _read_array(zf, members[a["name"] + ".npy"], *specs[a["name"]], fail)
             for a in arrays}
 
 
@@ -237,8 +262,9 @@ def _open_regular(path: str | bytes, fail: Any) -> Any:
 def load(path: str | bytes | os.PathLike, expected: Mapping[str, Spec]
          ) -> dict[str, np.ndarray]:
     """The arrays of a file written by ``save``, by name, after checking that it holds exactly
-    the ``expected`` names, each with its (shape, dtype); ``LoadError`` otherwise (see
-    ``Module.load``). Writes nothing."""
+    the ``expected`` names, each with its shape and a dtype ``castable`` to the expected one;
+    ``LoadError`` otherwise (see ``Module.load``). Arrays keep the file's dtype (the caller
+    casts). Writes nothing."""
     path = os.fspath(path)
 
     def fail(reason: str) -> None:

@@ -92,3 +92,25 @@ def test_the_namespaces_offer_every_op_under_its_name():
     assert ops.node_ns.sum(x).shape == ()
     assert ops.node_ns.logsumexp(x).shape == (2,)
     assert backend.numpy_ns.getitem(x.data, (0, 1)) == 1.0  # a raw entry made from the forward
+
+
+# ----- erf: Cody's rational approximations against math.erf --------------------------------------
+def test_erf_matches_math_erf_to_a_few_ulp_everywhere():
+    import math
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.uniform(-7, 7, 20000), rng.normal(0, 1, 20000),
+                         np.logspace(-300, 1.5, 5000), -np.logspace(-300, 1.5, 5000),
+                         np.linspace(0.46, 0.48, 2001), np.linspace(3.99, 4.01, 2001)])
+    expected = np.array([math.erf(x) for x in xs])
+    got = backend.numpy_ns.erf(xs)
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+    assert backend.scalar.erf is math.erf
+
+
+def test_erf_at_ieee_edges_and_in_float32(strict_numpy):
+    got = backend.numpy_ns.erf(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 30.0, -30.0]))
+    np.testing.assert_array_equal(got, [0.0, -0.0, 1.0, -1.0, np.nan, 1.0, -1.0])
+    assert np.signbit(got[1])
+    f32 = backend.numpy_ns.erf(np.array([0.25, -1.5, 5.0], np.float32))
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, [0.2763263901682369, -0.9661051464753108, 1.0], rtol=1e-6)

@@ -313,10 +313,16 @@ def test_shapes_that_differ_are_reported_with_both_shapes(tmp_path):
     assert_refused(path, r"shape of '0.weight' differs: file has \(3, 5\), model has \(3, 4\)")
 
 
-def test_dtypes_that_differ_are_refused(tmp_path):
+def test_a_non_floating_dtype_is_refused(tmp_path):
+    """The dtype rule (load_state_dict's): a floating file of another precision is cast
+    (tested below), an integer or bool array for a floating parameter is refused."""
     path = tmp_path / "m.npz"
-    make_model(dtype=np.float32).save(path)
-    assert_refused(path, "dtype of '0.weight' differs")
+    state = {k: v.astype(np.int64) for k, v in make_model().state_dict().items()}
+    nn.serialization.save(state, path)
+    assert_refused(path, r"dtype of '0.weight' cannot be cast: file has '<i8', model has "
+                         r"'<f8' \(float64\), so floating values are expected")
+    nn.serialization.save({k: v > 0 for k, v in make_model().state_dict().items()}, path)
+    assert_refused(path, "dtype of '0.weight' cannot be cast: file has '|b1'")
 
 
 def test_names_are_compared_before_shapes(tmp_path):
@@ -486,3 +492,49 @@ def test_every_single_bit_flip_is_refused_or_harmless(tmp_path):
         else:
             assert params_bytes(model) == expected, f"byte {i}"
     assert refused > len(data) // 2
+
+
+# ----- issue 15: errors name the user's path; one dtype rule for load and load_state_dict -----
+def test_saving_into_a_missing_directory_names_the_path_and_the_directory(tmp_path):
+    path = tmp_path / "missing" / "dir" / "x.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        make_model().save(path)
+    message = str(info.value)
+    assert f"cannot save weights to '{path}'" in message
+    assert f"the directory '{path.parent}' does not exist" in message
+    assert ".tmp" not in message  # never the hidden temporary's name
+    with pytest.raises(IsADirectoryError, match=f"cannot save weights to '{tmp_path}'"):
+        make_model().save(tmp_path)
+    assert os.listdir(tmp_path) == []  # and no temporary is left behind
+
+
+@pytest.mark.parametrize("file_dtype, model_dtype", [(np.float64, np.float32),
+                                                     (np.float32, np.float64)])
+def test_load_casts_a_floating_file_to_the_models_dtype_as_load_state_dict_does(
+        tmp_path, file_dtype, model_dtype):
+    path = tmp_path / "m.npz"
+    saved = make_model(seed=0, dtype=file_dtype)
+    saved.save(path)
+    loaded = make_model(seed=1, dtype=model_dtype).load(path)
+    by_state_dict = make_model(seed=1, dtype=model_dtype)
+    by_state_dict.load_state_dict(saved.state_dict())
+    assert params_bytes(loaded) == params_bytes(by_state_dict)
+    for p, q in zip(loaded.parameters(), saved.parameters()):
+        assert p.dtype == model_dtype
+        np.testing.assert_array_equal(p.data, q.data.astype(model_dtype))
+
+
+def test_a_big_endian_file_loads_too(tmp_path):
+    path = tmp_path / "m.npz"
+    saved = make_model(seed=0)
+    nn.serialization.save({k: v.astype(">f8") for k, v in saved.state_dict().items()}, path)
+    assert params_bytes(make_model(seed=1).load(path)) == params_bytes(saved)
+
+
+def test_a_dtype_string_that_is_not_a_plain_number_type_is_refused(tmp_path):
+    model = make_model()
+    meta = json.loads(meta_bytes(model))
+    meta["arrays"][0]["dtype"] = "[('a', '<f8')]"
+    path = tmp_path / "m.npz"
+    write_zip(path, [("tapegrad.json", json.dumps(meta).encode())] + legit_members(model)[1:])
+    assert_refused(path, r"dtype of '0.weight' cannot be cast: file has \"\[\('a', '<f8'\)\]\"")

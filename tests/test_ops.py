@@ -138,6 +138,7 @@ ELEMENTWISE = {
     "sin": (lambda a: a.sin(),),
     "cos": (lambda a: a.cos(),),
     "softplus": (lambda a: a.softplus(),),
+    "erf": (lambda a: a.erf(),),
     "cast": (lambda a: a.astype(np.float64),),
 }
 
@@ -478,7 +479,7 @@ NUMPY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide
          "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
          "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sin": np.sin, "cos": np.cos,
          "maximum": np.maximum, "minimum": np.minimum, "where": np.where,
-         "softplus": lambda x: np.logaddexp(0.0, x)}
+         "softplus": lambda x: np.logaddexp(0.0, x), "erf": np.vectorize(math.erf)}
 EDGES = [math.inf, -math.inf, math.nan, 0.0, -0.0]
 ORDINARY = [1.0, -1.0, 0.5, 2.0, -2.5]
 
