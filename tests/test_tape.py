@@ -126,7 +126,7 @@ def test_explain_micrograd_readme_hand_checked():
                for line in lines)
     # the last step completes a's five contributions
     assert lines[-6] == ("    to a: local derivative 1, sends -27.76676 x 1 = -27.76676   [a is "
-                         "used 5 times; running total 166.6006 + -27.76676 = 138.8338 (5 of 5)]")
+                         "used 5 times; running total 166.6006 - 27.76676 = 138.8338 (5 of 5)]")
     assert lines[-2:] == ["  a: grad = 138.8338", "  b: grad = 645.5773"]
     assert text.count("\nstep ") == 25
 
