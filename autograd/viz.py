@@ -222,14 +222,16 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
     One node per value (label; data, or for tensors shape, dtype and values or min / mean /
     max; grad when known) and one per op (its symbol, ``+ - * / ** neg``, or its name), edges in
     data-flow direction; constants are small plain nodes. Leaves, parameters (labelled leaves
-    that require grad), data inputs and the output are coloured differently; a value used by
-    several ops (its gradients are summed) has an orange border and says how many.
-    ``show_tape`` numbers the ops in tape order. ``clusters`` boxes the ops run inside a
-    ``scope`` (nn modules open one), a box per name of the dotted path, nested; given the
-    ``model`` that ran them, a module's box is titled by its name and class (``0: Linear``),
-    else by its name. ``rankdir`` lays the graph out left to right (``"LR"``, micrograd's
-    layout: the default for a ``Value``) or top to bottom (``"TB"``, torchviz's: the default
-    for a ``Tensor``, whose boxes are wide, so a 2-layer MLP's step stays about 1400 px wide).
+    that require grad), labelled data inputs, other data inputs and the output are coloured
+    differently; a value used by several ops (its gradients are summed) has an orange border
+    and says how many. ``show_tape`` numbers the ops in tape order. ``clusters`` boxes the ops
+    run inside a ``scope`` (nn modules open one), a box per name of the dotted path, nested,
+    with the leaves that require grad used in that scope only (a module's parameters); given
+    the ``model`` that ran them, a module's box is titled by its name and class
+    (``0: Linear``), else by its name. ``rankdir`` lays the graph out left to right
+    (``"LR"``, micrograd's layout: the default for a ``Value``) or top to bottom (``"TB"``,
+    torchviz's: the default for a ``Tensor``, whose boxes are wide; a 2-layer MLP's training
+    step renders 1263 px wide so, 2887 px left to right).
 
     The traversal is breadth-first from ``root`` and iterative; it stops once ``max_nodes``
     nodes (values, ops, constants and the cut marker) are drawn, so the nodes nearest the root
