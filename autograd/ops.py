@@ -277,7 +277,7 @@ MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp,
 LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
                lambda xp, g, out, need, x, w, b: _matmul_vjp(xp, g, out, need, x, w)
                + (g if need[2] else None,),
-               symbol="@+", reads=(0, 1))  # x and w; the bias only passes g on
+               reads=(0, 1))  # x and w; the bias only passes g on
 
 # ----- fused, for stability --------------------------------------------------------------------
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],

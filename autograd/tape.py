@@ -33,7 +33,8 @@ def format_number(x: Any) -> str:
 
 
 def format_array(a: Any, digits: int = 4) -> str:
-    """Values of a small array (six or fewer elements) on one line, else min / mean / max."""
+    """Values of a small array (six or fewer elements) on one line, else min / mean / max
+    (min / max for integers and booleans)."""
     a = np.asarray(a)
     if a.ndim == 0:
         x = a.item()
@@ -42,6 +43,8 @@ def format_array(a: Any, digits: int = 4) -> str:
         short: Any = {"float_kind": lambda v: f"{v:.{digits}g}"}
         text = np.array2string(a, separator=", ", max_line_width=10**6, formatter=short)
         return " ".join(text.split())
+    if a.dtype.kind in "biu":  # labels, counts, masks: a mean of them would be a float
+        return f"min {format_number(a.min())} max {format_number(a.max())}"
     with backend.quiet():
         lo, mean, hi = a.min(), a.mean(), a.max()
     return f"min {lo:.{digits}g} mean {mean:.{digits}g} max {hi:.{digits}g}"
@@ -67,6 +70,14 @@ def format_params(params: dict | None, width: int = 30) -> str:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s" if word == "op" else f"{n} leaves"
+
+
+def _plus(terms: list[str]) -> str:
+    """Terms joined by ``+``, a negative number's by ``-``: ``1 - 0.5``, not ``1 + -0.5``."""
+    text = terms[0]
+    for t in terms[1:]:
+        text += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
+    return text
 
 
 def _clip(text: str, width: int) -> str:
@@ -258,8 +269,8 @@ def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
     lines = [f"step {number} of {total} (tape #{e.index}): {t.describe(e)}"]
     g = format_data(step.grad)
     if len(step.parts) > 1:
-        terms = " + ".join(f"{format_data(v)} (from {'the seed' if i is None else f'#{i}'})"
-                           for i, v in step.parts)
+        terms = _plus([f"{format_data(v)} (from {'the seed' if i is None else f'#{i}'})"
+                       for i, v in step.parts])
         g = f"{terms} = {g}"
     lines.append(f"    gradient arriving at {t.name(e.output)}: {g}")
     for s, local in zip(step.sends, _local(step)):
@@ -276,7 +287,7 @@ def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
         line = f"    to {t.name(s.to)}: {how} {format_data(s.grad)}"
         if s.uses > 1:
             running = format_data(s.total) if s.before is None else \
-                f"{format_data(s.before)} + {format_data(s.grad)} = {format_data(s.total)}"
+                f"{_plus([format_data(s.before), format_data(s.grad)])} = {format_data(s.total)}"
             line += f"   [{t.name(s.to)} is used {s.uses} times; running total {running}" \
                     f" ({s.k} of {s.uses})]"
         lines.append(line)

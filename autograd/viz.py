@@ -31,6 +31,7 @@ _STYLE = {  # fill colour and shape of each kind of value node
     "output": {"fillcolor": "#b7e4c7", "penwidth": "2"},
     "parameter": {"fillcolor": "#ffe08a"},
     "leaf": {"fillcolor": "#cfe2ff"},
+    "named input": {"fillcolor": "#e5dbff", "style": "filled,dashed"},
     "input": {"fillcolor": "#f1f3f5", "style": "filled,dashed"},
     "value": {"fillcolor": "white"},
 }
@@ -105,15 +106,15 @@ def _kind(n: Node, root: Node) -> str:
         return "output"
     if n._op is not None:
         return "value"
-    if not n.requires_grad:
-        return "input"
+    if not n.requires_grad:  # data: a named one (the images, the targets) stands out
+        return "named input" if n.label else "input"
     # a leaf that requires grad and is named: a parameter (nn names every one it holds)
     return "parameter" if n.label else "leaf"
 
 
 def _const_label(c: Any) -> str:
     if isinstance(c, np.ndarray):
-        return f"{tuple(c.shape)} {format_array(c)}"
+        return f"{tuple(c.shape)} {c.dtype} {format_array(c)}"
     return _number(float(c)) if isinstance(c, (int, float, np.number)) else repr(c)[:30]
 
 
@@ -186,18 +187,51 @@ def _op_attrs(n: Node, number: int | None) -> dict:
     return {"shape": "ellipse", "style": "filled", "fillcolor": "#e9ecef", "label": _html(text)}
 
 
-def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
+def _titles(paths: list[str], model: Any) -> dict[str, str]:
+    """The title of the cluster of every scope path and of each path above it: the path's
+    last name and, where ``model`` has a module there, its class, as PyTorch prints a model
+    (``0: Linear``). A module's path is relative to the outermost module called, perhaps under
+    scopes of the caller's (``train.0``), so the longest suffix that names a module counts."""
+    classes = {}
+    if model is not None:
+        if not callable(getattr(model, "named_modules", None)):
+            raise TypeError(f"draw_graph: model must be a module (with named_modules()), "
+                            f"not {type(model).__name__}")
+        classes = {name: type(m).__name__ for name, m in model.named_modules() if name}
+    titles = {}
+    for path in paths:
+        parts = path.split(".")
+        for end in range(1, len(parts) + 1):
+            titles[".".join(parts[:end])] = _title(parts[:end], classes)
+    return titles
+
+
+def _title(parts: list[str], classes: dict[str, str]) -> str:
+    for start in range(len(parts)):
+        cls = classes.get(".".join(parts[start:]))
+        if cls:
+            return f"{parts[-1]}: {cls}"
+    return parts[-1]
+
+
+def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True,
                show_grad: bool = True, show_tape: bool = False, max_nodes: int = 500,
-               clusters: bool = True) -> Digraph:
+               clusters: bool = True, model: Any = None) -> Digraph:
     """Draw the graph that computed ``root`` (a ``Value`` or a ``Tensor``).
 
     One node per value (label; data, or for tensors shape, dtype and values or min / mean /
     max; grad when known) and one per op (its symbol, ``+ - * / ** neg``, or its name), edges in
     data-flow direction; constants are small plain nodes. Leaves, parameters (labelled leaves
-    that require grad), data inputs and the output are coloured differently; a value used by
-    several ops (its gradients are summed) has an orange border and says how many.
-    ``show_tape`` numbers the ops in tape order. ``clusters`` boxes the ops run inside a
-    ``scope`` (nn modules open one), titled by its dotted path.
+    that require grad), labelled data inputs, other data inputs and the output are coloured
+    differently; a value used by several ops (its gradients are summed) has an orange border
+    and says how many. ``show_tape`` numbers the ops in tape order. ``clusters`` boxes the ops
+    run inside a ``scope`` (nn modules open one), a box per name of the dotted path, nested,
+    with the leaves that require grad used in that scope only (a module's parameters); given
+    the ``model`` that ran them, a module's box is titled by its name and class
+    (``0: Linear``), else by its name. ``rankdir`` lays the graph out left to right
+    (``"LR"``, micrograd's layout: the default for a ``Value``) or top to bottom (``"TB"``,
+    torchviz's: the default for a ``Tensor``, whose boxes are wide; a 2-layer MLP's training
+    step renders 1263 px wide so, 2887 px left to right).
 
     The traversal is breadth-first from ``root`` and iterative; it stops once ``max_nodes``
     nodes (values, ops, constants and the cut marker) are drawn, so the nodes nearest the root
@@ -208,7 +242,23 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
     if max_nodes < 2:
         raise ValueError(f"draw_graph: max_nodes must be at least 2, not {max_nodes}")
     w = _walk(root, max_nodes)
-    scope_of = (lambda n: n._scope) if clusters else (lambda n: None)
+    if rankdir is None:
+        rankdir = "TB" if isinstance(root.data, np.ndarray) else "LR"
+    # a leaf that requires grad, used in one scope only (a module's parameter), is drawn there
+    users: dict[Node, set] = {}
+    for n in w.ops:
+        for a in n._args:
+            if isinstance(a, Node) and a._op is None and a.requires_grad:
+                users.setdefault(a, set()).add(n._scope)
+
+    def scope_of(n: Node) -> str | None:
+        if not clusters:
+            return None
+        if n._op is None:
+            homes = users.get(n, ())
+            return next(iter(homes)) if len(homes) == 1 else None
+        return n._scope
+
     groups: dict[str | None, list[tuple[str, dict]]] = {}
     for n in w.values:
         attrs = _value_attrs(n, root, w.uses[n], show_data, show_grad)
@@ -224,21 +274,29 @@ def draw_graph(root: Node, *, rankdir: str = "LR", show_data: bool = True,
 
     dot = Digraph(graph_attr={"rankdir": rankdir},
                   node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    titles = _titles([p for p in groups if p is not None], model)
+    boxes: dict[str, graphviz.Digraph] = {}
+    for key, title in titles.items():
+        boxes[key] = box = graphviz.Digraph(name=f"cluster_{key}")
+        box.attr(label=_html([title]), style="rounded,dashed", color="#868e96",
+                 fontname="Helvetica")
     for path, members in groups.items():
-        if path is None:
-            for name, attrs in members:
-                dot.node(name, **attrs)
-            continue
-        with dot.subgraph(name=f"cluster_{path}") as sub:
-            sub.attr(label=_html([path]), style="rounded,dashed", color="#868e96",
-                     fontname="Helvetica")
-            for name, attrs in members:
-                sub.node(name, **attrs)
+        for name, attrs in members:
+            (dot if path is None else boxes[path]).node(name, **attrs)
+    # a box is copied into its parent when added, so the deepest go first
+    for key in sorted(boxes, key=lambda p: -p.count(".")):
+        parent = key.rpartition(".")[0]
+        (boxes[parent] if parent else dot).subgraph(boxes[key])
+    # A value passed from one box to the next skips a rank: the next box's parameters take
+    # that rank, inside their box, so boxes stack instead of stepping sideways (a 2-layer
+    # MLP's step: 1263 px wide, not 1785).
+    box_of = {name: path for path, members in groups.items() for name, _ in members}
+    computed = {f"v{n._id}" for n in w.ops}
     for tail, head, tag in w.edges:
-        if tag:
-            dot.edge(tail, head, label=tag, fontsize="9")
-        else:
-            dot.edge(tail, head)
+        attrs = {"label": tag, "fontsize": "9"} if tag else {}
+        if tail in computed and box_of[tail] != box_of[head]:
+            attrs["minlen"] = "2"
+        dot.edge(tail, head, **attrs)
     if w.cut:
         note = [f"graph cut at max_nodes={max_nodes}:", "ops farther from the output not drawn"]
         if show_tape:

@@ -1,4 +1,5 @@
-"""The ``tapegrad`` command: ``tapegrad demo [--out DIR]`` (the parts are in ``demo.py``)."""
+"""The ``tapegrad`` command: ``tapegrad demo [--out DIR]`` (the parts are in ``demo.py``) and
+``tapegrad --version``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,23 @@ import argparse
 import sys
 
 
+def version() -> str:
+    """The installed distribution's version, or the package's own where it is not installed
+    (run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("tapegrad")
+    except PackageNotFoundError:
+        from autograd import __version__
+        return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tapegrad`` console script."""
+    """Entry point of the ``tapegrad`` console script (and of ``python -m tapegrad``)."""
     parser = argparse.ArgumentParser(prog="tapegrad")
+    parser.add_argument("--version", action="version", version=f"tapegrad {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train the seed's regression and a digits MLP, draw, "
                                     "explain and check gradients")

@@ -9,6 +9,7 @@ needs them (this module lives in the application package, above ``nn``).
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +136,11 @@ def load_digits_split(seed: int = 0) -> tuple[np.ndarray, ...]:
 
 def train_digits(epochs: int = 15, hidden: int = 64, lr: float = 5e-3, batch_size: int = 32,
                  seed: int = 0) -> DigitsRun:
-    """Train ``MLP([64, hidden, 10])`` with Adam on cross-entropy; a tqdm bar per epoch."""
+    """Train ``MLP([64, hidden, 10])`` with Adam on cross-entropy; a tqdm bar per epoch on a
+    terminal, else (a log, a pipe, a notebook) one plain line per epoch on stdout."""
     from tqdm import tqdm
+
+    bars = sys.stdout.isatty() and sys.stderr.isatty()  # redrawn bars would litter a log
 
 
     X_train, X_test, y_train, y_test = load_digits_split(seed)
@@ -150,7 +154,8 @@ def train_digits(epochs: int = 15, hidden: int = 64, lr: float = 5e-3, batch_siz
           f"MLP 64-{hidden}-10 with ReLU, Adam lr={lr}, batches of {batch_size}")
     for epoch in range(1, epochs + 1):
         total = 0.0
-        with tqdm(total=n_batches, desc=f"epoch {epoch:2d}/{epochs}", unit="batch") as bar:
+        with tqdm(total=n_batches, desc=f"epoch {epoch:2d}/{epochs}", unit="batch",
+                  disable=not bars) as bar:
             for xb, yb in nn.batches(X_train, y_train, batch_size, seed=rng):
                 loss = loss_fn(model(xb), yb)
                 opt.zero_grad()
@@ -163,9 +168,11 @@ def train_digits(epochs: int = 15, hidden: int = 64, lr: float = 5e-3, batch_siz
                 run.test_loss.append(loss_fn(logits, y_test).item())
             run.train_loss.append(total / len(X_train))
             run.accuracy = float(np.mean(logits.data.argmax(axis=1) == y_test))
-            bar.set_postfix({"loss": f"{run.train_loss[-1]:.4f}",
-                             "test loss": f"{run.test_loss[-1]:.4f}",
-                             "test acc": f"{run.accuracy:.1%}"})
+            stats = {"loss": f"{run.train_loss[-1]:.4f}", "test loss": f"{run.test_loss[-1]:.4f}",
+                     "test acc": f"{run.accuracy:.1%}"}
+            bar.set_postfix(stats)
+        if not bars:
+            print(f"epoch {epoch:2d}/{epochs}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     return run
 
 
@@ -179,7 +186,7 @@ def draw_step(run: DigitsRun, path: Path, batch: int = 8) -> Path:
     loss.label = "loss"
     run.model.zero_grad()
     loss.backward()
-    written = save_graph(draw_graph(loss, clusters=True), path)
+    written = save_graph(draw_graph(loss, model=run.model), path)
     run.model.zero_grad()
     return written
 

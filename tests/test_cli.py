@@ -1,15 +1,24 @@
 """``tapegrad demo``: it trains, prints its numbers and writes its files, with or without the
 Graphviz ``dot`` program."""
 
+import importlib.metadata
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 # the test extra installs the demo's dependencies: a missing one fails here, never skips
 import matplotlib  # noqa: F401
+import pytest
 import sklearn  # noqa: F401
 import tqdm  # noqa: F401
 
+import autograd
 from tapegrad.cli import main
+from tapegrad.demo import train_digits
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_trains_checks_and_writes_its_files(tmp_path, capsys):
@@ -29,6 +38,11 @@ def test_demo_trains_checks_and_writes_its_files(tmp_path, capsys):
     svg = ET.parse(out / "mlp_step.svg").getroot()
     titles = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")}
     assert {"cluster_0", "cluster_2", "cluster_CrossEntropyLoss"} <= titles
+    # issue 15: modules titled as PyTorch prints them, and the drawing about 1600 px at most
+    texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"0: Linear", "1: ReLU", "2: Linear", "linear"} <= texts and "@+" not in texts
+    assert float(svg.get("width").removesuffix("pt")) * 96 / 72 <= 1600  # pt to px
+    assert "epoch 15/15: loss " in printed  # captured: not a terminal, so no tqdm bars
     assert (out / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (out / "explain.txt").read_text(encoding="utf-8")
     assert "a is used 2 times" in text and "a: grad = -0.002681901" in text
@@ -49,3 +63,57 @@ def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, mo
     assert "install Graphviz" in printed and "apt-get install graphviz" in printed
     assert "test accuracy: " in printed and "gradcheck passed" in printed
     assert (out / "loss_curves.png").is_file() and (out / "explain.txt").is_file()
+
+
+# ----- issue 15: --version; one line per epoch when the output is not a terminal -------------
+def test_version_through_main_and_python_m(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    printed = capsys.readouterr().out
+    assert printed == f"tapegrad {importlib.metadata.version('tapegrad')}\n"
+    run = subprocess.run([sys.executable, "-m", "tapegrad", "--version"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stdout, run.stderr) == (0, printed, "")
+    run = subprocess.run([sys.executable, "-m", "tapegrad"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "usage: tapegrad" in run.stderr
+
+
+def test_version_without_installed_metadata_is_the_packages(monkeypatch, capsys):
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(autograd, "__version__", "9.8.7")  # to see which one is printed
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == "tapegrad 9.8.7\n"
+
+
+def test_the_packages_version_is_the_distributions():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "(.+)"$', pyproject, re.M).group(1) == autograd.__version__
+
+
+@pytest.mark.parametrize("terminal", [(False, False), (True, False), (False, True)])
+def test_training_off_a_terminal_prints_one_plain_line_per_epoch(terminal, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal[0])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal[1])
+    train_digits(epochs=2)
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2, out
+    for n, line in enumerate(lines, 1):
+        assert re.fullmatch(rf"epoch  {n}/2: loss \d\.\d{{4}}, test loss \d\.\d{{4}}, "
+                            r"test acc \d+\.\d%", line), line
+    assert err == ""  # no bar
+
+
+def test_training_on_a_terminal_draws_a_bar_per_epoch(monkeypatch, capsys):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    train_digits(epochs=1)
+    out, err = capsys.readouterr()
+    assert "epoch  1/1" in err and "batch" in err and "test acc" in err and "\r" in err
+    assert not any(line.startswith("epoch") for line in out.splitlines())

@@ -22,7 +22,7 @@ def test_the_readmes_excerpts_of_the_op_table_are_in_it():
 
 # ----- the tests' layout that "Errors and edge cases" describes -----------------------------
 MIRRORS_NO_MODULE_BY_NAME = {"nn": "the nn package", "nn_io": "nn/serialization.py",
-                             "readme": "README.md"}
+                             "readme": "README.md", "notebooks": "notebooks/*.ipynb"}
 
 
 def test_each_test_file_mirrors_a_module_and_the_files_the_readme_names_exist():

@@ -8,9 +8,9 @@ from expressions import micrograd_readme
 from hypothesis import find
 from test_ops import DOMAINS
 
-from autograd import Tensor, Value, explain, tape
+from autograd import Tensor, Value, cross_entropy, explain, tape
 from autograd.engine import registry
-from autograd.tape import Entry, Tape
+from autograd.tape import Entry, Tape, format_array
 
 
 def abc():
@@ -126,7 +126,7 @@ def test_explain_micrograd_readme_hand_checked():
                for line in lines)
     # the last step completes a's five contributions
     assert lines[-6] == ("    to a: local derivative 1, sends -27.76676 x 1 = -27.76676   [a is "
-                         "used 5 times; running total 166.6006 + -27.76676 = 138.8338 (5 of 5)]")
+                         "used 5 times; running total 166.6006 - 27.76676 = 138.8338 (5 of 5)]")
     assert lines[-2:] == ["  a: grad = 138.8338", "  b: grad = 645.5773"]
     assert text.count("\nstep ") == 25
 
@@ -213,3 +213,33 @@ def test_explain_shows_the_local_derivative_of_every_elementwise_op(name):
     step = next(line for line in text.splitlines() if line.startswith("step 1 of"))
     assert f"= {name}(" in step
     assert "local derivative" in text.split(step, 1)[1].split("step 2 of")[0]
+
+
+# ----- issue 15: negative terms in sums, integer arrays -----------------------------------------
+def test_explain_writes_a_minus_b_not_a_plus_minus_b():
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")  # the demo's explain.txt
+    c = a * b
+    e = (c + a).tanh()
+    text = explain(e)
+    assert "running total 0.001340951 - 0.004022852 = -0.002681901 (2 of 2)]" in text
+    x = Value(3.0, label="x")
+    y = x * -2.0
+    y.label = "y"
+    text = explain(y * y + y)  # y = -6 is used three times: 1 from the add, -6 twice from y * y
+    assert "running total 1 - 6 = -5 (2 of 3)]" in text
+    assert "running total -5 - 6 = -11 (3 of 3)]" in text
+    assert "    gradient arriving at y: 1 (from #2) - 6 (from #1) - 6 (from #1) = -11" in text
+    assert " + -" not in text
+    t = Tensor([-1.0, 2.0], requires_grad=True, label="t")
+    assert "running total (2,) float64 [-1, 2] + (2,) float64 [-1, 2] = " in explain((t * t).sum())
+
+
+def test_integer_and_boolean_arrays_are_summarised_without_a_mean():
+    assert format_array(np.arange(10.0)) == "min 0 mean 4.5 max 9"
+    assert format_array(np.arange(10)) == "min 0 max 9"
+    assert format_array(np.arange(10, dtype=np.uint8)) == "min 0 max 9"
+    assert format_array(np.arange(10) % 3 == 0) == "min False max True"
+    assert format_array(np.array([3, 1, 4])) == "[3, 1, 4]"  # small ones: their values
+    z = Tensor(np.ones((8, 10)), requires_grad=True)
+    text = str(tape(cross_entropy(z, np.array([3, 1, 4, 1, 5, 9, 2, 6]))))
+    assert "const (8,) int64 min 1 max 9" in text  # labels: no mean

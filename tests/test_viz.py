@@ -202,7 +202,7 @@ def test_module_clusters_appear_by_dotted_path():
     loss = y.sum()
     dot = draw_graph(loss)
     _, _, clusters = parse(dot)
-    assert sorted(t[0] for t in clusters.values()) == ["0", "encoder.1"]
+    assert sorted(t[0] for t in clusters.values()) == ["0", "1", "encoder"]  # 1 in encoder
     body = dot.source
     zero = body[body.index("subgraph cluster_0 {"):]
     zero = zero[: zero.index("}")]
@@ -291,3 +291,139 @@ def test_a_parameter_is_a_labelled_leaf_that_requires_grad_whatever_its_class():
     colours = fills(draw_graph(loss))
     assert [colours[v(t)] for t in anonymous] == ["#cfe2ff"] * 2  # leaves
     assert [colours[v(t)] for t in named] == ["#ffe08a"] * 3  # parameters
+
+
+# ----- issue 15: module titles, colours, constants, the fused op, width -------------------------
+def extents(dot: graphviz.Digraph) -> dict[str, tuple[float, float, float, float]]:
+    """Rendered through `dot`: the bounding box (x0, y0, x1, y1) of each node, by name, and
+    of each cluster, by its title."""
+    root = ET.fromstring(dot.pipe(format="svg"))
+    out = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") not in ("node", "cluster"):
+            continue
+        shape = next(e for e in g if e.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse"))
+        if shape.tag == f"{SVG}ellipse":
+            cx, cy, rx, ry = (float(shape.get(k)) for k in ("cx", "cy", "rx", "ry"))
+            box = (cx - rx, cy - ry, cx + rx, cy + ry)
+        else:
+            numbers = [float(x) for x in
+                       re.findall(r"-?\d+\.?\d*", shape.get("points") or shape.get("d"))]
+            xs, ys = numbers[0::2], numbers[1::2]
+            box = (min(xs), min(ys), max(xs), max(ys))
+        key = g.findtext(f"{SVG}title") if g.get("class") == "node" else \
+            g.findall(f"{SVG}text")[0].text
+        out[key] = box
+    return out
+
+
+def inside(inner: tuple, outer: tuple) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and \
+        inner[3] <= outer[3]
+
+
+def png_size(dot: graphviz.Digraph) -> tuple[int, int]:
+    """Width and height in pixels of the drawing rendered to PNG by `dot` (96 dpi)."""
+    png = dot.pipe(format="png")
+    assert png[12:16] == b"IHDR"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_module_boxes_are_titled_by_name_and_class_and_hold_their_parameters():
+    import nn
+
+    model = nn.Sequential(nn.Linear(2, 3, seed=0), nn.ReLU(), nn.Linear(3, 1, seed=1))
+    x = Tensor(np.ones((4, 2)), label="x")
+    loss = model(x).sum()
+    dot = draw_graph(loss, model=model)
+    _, _, clusters = parse(dot)
+    titles = sorted(t[0] for t in clusters.values())
+    assert titles == ["0: Linear", "1: ReLU", "2: Linear"]
+    box = extents(dot)
+    params = dict(model.named_parameters())
+    for name in ("0.weight", "0.bias"):
+        assert inside(box[v(params[name])], box["0: Linear"])
+        assert not inside(box[v(params[name])], box["2: Linear"])
+    assert inside(box[v(params["2.weight"])], box["2: Linear"])
+    assert not any(inside(box[v(x)], box[t]) for t in titles)  # data is no module's
+    # without the model, a box is titled by its name alone
+    assert sorted(t[0] for t in parse(draw_graph(loss))[2].values()) == ["0", "1", "2"]
+
+
+def test_nested_modules_are_nested_boxes_and_a_scope_around_the_call_is_one_more():
+    import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.encoder = nn.Sequential(nn.Linear(2, 3, seed=0), nn.Tanh())
+            self.head = nn.Linear(3, 1, seed=1)
+
+        def forward(self, x):
+            return self.head(self.encoder(x))
+
+    net = Net()
+    with scope("train"):
+        loss = net(Tensor(np.ones((4, 2)))).sum()
+    dot = draw_graph(loss, model=net)
+    box = extents(dot)
+    titles = {t[0] for t in parse(dot)[2].values()}
+    assert titles == {"train", "encoder: Sequential", "0: Linear", "1: Tanh", "head: Linear"}
+    for inner, outer in [("0: Linear", "encoder: Sequential"), ("1: Tanh", "encoder: Sequential"),
+                         ("encoder: Sequential", "train"), ("head: Linear", "train")]:
+        assert inside(box[inner], box[outer]), (inner, outer)
+    assert not inside(box["head: Linear"], box["encoder: Sequential"])
+    with pytest.raises(TypeError, match=r"draw_graph: model must be a module .* not int"):
+        draw_graph(loss, model=3)
+
+
+def test_the_fused_linear_op_is_drawn_by_its_name():
+    from autograd import linear
+
+    x = Tensor(np.ones((2, 3)))
+    w = Tensor(np.ones((3, 2)), requires_grad=True, label="w")
+    b = Tensor(np.zeros(2), requires_grad=True, label="b")
+    z = linear(x, w, b)
+    nodes, _, _ = parse(draw_graph(z.sum()))
+    assert nodes[op(z)] == ["linear"]
+    assert z._op.symbol == "linear"
+
+
+def test_labelled_inputs_have_a_colour_of_their_own():
+    images = Tensor(np.ones((2, 2)), label="images")  # data with a name
+    noise = Tensor(np.ones((2, 2)))  # data without one
+    W = Tensor(np.eye(2), requires_grad=True, label="W")  # a parameter
+    loss = (images @ W + noise * W).sum()
+    colours = fills(draw_graph(loss))
+    assert colours[v(images)] == "#e5dbff"
+    assert colours[v(noise)] == "#f1f3f5" and colours[v(W)] == "#ffe08a"
+    assert len({colours[v(t)] for t in (images, noise, W, loss)}) == 4
+
+
+def test_integer_labels_are_a_constant_without_float_statistics():
+    from autograd import cross_entropy
+
+    z = Tensor(np.zeros((8, 10)), requires_grad=True, label="z")
+    labels = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    loss = cross_entropy(z, labels).mean()
+    nodes, _, _ = parse(draw_graph(loss))
+    c = f"c{loss._args[0]._id}_1"
+    assert nodes[c] == ["(8,) int64 min 1 max 9"]  # no mean: a mean label means nothing
+    few = cross_entropy(z[:3], labels[:3]).mean()
+    assert parse(draw_graph(few))[0][f"c{few._args[0]._id}_1"] == ["(3,) int64 [3, 1, 4]"]
+
+
+def test_a_2_layer_mlp_step_renders_at_most_1600_px_wide():
+    """The drawing of the demo's and notebook 3's training step, rendered by `dot` at its
+    default settings (2887 px wide before: left to right, the layers side by side)."""
+    import nn
+
+    model = nn.MLP([64, 64, 10], seed=0)
+    images = Tensor(np.random.default_rng(0).random((8, 64)), label="images (8)")
+    loss = nn.CrossEntropyLoss()(model(images), np.arange(8))
+    loss.label = "loss"
+    loss.backward()
+    for dot in (draw_graph(loss, model=model), draw_graph(loss)):
+        width, height = png_size(dot)
+        assert width <= 1600, width
+        assert "rankdir=TB" in dot.source
+    assert "rankdir=LR" in draw_graph(micrograd_abc()[-1]).source  # a Value's: micrograd's
