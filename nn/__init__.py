@@ -4,6 +4,7 @@
 import autograd
 
 from . import functional
+from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .data import batches
 from .interop import from_torch_state_dict, to_torch_state_dict
 from .layers import MLP, Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
@@ -16,7 +17,7 @@ __all__ = [
     "Parameter", "Module", "Linear", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "Dropout",
     "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "SGD", "Adam", "AdamW", "Optimizer",
     "clip_grad_norm", "batches", "LoadError", "to_torch_state_dict", "from_torch_state_dict",
-    "functional",
+    "functional", "Conv2d", "MaxPool2d", "AvgPool2d",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

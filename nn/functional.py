@@ -77,3 +77,5 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any,
     zy = z * y
     loss = stack([-zy, z - zy], axis=-1).logsumexp(-1)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402, F401  (re-exported)
