@@ -196,7 +196,7 @@ def _windows(x, kernel, stride, dilation):
     view = view[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)
                 + tuple(slice(None, None, dl) for dl in dilation)]
     axes = (*range(lead), *range(x.ndim, x.ndim + d), *range(lead, x.ndim))
-    return np.ascontiguousarray(view.transpose(axes))
+    return view.transpose(axes).copy()  # (ascontiguousarray would return a contiguous view)
 
 
 def _unwindows(g, shape, kernel, stride, dilation):

@@ -1299,6 +1299,7 @@ def test_windows_are_numpys_sliding_windows_strided_and_dilated_kernel_axes_firs
     np.testing.assert_array_equal(y.data, view[:, ::2, ::3, :, ::2].transpose(0, 3, 4, 1, 2))
     assert ag.windows(x, [4]).shape == (2, 9, 4, 5)  # the last axis only
     assert y.data.base is None  # a copy: changing it cannot change x
+    assert ag.windows(x[0, 0], [1]).data.base is None  # also where the view is contiguous
 
 
 def test_pad_and_windows_refuse_bad_arguments_naming_the_shapes():
