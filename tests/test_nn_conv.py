@@ -249,3 +249,31 @@ def test_other_bad_arguments_are_clear_errors():
         F.avg_pool2d(x, (2, 3), padding=(0, 2))
     with pytest.raises(ValueError, match=r"max_pool2d: expected .* got shape \(4,\)"):
         F.max_pool2d(np.ones(4), 2)
+
+
+# ----- the graph's bookkeeping: in-place changes, weight files, integer images -------------------
+def test_a_weight_changed_in_place_before_backward_is_caught():
+    m = nn.Conv2d(1, 2, 3, seed=0)
+    loss = m(np.ones((1, 1, 4, 4))).sum()
+    with ag.no_grad():
+        m.weight -= 0.1  # as an optimizer step would, between forward and backward
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+def test_a_cnn_saves_and_loads_its_weights(tmp_path):
+    net = _net()
+    x = np.random.default_rng(5).normal(size=(2, 2, 8, 8))
+    net.save(tmp_path / "cnn.npz")
+    other = _net()
+    other.load(tmp_path / "cnn.npz")
+    np.testing.assert_array_equal(other(x).data, net(x).data)
+
+
+def test_integer_images_are_convolved_and_pooled_as_floats():
+    x = np.arange(32).reshape(2, 1, 4, 4)
+    m = nn.Conv2d(1, 2, 3, padding=1, seed=0)
+    np.testing.assert_allclose(m(x).data, m(x.astype(float)).data, rtol=1e-15)
+    np.testing.assert_array_equal(F.max_pool2d(x, 3, 1, 1).data,
+                                  F.max_pool2d(x.astype(float), 3, 1, 1).data)
+    assert F.max_pool2d(x, 2).dtype == x.dtype  # no float where none came in, as in numpy
