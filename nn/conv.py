@@ -145,15 +145,21 @@ def max_pool2d(input: Any, kernel_size: Pair, stride: Pair | None = None, paddin
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
-def avg_pool2d(input: Any, kernel_size: Pair, stride: Pair | None = None,
-               padding: Pair = 0) -> Tensor:
-    """The mean of each window, as ``torch.nn.functional.avg_pool2d`` with its defaults
-    (``stride`` defaults to ``kernel_size``; zero padding, at most half the kernel, counted in
-    the mean: ``count_include_pad=True``)."""
+def avg_pool2d(input: Any, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0,
+               count_include_pad: bool = True) -> Tensor:
+    """The mean of each window, as ``torch.nn.functional.avg_pool2d`` (``stride`` defaults to
+    ``kernel_size``; zero padding, at most half the kernel, counted in the mean unless
+    ``count_include_pad=False``, which divides by the input pixels in each window)."""
     x, unbatched = _batched(input, "avg_pool2d")
     kernel, st, (ph, pw), dil = _pool_args(kernel_size, stride, padding, 1, "avg_pool2d")
-    cols = _windows(x, kernel, st, ((ph, ph), (pw, pw)), dil, 0.0, "avg_pool2d")
-    out = cols.mean(axis=(2, 3))
+    pad2 = ((ph, ph), (pw, pw))
+    cols = _windows(x, kernel, st, pad2, dil, 0.0, "avg_pool2d")
+    if count_include_pad or not (ph or pw):
+        out = cols.mean(axis=(2, 3))
+    else:  # a constant: how many input pixels each window holds
+        counts = _windows(Tensor(np.ones((1, 1) + x.shape[2:])), kernel, st, pad2, dil, 0.0,
+                          "avg_pool2d").data.sum(axis=(2, 3))
+        out = cols.sum(axis=(2, 3)) * (1.0 / counts).astype(x.dtype)
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
@@ -236,17 +242,20 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """The mean over each ``kernel_size`` window, as ``torch.nn.AvgPool2d`` with its defaults
-    (see ``avg_pool2d``); ``stride`` defaults to ``kernel_size``."""
+    """The mean over each ``kernel_size`` window, as ``torch.nn.AvgPool2d`` (see
+    ``avg_pool2d``); ``stride`` defaults to ``kernel_size``."""
 
-    def __init__(self, kernel_size: Pair, stride: Pair | None = None,
-                 padding: Pair = 0) -> None:
+    def __init__(self, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0,
+                 count_include_pad: bool = True) -> None:
         _pool_args(kernel_size, stride, padding, 1, "AvgPool2d")
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = kernel_size if stride is None else stride
+        self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Any) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                          self.count_include_pad)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return s if self.count_include_pad else s + ", count_include_pad=False"

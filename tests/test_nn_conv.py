@@ -277,3 +277,15 @@ def test_integer_images_are_convolved_and_pooled_as_floats():
     np.testing.assert_array_equal(F.max_pool2d(x, 3, 1, 1).data,
                                   F.max_pool2d(x.astype(float), 3, 1, 1).data)
     assert F.max_pool2d(x, 2).dtype == x.dtype  # no float where none came in, as in numpy
+
+
+def test_avg_pool_can_leave_the_padding_out_of_the_mean():
+    x = np.ones((1, 1, 3, 3), np.float32)
+    m = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+    assert repr(m) == "AvgPool2d(kernel_size=3, stride=1, padding=1, count_include_pad=False)"
+    y = m(x)
+    assert y.dtype == np.float32  # the divisors are cast: float32 stays float32
+    np.testing.assert_array_equal(y.data, np.ones((1, 1, 3, 3)))  # ones: the mean of ones
+    np.testing.assert_allclose(nn.AvgPool2d(3, 1, 1)(x).data[0, 0],
+                               [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9], [4 / 9, 6 / 9, 4 / 9]],
+                               rtol=1e-6)
