@@ -22,10 +22,12 @@ from .tensor import (
     maximum,
     minimum,
     ones,
+    pad,
     randn,
     stack,
     tensor,
     where,
+    windows,
     zeros,
 )
 from .value import Value
@@ -37,5 +39,5 @@ __all__ = [
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "set_scope",
-    "current_scope", "hide_frames",
+    "current_scope", "hide_frames", "pad", "windows",
 ]

@@ -9,6 +9,7 @@ builds the third namespace, over nodes, for higher order.
 
 from __future__ import annotations
 
+import itertools
 import math
 from contextlib import contextmanager
 from functools import partial
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from numpy import ndarray
+from numpy.lib.stride_tricks import sliding_window_view
 
 try:  # numpy >= 2: entering np.errstate costs ~1 us, setting its context variable ~0.1 us
     from numpy._core._ufunc_config import _extobj_contextvar as _extobj  # type: ignore[attr-defined]
@@ -238,6 +240,38 @@ def _untake(g, index, shape):
     return out
 
 
+def _pad(x, widths, value):
+    out = np.full(tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths)), value, x.dtype)
+    out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))] = x
+    return out
+
+
+def _windows(x, kernel, stride, dilation):
+    """The windows over the last ``len(kernel)`` axes, laid out ``(..., *kernel, *positions)``
+    (kernel axes first: a convolution is then a reshape and one matmul, with no transpose).
+    A copy, not a view: the output never aliases the input."""
+    d, lead = len(kernel), x.ndim - len(kernel)
+    span = tuple(dl * (k - 1) + 1 for k, dl in zip(kernel, dilation))
+    view = sliding_window_view(x, span, axis=tuple(range(lead, x.ndim)))
+    view = view[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)
+                + tuple(slice(None, None, dl) for dl in dilation)]
+    axes = (*range(lead), *range(x.ndim, x.ndim + d), *range(lead, x.ndim))
+    return view.transpose(axes).copy()  # (ascontiguousarray would return a contiguous view)
+
+
+def _unwindows(g, shape, kernel, stride, dilation):
+    """The adjoint of ``_windows`` (col2im): every window's entries added back where they were
+    read, one strided add per kernel offset."""
+    d = len(kernel)
+    out = np.zeros(shape, dtype=g.dtype)
+    positions = g.shape[g.ndim - d:]
+    for ks in itertools.product(*map(range, kernel)):
+        at = tuple(slice(k * dl, k * dl + s * (n - 1) + 1, s)
+                   for k, dl, s, n in zip(ks, dilation, stride, positions))
+        out[(Ellipsis,) + at] += g[(Ellipsis,) + ks + (slice(None),) * d]
+    return out
+
+
 def onehot(labels, n, dtype):
     """Rows of zeros with a 1 at each label."""
     out = np.zeros((len(labels), n), dtype=dtype)
@@ -332,6 +366,9 @@ numpy_ns = SimpleNamespace(
     cast=lambda x, dtype: x.astype(dtype),
     untake=_untake,
     softmax=_softmax,
+    pad=_pad,
+    windows=_windows,
+    unwindows=_unwindows,
     minus_onehot=_minus_onehot,
     arange=np.arange,
 )

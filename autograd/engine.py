@@ -44,7 +44,11 @@ class WeakIdTable:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         k, entries = id(key), self._entries
-        entries[k] = (weakref.ref(key, lambda _, k=k: entries.pop(k, None)), value)
+
+        def forget(_: Any) -> None:
+            entries.pop(k, None)
+
+        entries[k] = (weakref.ref(key, forget), value)
 
     def get(self, key: Any, default: Any = None) -> Any:
         entry = self._entries.get(id(key))
@@ -525,7 +529,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     need = (args[0]._rg,)
                     vals = args if create_graph else (args[0].data,)
                 else:
-                    need = tuple([isinstance(a, Node) and a._rg for a in args])  # (a generator: slower)
+                    need = tuple([isinstance(a, Node) and a._rg for a in args])
                     vals = args if create_graph else [a.data if isinstance(a, Node) else a
                                                       for a in args]
                 out = n if create_graph else n.data

@@ -97,8 +97,7 @@ def stub() -> str:
         if cls is Operators:
             lines += ["    def __pos__(self: _T) -> _T: ..."]
             lines += ["    def __hash__(self) -> int: ..."]
-            lines += [f"    def __{c}__(self, other: Any) -> Any: ...  # type: ignore[override]"
-                      for c in ("eq", "ne")]
+            lines += [f"    def __{c}__(self, other: Any) -> Any: ..." for c in ("eq", "ne")]
             lines += [f"    def __{c}__(self, other: Any) -> Any: ..." for c in ("lt", "le",
                                                                               "gt", "ge")]
             lines += ["    def _cmp(self, other: Any) -> Any: ..."]

@@ -231,6 +231,30 @@ UNTAKE = defop("untake", lambda xp, g, *, index, shape: xp.untake(g, index, shap
                lambda xp, g, out, need, x, index, shape: (g[index],), reads=(), linear=True)
 
 
+# constant padding: its VJP crops (getitem, whose VJP, untake, pads with zeros again)
+PAD = defop("pad", lambda xp, x, *, widths, value=0.0: xp.pad(x, widths, value),
+            lambda xp, g, out, need, x, widths, value: (
+                g[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))],),
+            reads=(), doc="x padded with ``value`` by ``widths``, one (before, after) pair of "
+                          "non-negative ints per axis; the padding carries no gradient")
+# im2col and col2im: each one's VJP is the other, so both differentiate at any order
+WINDOWS = defop("windows",
+                lambda xp, x, *, kernel, stride, dilation: xp.windows(x, kernel, stride,
+                                                                      dilation),
+                lambda xp, g, out, need, x, kernel, stride, dilation: (
+                    xp.unwindows(g, x.shape, kernel, stride, dilation),),
+                reads=(), linear=True,
+                doc="the sliding windows over the last len(kernel) axes, every stride-th, "
+                    "with dilated kernels, laid out (..., *kernel, *positions); a copy")
+UNWINDOWS = defop("unwindows",
+                  lambda xp, g, *, shape, kernel, stride, dilation: xp.unwindows(
+                      g, shape, kernel, stride, dilation),
+                  lambda xp, g, out, need, x, shape, kernel, stride, dilation: (
+                      xp.windows(g, kernel, stride, dilation),),
+                  reads=(), linear=True,
+                  doc="windows' adjoint: the windows added back into zeros of ``shape``")
+
+
 def _concatenate_vjp(xp, g, out, need, *xs, axis):
     grads, start = [], 0
     for x, nd in zip(xs, need):

@@ -719,6 +719,52 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     return Tensor._apply(ops.LINEAR, (x, w, b))
 
 
+def _ints(v: Any, n: int, low: int, name: str, what: str, shape: tuple) -> tuple[int, ...]:
+    """An int, or a sequence of ``n`` ints, each at least ``low``, as a tuple of ``n``."""
+    vs = (v,) * n if _is_int(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if vs is None or not all(_is_int(i) for i in vs):
+        raise TypeError(f"{what}: {name} must be an int or a tuple of ints, got {v!r}")
+    if len(vs) != n or any(i < low for i in vs):
+        raise ValueError(f"{what}: {name} must be {n} ints of at least {low}, got {v!r} (input "
+                         f"shape {shape})")
+    return tuple(int(i) for i in vs)
+
+
+def pad(x: Any, widths: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
+    """``x`` padded with the constant ``value``: ``widths`` holds one ``(before, after)`` pair
+    of non-negative ints per axis (numpy's ``pad_width``, in constant mode). The padding
+    carries no gradient; its VJP crops."""
+    x = _as_tensor(x)
+    ws = tuple(tuple(w) if isinstance(w, (tuple, list)) else w for w in widths)
+    if len(ws) != x.ndim or not all(isinstance(w, tuple) and len(w) == 2 for w in ws):
+        raise ValueError(f"pad: widths must hold one (before, after) pair per axis of the "
+                         f"input of shape {x.shape}, got {widths!r}")
+    ws = tuple(_ints(w, 2, 0, "each width", "pad", x.shape) for w in ws)
+    return Tensor._apply(ops.PAD, (x,), {"widths": ws, "value": value})
+
+
+def windows(x: Any, kernel: Sequence[int], stride: int | Sequence[int] = 1,
+            dilation: int | Sequence[int] = 1) -> Tensor:
+    """The sliding windows of ``kernel`` shape over the last ``len(kernel)`` axes of ``x``,
+    every ``stride``-th, with the kernel's taps ``dilation`` apart (im2col), laid out
+    ``(..., *kernel, *positions)``: the kernel axes come first, so a convolution is a reshape
+    and one matmul. A new array, never a view of ``x``; its VJP adds each window's gradient
+    back where it was read (col2im), a primitive whose own VJP is this one."""
+    x = _as_tensor(x)
+    ks = tuple(kernel) if isinstance(kernel, (tuple, list)) else (kernel,)
+    d = len(ks)
+    if not 1 <= d <= x.ndim:
+        raise ValueError(f"windows: a kernel of {d} axes {ks} for an input of shape {x.shape}")
+    k = _ints(ks, d, 1, "kernel", "windows", x.shape)
+    st = _ints(stride, d, 1, "stride", "windows", x.shape)
+    dil = _ints(dilation, d, 1, "dilation", "windows", x.shape)
+    span = tuple(dl * (ki - 1) + 1 for ki, dl in zip(k, dil))
+    if any(s > n for s, n in zip(span, x.shape[x.ndim - d:])):
+        raise ValueError(f"windows: the kernel {k} (dilated: {span}) is bigger than the last "
+                         f"axes of the input of shape {x.shape}")
+    return Tensor._apply(ops.WINDOWS, (x,), {"kernel": k, "stride": st, "dilation": dil})
+
+
 _INTP = np.dtype(np.intp)
 
 

@@ -5,6 +5,7 @@ import autograd
 
 from . import functional
 from .containers import ModuleDict, ModuleList
+from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .data import batches
 from .interop import from_torch_state_dict, to_torch_state_dict
 from .layers import (
@@ -36,6 +37,7 @@ __all__ = [
     "functional",
     "Flatten", "Identity", "ModuleList", "ModuleDict", "LeakyReLU", "GELU", "Softmax",
     "LogSoftmax", "LayerNorm", "Embedding", "BatchNorm1d",
+    "Conv2d", "MaxPool2d", "AvgPool2d",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

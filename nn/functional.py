@@ -221,3 +221,6 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
         if pad.any():  # the same values; the detached copy sends no gradient to the row
             rows = autograd.where(~pad[..., None], rows, rows.detach())
     return rows
+
+
+from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402, F401  (re-exported)

@@ -3,9 +3,10 @@
 Names are the same on both sides (a ``Sequential`` of ``Linear`` layers gives ``"0.weight"``,
 ``"0.bias"``, ``"2.weight"``, ...), buffers included (BatchNorm's ``running_mean``,
 ``running_var`` and ``num_batches_tracked``, an int64 0-d array); only ``Linear`` weights
-differ, stored ``(in, out)`` here and ``(out, in)`` by PyTorch, so they are transposed.
-Save the result with ``torch.save({k: torch.from_numpy(v) for k, v in d.items()}, ...)`` on
-the torch side.
+differ, stored ``(in, out)`` here and ``(out, in)`` by PyTorch, so they are transposed
+(``Conv2d`` weights have PyTorch's layout, ``(out, in / groups, kh, kw)``, and are copied as
+they are). Save the result with ``torch.save({k: torch.from_numpy(v) for k, v in d.items()},
+...)`` on the torch side.
 """
 
 from __future__ import annotations

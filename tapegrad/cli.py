@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tapegrad")
     parser.add_argument("--version", action="version", version=f"tapegrad {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="train the seed's regression and a digits MLP, draw, "
-                                    "explain and check gradients")
+    d = sub.add_parser("demo", help="train the seed's regression, a digits MLP and a "
+                                    "digits CNN, draw, explain and check gradients")
     d.add_argument("--out", default="tapegrad-demo",
                    help="folder for the drawings, plots and text (default: ./tapegrad-demo)")
     d.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # tests: fewer epochs

@@ -47,6 +47,14 @@ def test_demo_trains_checks_and_writes_its_files(tmp_path, capsys):
     text = (out / "explain.txt").read_text(encoding="utf-8")
     assert "a is used 2 times" in text and "a: grad = -0.002681901" in text
     assert "install Graphviz" not in printed
+    # ----- part 5: the CNN (notebook 6's), its drawn step and its curves -----
+    cnn = float(re.search(r"CNN test accuracy: ([\d.]+)%", printed).group(1))
+    assert cnn >= 98.5
+    for name in ("cnn_step.svg", "cnn_curves.png"):
+        assert (out / name).is_file() and str(out / name) in printed
+    svg = ET.parse(out / "cnn_step.svg").getroot()
+    titles = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")}
+    assert {"cluster_0", "cluster_2", "cluster_4", "cluster_CrossEntropyLoss"} <= titles
 
 
 def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, monkeypatch,
@@ -63,6 +71,7 @@ def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, mo
     assert "install Graphviz" in printed and "apt-get install graphviz" in printed
     assert "test accuracy: " in printed and "gradcheck passed" in printed
     assert (out / "loss_curves.png").is_file() and (out / "explain.txt").is_file()
+    assert (out / "cnn_step.dot").is_file() and "CNN test accuracy: " in printed  # part 5
 
 
 # ----- issue 15: --version; one line per epoch when the output is not a terminal -------------

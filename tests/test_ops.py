@@ -116,6 +116,34 @@ def separated_pair(draw):
     return [x, y]
 
 
+# ----- strategies of pad, windows and unwindows (nn/conv.py's primitives) ---------------------
+@st.composite
+def paddings(draw, max_dims=3):
+    x = draw(arrays(hnp.array_shapes(min_dims=0, max_dims=max_dims, max_side=3)))
+    widths = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in x.shape)
+    # (not -inf, which max pooling pads with: finite differences of inf are nan)
+    return x, {"widths": widths, "value": draw(st.sampled_from([0.0, -1.5]))}
+
+
+@st.composite
+def windowings(draw):
+    """An array, and windows over its last 1 or 2 axes that fit (kernel, stride, dilation)."""
+    d = draw(st.integers(1, 2))
+    kw = {k: tuple(draw(st.integers(1, hi)) for _ in range(d))
+          for k, hi in (("kernel", 3), ("stride", 3), ("dilation", 2))}
+    spans = [dl * (k - 1) + 1 for k, dl in zip(kw["kernel"], kw["dilation"])]
+    lead = tuple(draw(st.lists(st.integers(1, 2), max_size=2)))
+    return draw(arrays(lead + tuple(draw(st.integers(s, s + 3)) for s in spans))), kw
+
+
+def unwindowings(windowing):
+    """unwindows of an array of the windows' shape (of the array ``windowing`` draws)."""
+    return windowing.map(lambda r: (
+        lambda g: apply(ops.UNWINDOWS, g, shape=r[0].shape, **r[1]),
+        [np.ascontiguousarray(numpy_ns.windows(r[0], **r[1]))]))
+
+
+
 # op name -> (strategy of a tuple (function, inputs))
 # Elementwise ops: name -> (function, value options of each input). Their domains, on
 # broadcastable shapes and on 0-d and one-element shapes (ZERO_D), are made from this one line.
@@ -178,6 +206,9 @@ DOMAINS |= {
         lambda xs: (lambda a, w, b: apply(ops.LINEAR, a, w, b), list(xs))),
     "cross_entropy": classification().map(lambda r: (
         lambda z: apply(ops.CROSS_ENTROPY, z, r[1]), [r[0]])),
+    "pad": paddings().map(lambda r: (lambda a: apply(ops.PAD, a, **r[1]), [r[0]])),
+    "windows": windowings().map(lambda r: (lambda a: apply(ops.WINDOWS, a, **r[1]), [r[0]])),
+    "unwindows": unwindowings(windowings()),
 }
 
 
@@ -309,6 +340,13 @@ ZERO_D |= {
     "cross_entropy": st.integers(1, 3).flatmap(lambda c: st.tuples(
         arrays((1, c), low=-5, high=5), st.integers(0, c - 1))).map(lambda r: (
             lambda z: apply(ops.CROSS_ENTROPY, z, np.array([r[1]])), [r[0]])),
+    "pad": paddings(max_dims=1).filter(lambda r: r[0].size == 1).map(
+        lambda r: (lambda a: apply(ops.PAD, a, **r[1]), [r[0]])),
+    "windows": st.tuples(tiny(1), st.integers(1, 2)).map(lambda r: (
+        lambda a: apply(ops.WINDOWS, a, kernel=(1,) * r[1], stride=(1,) * r[1],
+                        dilation=(1,) * r[1]), [np.reshape(r[0][0], (1,) * r[1])])),
+    "unwindows": unwindowings(arrays((1, 1)).map(lambda x: (x, dict(kernel=(1,), stride=(2,),
+                                                                   dilation=(1,))))),
 }
 
 

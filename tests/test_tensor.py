@@ -1291,3 +1291,43 @@ def test_var_and_std_are_numpys_bit_for_bit_and_differentiable(a, data):
     assume(np.all(np.ptp(b, axis) > 0.01))  # away from zero variance, where std has a kink
     assert ag.gradcheck(lambda t: t.std(axis, ddof=ddof), b)
     assert ag.gradcheck(lambda t: t.var(axis, ddof=ddof), b)
+
+
+# ----- pad and windows: the public functions over the pad and windows primitives -------------
+def test_pad_is_numpys_constant_pad_and_crops_the_gradient():
+    x = leaf(np.arange(6.0).reshape(2, 3))
+    y = ag.pad(x, ((1, 0), (2, 1)), value=-1.0)
+    np.testing.assert_array_equal(y.data, np.pad(x.data, ((1, 0), (2, 1)), constant_values=-1))
+    (y * np.arange(y.size).reshape(y.shape)).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.arange(y.size).reshape(y.shape)[1:, 2:-1])
+
+
+def test_windows_are_numpys_sliding_windows_strided_and_dilated_kernel_axes_first():
+    x = np.random.default_rng(0).normal(size=(2, 9, 8))
+    y = ag.windows(x, (3, 2), stride=(2, 3), dilation=(1, 2))
+    view = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))
+    np.testing.assert_array_equal(y.data, view[:, ::2, ::3, :, ::2].transpose(0, 3, 4, 1, 2))
+    assert ag.windows(x, [4]).shape == (2, 9, 4, 5)  # the last axis only
+    assert y.data.base is None  # a copy: changing it cannot change x
+    assert ag.windows(x[0, 0], [1]).data.base is None  # also where the view is contiguous
+
+
+def test_pad_and_windows_refuse_bad_arguments_naming_the_shapes():
+    x = Tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"pad: widths must hold one \(before, after\) pair "
+                                         r"per axis of the input of shape \(2, 3\)"):
+        ag.pad(x, ((1, 1),))
+    with pytest.raises(ValueError, match=r"pad: each width must be 2 ints of at least 0, got "
+                                         r"\(0, -1\) \(input shape \(2, 3\)\)"):
+        ag.pad(x, ((0, 0), (0, -1)))
+    with pytest.raises(ValueError, match=r"windows: a kernel of 3 axes \(1, 1, 1\) for an "
+                                         r"input of shape \(2, 3\)"):
+        ag.windows(x, (1, 1, 1))
+    with pytest.raises(ValueError, match=r"windows: the kernel \(2, 2\) \(dilated: \(3, 3\)\) "
+                                         r"is bigger than the last axes of the input of shape "
+                                         r"\(2, 3\)"):
+        ag.windows(x, (2, 2), dilation=2)
+    with pytest.raises(ValueError, match=r"windows: stride must be 2 ints of at least 1"):
+        ag.windows(x, (1, 1), stride=(1, 0))
+    with pytest.raises(TypeError, match=r"windows: dilation must be an int or a tuple of ints"):
+        ag.windows(x, (1, 1), dilation=1.0)
