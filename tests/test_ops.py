@@ -130,6 +130,7 @@ ELEMENTWISE = {
     "pow": (lambda a, b: a ** b, dict(low=0.3), dict(low=-2, high=2, away_from=(0,))),
     "exp": (lambda a: a.exp(),),
     "log": (lambda a: a.log(), dict(low=0.1)),
+    "log1p": (lambda a: a.log1p(), dict(low=-0.9)),
     "sqrt": (lambda a: a.sqrt(), dict(low=0.1)),
     "tanh": (lambda a: a.tanh(),),
     "sigmoid": (lambda a: a.sigmoid(), dict(low=-8, high=8)),
@@ -474,7 +475,7 @@ def test_derivatives_at_documented_kinks_are_the_documented_ones(name, kind):
 
 # ----- one rule, one answer: Value against a 0-d float64 Tensor -----------------------------------
 NUMPY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-         "neg": np.negative, "pow": np.power, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+         "neg": np.negative, "pow": np.power, "exp": np.exp, "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt,
          "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
          "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sin": np.sin, "cos": np.cos,
          "maximum": np.maximum, "minimum": np.minimum, "where": np.where,
