@@ -3,13 +3,29 @@
 
 import autograd
 
-from . import functional
+from . import functional, lr_scheduler, utils
 from .data import batches
 from .interop import from_torch_state_dict, to_torch_state_dict
 from .layers import MLP, Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
+from .lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LRScheduler,
+    OneCycleLR,
+    StepLR,
+)
 from .module import Module, Parameter
-from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
+from .optim import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
 from .serialization import LoadError
 
 __all__ = [
@@ -17,6 +33,8 @@ __all__ = [
     "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "SGD", "Adam", "AdamW", "Optimizer",
     "clip_grad_norm", "batches", "LoadError", "to_torch_state_dict", "from_torch_state_dict",
     "functional",
+    "NLLLoss", "BCELoss", "L1Loss", "HuberLoss", "RMSprop", "lr_scheduler", "LRScheduler",
+    "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "utils",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

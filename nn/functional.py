@@ -22,6 +22,10 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def check_reduction(reduction: str, what: str) -> str:
     """Return ``reduction`` if it is one of mean, sum, none; ValueError otherwise."""
+    if not isinstance(reduction, str):  # e.g. PyTorch's positional weight
+        raise TypeError(f"{what}: reduction must be one of {_REDUCTIONS}, got "
+                        f"{type(reduction).__name__} (weight and the other options are "
+                        "keyword arguments)")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{what}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return reduction
@@ -52,15 +56,16 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def cross_entropy(logits: Any, labels: Any, weight: Any = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(logits: Any, labels: Any, reduction: str = "mean", *, weight: Any = None,
+                  ignore_index: int = -100, label_smoothing: float = 0.0) -> Tensor:
     """``logsumexp(logits[i]) - logits[i, labels[i]]`` per sample, reduced; PyTorch's
     ``cross_entropy`` on class indices.
 
     ``logits`` has shape ``(N, C)``; ``labels`` are integers in ``[0, C)`` of shape ``(N,)``,
     as a list, ndarray or integer Tensor. Without options it is one fused, stable primitive
     (finite and exact at logits of +-1000; ``autograd.cross_entropy``) whose gradient is
-    ``softmax(logits) - onehot(labels)``. The options are PyTorch's, with its semantics:
+    ``softmax(logits) - onehot(labels)``. The options (keyword arguments: ``reduction`` is
+    the third argument, as in this module's other losses) are PyTorch's, with its semantics:
 
     - ``weight`` (C,): sample i's loss is multiplied by ``weight[labels[i]]``, and ``"mean"``
       divides by the sum of those weights (a weighted mean);
@@ -101,8 +106,8 @@ def cross_entropy(logits: Any, labels: Any, weight: Any = None, ignore_index: in
     return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / z.shape[1])
 
 
-def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(input: Any, target: Any, reduction: str = "mean", *, weight: Any = None,
+             ignore_index: int = -100) -> Tensor:
     """Negative log-likelihood ``-input[i, target[i]]`` of log-probabilities ``input``
     ``(N, C)`` (from ``log_softmax``) against class indices ``target`` ``(N,)``, reduced;
     ``weight`` (C,) and ``ignore_index`` as in ``cross_entropy`` (``"mean"`` divides by the
@@ -182,8 +187,8 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any,
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
-                         reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean", *,
+                         weight: Any = None) -> Tensor:
     """Binary cross-entropy of probabilities ``input`` in [0, 1] against targets ``y`` in
     [0, 1]: ``-weight * (y * log(p) + (1 - y) * log(1 - p))``, reduced; PyTorch's
     ``binary_cross_entropy``. Shapes must match exactly; ``weight`` broadcasts to them.

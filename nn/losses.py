@@ -57,8 +57,9 @@ class CrossEntropyLoss(_Loss):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: Any, labels: Any) -> Tensor:
-        return F.cross_entropy(logits, labels, self.weight, self.ignore_index, self.reduction,
-                               self.label_smoothing)
+        return F.cross_entropy(logits, labels, self.reduction, weight=self.weight,
+                               ignore_index=self.ignore_index,
+                               label_smoothing=self.label_smoothing)
 
     def extra_repr(self) -> str:
         extra = [super().extra_repr(), "" if self.weight is None else "weight=...",
@@ -77,7 +78,8 @@ class NLLLoss(_Loss):
         self.weight, self.ignore_index = _weight(weight, "NLLLoss"), ignore_index
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        return F.nll_loss(input, target, self.reduction, weight=self.weight,
+                          ignore_index=self.ignore_index)
 
 
 class BCELoss(_Loss):
@@ -89,7 +91,7 @@ class BCELoss(_Loss):
         self.weight = _weight(weight, "BCELoss")
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+        return F.binary_cross_entropy(input, target, self.reduction, weight=self.weight)
 
 
 class BCEWithLogitsLoss(_Loss):

@@ -163,11 +163,11 @@ def test_float32_losses_stay_float32():
 # ----- modules ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("module, function", [
     (nn.NLLLoss(weight=W, ignore_index=2, reduction="sum"),
-     lambda x, t: F.nll_loss(x, t, W, 2, "sum")),
+     lambda x, t: F.nll_loss(x, t, "sum", weight=W, ignore_index=2)),
     (nn.CrossEntropyLoss(weight=Tensor(W), ignore_index=1, label_smoothing=0.2),
-     lambda x, t: F.cross_entropy(x, t, W, 1, "mean", 0.2)),
+     lambda x, t: F.cross_entropy(x, t, weight=W, ignore_index=1, label_smoothing=0.2)),
     (nn.BCELoss(weight=W, reduction="none"),
-     lambda x, t: F.binary_cross_entropy(x, t, W, "none")),
+     lambda x, t: F.binary_cross_entropy(x, t, "none", weight=W)),
     (nn.L1Loss("sum"), lambda x, t: F.l1_loss(x, t, "sum")),
     (nn.HuberLoss("none", delta=0.5), lambda x, t: F.huber_loss(x, t, "none", 0.5)),
 ])
@@ -220,6 +220,8 @@ def test_loss_modules_show_their_options():
      "delta must be > 0"),
     (lambda: nn.HuberLoss(delta=-1.0), ValueError, "delta must be > 0"),
     (lambda: nn.CrossEntropyLoss("sum"), TypeError, "keyword"),
+    (lambda: F.cross_entropy(np.zeros((2, 3)), [0, 1], W[:3]), TypeError,
+     "cross_entropy: reduction must be one of .* got ndarray .*keyword"),
     (lambda: nn.NLLLoss(reduction="avg"), ValueError, "NLLLoss: reduction"),
     (lambda: nn.BCELoss(weight=Tensor([1.0], requires_grad=True)), RuntimeError,
      "weight carries no gradient"),
