@@ -218,3 +218,17 @@ def test_repr_shows_every_group():
     text = repr(nn.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1))
     assert text.startswith("SGD(group 0: 1 parameters, lr=0.1,")
     assert "; group 1: 1 parameters, lr=0.5," in text
+
+
+def test_load_state_dict_maps_saved_indices_through_the_saved_groups():
+    """The state is keyed by the indices the saved groups list, whatever they are."""
+    a, b = nn.Parameter([1.0]), nn.Parameter([2.0, 3.0])
+    opt = nn.SGD([{"params": [a]}, {"params": [b]}], lr=0.1, momentum=0.9)
+    sd = {"state": {7: {"momentum_buffer": np.array([4.0, 5.0])}, 3: {}},
+          "param_groups": [{**opt.state_dict()["param_groups"][0], "params": [3]},
+                           {**opt.state_dict()["param_groups"][1], "params": [7]}]}
+    opt.load_state_dict(sd)
+    assert opt.state[0] == {} and list(opt.state[1]["momentum_buffer"]) == [4.0, 5.0]
+    sd["state"][8] = {}
+    with pytest.raises(ValueError, match="parameter index 8 is in no parameter group"):
+        opt.load_state_dict(sd)
