@@ -132,22 +132,20 @@ class Optimizer:
         Every gradient is checked before any parameter changes, so a bad one (wrong shape)
         raises and leaves the whole model as it was."""
         todo = []
-        i = 0
-        state = self.state
+        states = iter(self.state)  # one per parameter, group after group
         for group in self.param_groups:
-            for p in group["params"]:
+            for p, st in zip(group["params"], states):
                 g = p.grad
                 if type(g) is not np.ndarray:
                     if g is None:
-                        i += 1
                         continue
                     g = _grad_array(p)  # a Tensor after backward(create_graph=True)
                 if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
+                    i = [id(q) for q in self.params].index(id(p))
                     raise ValueError(
                         f"{type(self).__name__}.step: parameter {i} of shape {p.data.shape} "
                         f"has a gradient of shape {np.shape(g)}; they must match")
-                todo.append((p, g, state[i], group))
-                i += 1
+                todo.append((p, g, st, group))
         for p, g, st, group in todo:
             self._update(p.data, g, st, group)  # in place, on the raw array ...
             p.mark_changed()  # ... so the version check sees it, as for p -= ...
