@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -27,14 +27,15 @@ def _grad_array(p: Tensor) -> np.ndarray | None:
     return g.data if isinstance(g, Tensor) else g
 
 
+def _not_a_module(m: Module, what: str) -> NoReturn:
+    raise TypeError(f"{what}: params must be an iterable of Tensors, got a module "
+                    f"({type(m).__name__}); pass model.parameters()")
+
+
 def _group_params(params: Any, what: str) -> list[Tensor]:
     """The parameters of one group, checked: floating-point Tensors, each once."""
-    if isinstance(params, Module) or (isinstance(params, (list, tuple)) and any(
-            isinstance(p, Module) for p in params)):
-        name = type(params if isinstance(params, Module) else next(
-            p for p in params if isinstance(p, Module))).__name__
-        raise TypeError(f"{what}: params must be an iterable of Tensors, got a module "
-                        f"({name}); pass model.parameters()")
+    if isinstance(params, Module):
+        _not_a_module(params, what)
     if isinstance(params, (set, frozenset)):  # PyTorch's rule: the state is kept by position
         raise TypeError(f"{what}: params must be an ordered collection (a list), not a set: "
                         "the order of a set changes between runs")
@@ -44,6 +45,8 @@ def _group_params(params: Any, what: str) -> list[Tensor]:
                         f"{type(params).__name__}{hint}")
     out = list(params)
     for p in out:
+        if isinstance(p, Module):
+            _not_a_module(p, what)
         if not isinstance(p, Tensor):
             raise TypeError(f"{what}: expected Tensors, got {type(p).__name__}")
         if p.dtype.kind != "f":

@@ -118,7 +118,7 @@ def test_group_options_are_checked_and_bad_groups_are_refused():
 @pytest.mark.parametrize("call", [
     lambda m: nn.Adam(m), lambda m: nn.Adam([m]), lambda m: nn.Adam([{"params": m}]),
     lambda m: nn.Adam([nn.Parameter([1.0])]).add_param_group({"params": m}),
-    lambda m: nn.SGD(m, lr=0.1)])
+    lambda m: nn.SGD(m, lr=0.1), lambda m: nn.SGD(m.modules(), lr=0.1)])
 def test_passing_a_module_says_to_pass_its_parameters(call):
     with pytest.raises(TypeError, match=r"got a module \(Linear\); pass model.parameters\(\)"):
         call(nn.Linear(2, 2))
