@@ -170,6 +170,8 @@ def _nll(picked: Tensor, keep: np.ndarray, wt: np.ndarray | None, reduction: str
 def _total(keep: np.ndarray, wt: np.ndarray | None) -> float:
     """The weight a mean divides by: of the samples kept (0 when none: the mean is nan)."""
     return float(np.count_nonzero(keep)) if wt is None else float(wt.sum())
+
+
 def binary_cross_entropy_with_logits(logits: Any, target: Any,
                                      reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of ``sigmoid(logits)`` against targets ``y`` in [0, 1]:

@@ -112,7 +112,8 @@ class Optimizer:
             raise ValueError(f"{what}: a parameter group needs a 'params' entry")
         params = param_group["params"]
         group = {**self.defaults, **param_group}
-        group["params"] = [params] if isinstance(params, Tensor) else _group_params(params, what)
+        # (a single Tensor is one parameter here, as in PyTorch: the dict says what it is)
+        group["params"] = _group_params([params] if isinstance(params, Tensor) else params, what)
         self._check_group(group)
         seen = {id(p) for p in self.params}
         if any(id(p) in seen for p in group["params"]):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nn
+from autograd import Tensor
 
 FIXTURE = np.load(Path(__file__).parent / "fixtures" / "optim.npz")
 CASES = json.loads(str(FIXTURE["cases"]))
@@ -113,6 +114,8 @@ def test_group_options_are_checked_and_bad_groups_are_refused():
         nn.SGD([p, {"params": [p]}], lr=0.1)
     with pytest.raises(TypeError, match="not a set"):
         nn.SGD({p}, lr=0.1)
+    with pytest.raises(TypeError, match="must be floating point, got int64"):
+        nn.SGD([{"params": nn.Parameter([1.0])}, {"params": Tensor([1, 2])}], lr=0.1)
 
 
 @pytest.mark.parametrize("call", [
