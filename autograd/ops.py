@@ -114,6 +114,12 @@ EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out
 LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(g, x),),
             methods=("log",), reads=("inputs",), **SCALAR,
             doc="Natural logarithm (log 0 = -inf, log of a negative = nan).")
+# log(1 + x) without forming 1 + x, which rounds away x's digits below 1e-16: the
+# cross-entropy of probabilities needs log(1 - p) exact at small p, as PyTorch computes it
+LOG1P = defop("log1p", lambda xp, x: xp.log1p(x),
+              lambda xp, g, out, need, x: (xp.div(g, 1.0 + x),),
+              methods=("log1p",), reads=("inputs",), **SCALAR,
+              doc="log(1 + x), exact for small x (log1p(-1) = -inf, below -1 nan).")
 SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
              lambda xp, g, out, need, x: (xp.div(g * 0.5, out),),
              methods=("sqrt",), reads=("out",), **SCALAR,

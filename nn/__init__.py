@@ -3,7 +3,7 @@
 
 import autograd
 
-from . import functional
+from . import functional, lr_scheduler, utils
 from .containers import ModuleDict, ModuleList
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .data import batches
@@ -24,10 +24,26 @@ from .layers import (
     Softmax,
     Tanh,
 )
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
+from .lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LRScheduler,
+    OneCycleLR,
+    StepLR,
+)
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, LayerNorm
-from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
+from .optim import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
 from .serialization import LoadError
 
 __all__ = [
@@ -38,6 +54,8 @@ __all__ = [
     "Flatten", "Identity", "ModuleList", "ModuleDict", "LeakyReLU", "GELU", "Softmax",
     "LogSoftmax", "LayerNorm", "Embedding", "BatchNorm1d",
     "Conv2d", "MaxPool2d", "AvgPool2d",
+    "NLLLoss", "BCELoss", "L1Loss", "HuberLoss", "RMSprop", "lr_scheduler", "LRScheduler",
+    "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "utils",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

@@ -12,15 +12,20 @@ from typing import Any
 import numpy as np
 
 import autograd
-from autograd import Tensor, stack
+from autograd import Tensor, stack, where
 
-__all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy_with_logits"]
+__all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy_with_logits", "nll_loss",
+           "binary_cross_entropy", "l1_loss", "huber_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str, what: str) -> str:
     """Return ``reduction`` if it is one of mean, sum, none; ValueError otherwise."""
+    if not isinstance(reduction, str):  # e.g. PyTorch's positional weight
+        raise TypeError(f"{what}: reduction must be one of {_REDUCTIONS}, got "
+                        f"{type(reduction).__name__} (weight and the other options are "
+                        "keyword arguments)")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{what}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return reduction
@@ -51,15 +56,120 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Tensor:
-    """``logsumexp(logits[i]) - logits[i, labels[i]]`` per sample, reduced.
+def cross_entropy(logits: Any, labels: Any, reduction: str = "mean", *, weight: Any = None,
+                  ignore_index: int = -100, label_smoothing: float = 0.0) -> Tensor:
+    """``logsumexp(logits[i]) - logits[i, labels[i]]`` per sample, reduced; PyTorch's
+    ``cross_entropy`` on class indices.
 
     ``logits`` has shape ``(N, C)``; ``labels`` are integers in ``[0, C)`` of shape ``(N,)``,
-    as a list, ndarray or integer Tensor. One fused, stable primitive (finite and exact at
-    logits of +-1000; ``autograd.cross_entropy``); its gradient is
-    ``softmax(logits) - onehot(labels)``.
+    as a list, ndarray or integer Tensor. Without options it is one fused, stable primitive
+    (finite and exact at logits of +-1000; ``autograd.cross_entropy``) whose gradient is
+    ``softmax(logits) - onehot(labels)``. The options (keyword arguments: ``reduction`` is
+    the third argument, as in this module's other losses) are PyTorch's, with its semantics:
+
+    - ``weight`` (C,): sample i's loss is multiplied by ``weight[labels[i]]``, and ``"mean"``
+      divides by the sum of those weights (a weighted mean);
+    - ``ignore_index``: samples with that label lose 0 and do not count in the mean (all of
+      them ignored: the mean is nan, as PyTorch's);
+    - ``label_smoothing`` e in [0, 1]: the target is ``(1 - e) * onehot + e / C``, that is
+      ``(1 - e) * nll + e / C * sum_c(-weight[c] * log_softmax[c])``, both terms reduced as
+      above (the second also divided by the weights of the labels, as PyTorch does).
     """
-    return _reduce(autograd.cross_entropy(logits, labels), reduction, "cross_entropy")
+    if weight is None and label_smoothing == 0.0 and ignore_index < 0:
+        try:  # the fast path: a label equal to ignore_index is out of range there
+            per = autograd.cross_entropy(logits, labels)
+        except ValueError:
+            lab = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+            if not np.any(lab == ignore_index):
+                raise
+        else:
+            return _reduce(per, reduction, "cross_entropy")
+    check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    z = logits if isinstance(logits, Tensor) else Tensor(logits)
+    if z.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
+    logp = z.log_softmax(axis=1)
+    picked, keep, w, wt = _targets(logp, labels, weight, ignore_index, "cross_entropy")
+    loss = _nll(picked, keep, wt, reduction)
+    if label_smoothing == 0.0:
+        return loss
+    smooth = -(logp.sum(1) if w is None else (logp * w).sum(1))
+    if not keep.all():
+        smooth = where(keep, smooth, 0.0)
+    if reduction != "none":
+        smooth = smooth.sum()
+        if reduction == "mean":
+            smooth = smooth / _total(keep, wt)
+    return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / z.shape[1])
+
+
+def nll_loss(input: Any, target: Any, reduction: str = "mean", *, weight: Any = None,
+             ignore_index: int = -100) -> Tensor:
+    """Negative log-likelihood ``-input[i, target[i]]`` of log-probabilities ``input``
+    ``(N, C)`` (from ``log_softmax``) against class indices ``target`` ``(N,)``, reduced;
+    ``weight`` (C,) and ``ignore_index`` as in ``cross_entropy`` (``"mean"`` divides by the
+    sum of the weights of the samples not ignored: nan when all are ignored)."""
+    check_reduction(reduction, "nll_loss")
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim != 2:
+        raise ValueError(f"nll_loss: input must have shape (N, C), got {x.shape}")
+    picked, keep, _, wt = _targets(x, target, weight, ignore_index, "nll_loss")
+    return _nll(picked, keep, wt, reduction)
+
+
+def _targets(x: Tensor, target: Any, weight: Any, ignore_index: int, what: str
+             ) -> tuple[Tensor, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Check class indices and weights for ``x`` of shape (N, C); return ``x[i, target[i]]``
+    (column 0 where ignored), the mask of samples not ignored, the weights (C,) and each
+    sample's weight (0 where ignored); no weights: None."""
+    n, c = x.shape
+    if isinstance(target, Tensor):
+        t = target.data
+    elif isinstance(target, (list, tuple)) and len(target) == 0:
+        t = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
+    else:
+        t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{what}: labels must be integers, got dtype {t.dtype}")
+    if t.shape != (n,):
+        raise ValueError(f"{what}: labels of shape {t.shape} do not match input of shape "
+                         f"{x.shape}; expected shape {(n,)}")
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= c))
+    if bad.any():
+        raise ValueError(f"{what}: label {t[bad][0]} is out of range for {c} classes (valid "
+                         f"labels are 0 to {c - 1}, and ignore_index {ignore_index})")
+    w = None
+    if weight is not None:
+        if isinstance(weight, Tensor) and weight.requires_grad:
+            raise RuntimeError(f"{what}: weight carries no gradient (as in PyTorch); pass "
+                               "weight.detach()")
+        w = np.array(weight.data if isinstance(weight, Tensor) else weight, dtype=x.dtype)
+        if w.shape != (c,):
+            raise ValueError(f"{what}: weight must have shape {(c,)} for input of shape "
+                             f"{x.shape}, got {w.shape}")
+    safe = np.where(keep, t, 0).astype(np.intp)
+    wt = None if w is None else np.where(keep, w[safe], 0.0).astype(x.dtype)
+    return x[np.arange(n), safe], keep, w, wt
+
+
+def _nll(picked: Tensor, keep: np.ndarray, wt: np.ndarray | None, reduction: str) -> Tensor:
+    """``-wt[i] * picked[i]``, 0 where ignored (masked: an ignored row may hold -inf), reduced;
+    the mean divides by the total weight of the samples kept."""
+    loss = picked * (-1.0 if wt is None else -wt)
+    if not keep.all():
+        loss = where(keep, loss, 0.0)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / _total(keep, wt)
+
+
+def _total(keep: np.ndarray, wt: np.ndarray | None) -> float:
+    """The weight a mean divides by: of the samples kept (0 when none: the mean is nan)."""
+    return float(np.count_nonzero(keep)) if wt is None else float(wt.sum())
 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any,
@@ -78,6 +188,76 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any,
     loss = stack([-zy, z - zy], axis=-1).logsumexp(-1)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
+
+def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean", *,
+                         weight: Any = None) -> Tensor:
+    """Binary cross-entropy of probabilities ``input`` in [0, 1] against targets ``y`` in
+    [0, 1]: ``-weight * (y * log(p) + (1 - y) * log(1 - p))``, reduced; PyTorch's
+    ``binary_cross_entropy``. Shapes must match exactly; ``weight`` broadcasts to them.
+
+    As PyTorch, each log is clamped at -100 (so p = 0 or 1 gives a finite loss, at most 100
+    per element) and ``log(1 - p)`` is computed as ``log1p(-p)``. The gradient is that of this
+    clamped function: ``-y / p + (1 - y) / (1 - p)`` where the logs are above -100, and no
+    contribution from a clamped log (PyTorch's hand-written backward instead divides by
+    ``max(p * (1 - p), 1e-12)``: the two agree wherever ``p * (1 - p) > 1e-12`` and neither
+    log is clamped). Prefer ``binary_cross_entropy_with_logits`` on logits: it needs no clamp.
+    Probabilities or targets outside [0, 1] are a ValueError, as in PyTorch.
+    """
+    what = "binary_cross_entropy"
+    check_reduction(reduction, what)
+    p, y = _input_and_target(input, target, what)
+    for name, a in (("input", p.data), ("target", y.data if isinstance(y, Tensor) else y)):
+        outside = ~((a >= 0) & (a <= 1))  # (nan too)
+        if outside.any():
+            raise ValueError(f"{what}: every element of {name} must be in [0, 1], got "
+                             f"{a[outside][0]} (input shape {p.shape})")
+    loss = (y - 1.0) * _log_clamped(-p, True) - y * _log_clamped(p, False)
+    if weight is not None:
+        if isinstance(weight, Tensor) and weight.requires_grad:
+            raise RuntimeError(f"{what}: weight carries no gradient (as in PyTorch); pass "
+                               "weight.detach()")
+        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=p.dtype)
+        try:
+            fits = np.broadcast_shapes(w.shape, p.shape) == p.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{what}: weight of shape {w.shape} does not broadcast to the "
+                             f"input's shape {p.shape}")
+        loss = loss * w
+    return _reduce(loss, reduction, what)
+
+
+def _log_clamped(x: Tensor, one_plus: bool) -> Tensor:
+    """``max(log(x), -100)`` (``log1p(x)`` if ``one_plus``), with a zero gradient where
+    clamped. The log's input is masked there too, not only its output: at x = 0 its
+    derivative is inf, and a zero times inf would be nan (the masked-where trap)."""
+    with np.errstate(divide="ignore"):
+        ok = (np.log1p(x.data) if one_plus else np.log(x.data)) >= -100.0
+    if ok.all():
+        return x.log1p() if one_plus else x.log()
+    safe = where(ok, x, 0.0 if one_plus else 1.0)
+    return where(ok, safe.log1p() if one_plus else safe.log(), -100.0)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Absolute error ``|input - target|``, reduced (its gradient at 0 is 0, as PyTorch's).
+    Shapes must match exactly."""
+    x, t = _input_and_target(input, target, "l1_loss")
+    return _reduce(abs(x - t), reduction, "l1_loss")
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Huber loss, as PyTorch's: ``0.5 * d ** 2`` where ``|d| < delta``, else
+    ``delta * (|d| - 0.5 * delta)``, with ``d = input - target``; reduced. Its gradient is
+    ``d`` clipped to [-delta, delta]. Shapes must match exactly; ``delta`` must be > 0."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    x, t = _input_and_target(input, target, "huber_loss")
+    d = x - t
+    a = abs(d)
+    loss = where(a.data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
 
 # ----- issue 15: activations, normalization and embedding, as torch.nn.functional has them ------
 # Composites of Tensor operations (erf is the one primitive they needed); the layers call these.

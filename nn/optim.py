@@ -1,4 +1,4 @@
-"""Optimizers following PyTorch's published update rules, and gradient clipping.
+"""Optimizers following PyTorch's published update rules, with PyTorch's parameter groups.
 
 ``step()`` works on the raw arrays and writes each parameter's array in place, then marks the
 parameter changed (``mark_changed``, as ``p -= update`` under ``no_grad`` would): a graph
@@ -8,13 +8,17 @@ recorded before the step and backpropagated after it raises instead of using sta
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from autograd import Tensor
+
+from .module import Module
+from .utils import clip_grad_norm_
+
+clip_grad_norm = clip_grad_norm_  # the name before nn.utils existed; the same function
 
 
 def _grad_array(p: Tensor) -> np.ndarray | None:
@@ -23,18 +27,26 @@ def _grad_array(p: Tensor) -> np.ndarray | None:
     return g.data if isinstance(g, Tensor) else g
 
 
-def _param_list(params: Any, what: str) -> list[Tensor]:
-    if isinstance(params, Tensor):  # a Tensor is iterable (over rows): refuse the mix-up
-        raise TypeError(f"{what}: params must be an iterable of Tensors (e.g. "
-                        "model.parameters()), got a single Tensor; wrap it in a list")
+def _not_a_module(m: Module, what: str) -> NoReturn:
+    raise TypeError(f"{what}: params must be an iterable of Tensors, got a module "
+                    f"({type(m).__name__}); pass model.parameters()")
+
+
+def _group_params(params: Any, what: str) -> list[Tensor]:
+    """The parameters of one group, checked: floating-point Tensors, each once."""
+    if isinstance(params, Module):
+        _not_a_module(params, what)
+    if isinstance(params, (set, frozenset)):  # PyTorch's rule: the state is kept by position
+        raise TypeError(f"{what}: params must be an ordered collection (a list), not a set: "
+                        "the order of a set changes between runs")
     if not isinstance(params, Iterable):
         hint = "; pass model.parameters()" if hasattr(params, "parameters") else ""
         raise TypeError(f"{what}: params must be an iterable of Tensors, got "
                         f"{type(params).__name__}{hint}")
     out = list(params)
-    if not out:  # often a generator consumed by an earlier optimizer
-        raise ValueError(f"{what}: got an empty parameter list")
     for p in out:
+        if isinstance(p, Module):
+            _not_a_module(p, what)
         if not isinstance(p, Tensor):
             raise TypeError(f"{what}: expected Tensors, got {type(p).__name__}")
         if p.dtype.kind != "f":
@@ -45,21 +57,78 @@ def _param_list(params: Any, what: str) -> list[Tensor]:
 
 
 class Optimizer:
-    """Base class: a list of parameters, their per-parameter state, and hyperparameters.
+    """Base class: parameter groups, each with its own options, and per-parameter state.
 
-    Hyperparameters are plain attributes (``opt.lr = 0.01`` between steps is a schedule).
+    ``Optimizer(params, defaults)``: ``params`` is an iterable of Tensors (one group), or of
+    dicts ``{"params": [...], <option>: value, ...}`` (one group each; options a group does not
+    give are taken from ``defaults``; extra keys are kept, as in PyTorch). The options live in
+    ``opt.param_groups[i]`` and are read at every step: ``opt.param_groups[0]["lr"] = 0.01``
+    between steps is a schedule (``nn.lr_scheduler`` does exactly that).
+
+    ``opt.state`` is a list of one dict per parameter, in the order of ``opt.params`` (all the
+    groups' parameters, group after group): the indices of ``state_dict()``.
     """
 
-    _hyper: tuple[str, ...] = ()
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any] | None = None) -> None:
+        what = type(self).__name__
+        self.defaults: dict[str, Any] = dict(defaults or {})
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):  # a Tensor is iterable (over rows): refuse the mix-up
+            raise TypeError(f"{what}: params must be an iterable of Tensors (e.g. "
+                            "model.parameters()), got a single Tensor; wrap it in a list")
+        if isinstance(params, (Module, set, frozenset)) or not isinstance(params, Iterable):
+            _group_params(params, what)  # raises the TypeError that says what to pass
+        groups = list(params)
+        if not groups:  # often a generator consumed by an earlier optimizer
+            raise ValueError(f"{what}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
 
-    def __init__(self, params: Iterable[Tensor]) -> None:
-        self.params = _param_list(params, type(self).__name__)
-        self.state: list[dict[str, Any]] = [{} for _ in self.params]
+    @property
+    def params(self) -> list[Tensor]:
+        """Every parameter, group after group (the order of ``state`` and ``state_dict``)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # options used to be attributes (opt.lr = ...): that would now be silently ignored
+        if name in self.__dict__.get("defaults", ()):
+            raise AttributeError(
+                f"{type(self).__name__}: {name!r} is an option of each parameter group; set "
+                f"opt.param_groups[i][{name!r}] (for every i to change them all)")
+        object.__setattr__(self, name, value)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (missing ones from ``defaults``),
+        e.g. layers unfrozen while fine-tuning. A parameter already in a group is a
+        ValueError."""
+        what = f"{type(self).__name__}.add_param_group"
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{what}: a parameter group must be a dict, got "
+                            f"{type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{what}: a parameter group needs a 'params' entry")
+        params = param_group["params"]
+        group = {**self.defaults, **param_group}
+        # (a single Tensor is one parameter here, as in PyTorch: the dict says what it is)
+        group["params"] = _group_params([params] if isinstance(params, Tensor) else params, what)
+        self._check_group(group)
+        seen = {id(p) for p in self.params}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError(f"{what}: some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+        self.state.extend({} for _ in group["params"])
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Raise ValueError for an option out of range (each optimizer checks its own)."""
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
-        for p in self.params:
-            p.grad = None
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
     def step(self) -> None:
         """Update every parameter that has a gradient; skip those whose grad is None.
@@ -67,61 +136,90 @@ class Optimizer:
         Every gradient is checked before any parameter changes, so a bad one (wrong shape)
         raises and leaves the whole model as it was."""
         todo = []
-        for i, (p, st) in enumerate(zip(self.params, self.state)):
-            g = p.grad
-            if type(g) is not np.ndarray:
-                if g is None:
-                    continue
-                g = _grad_array(p)  # a Tensor after backward(create_graph=True)
-            if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
-                raise ValueError(
-                    f"{type(self).__name__}.step: parameter {i} of shape {p.data.shape} has a "
-                    f"gradient of shape {np.shape(g)}; they must match")
-            todo.append((p, g, st))
-        for p, g, st in todo:
-            self._update(p.data, g, st)  # in place, on the raw array ...
+        states = iter(self.state)  # one per parameter, group after group
+        for group in self.param_groups:
+            for p, st in zip(group["params"], states):
+                g = p.grad
+                if type(g) is not np.ndarray:
+                    if g is None:
+                        continue
+                    g = _grad_array(p)  # a Tensor after backward(create_graph=True)
+                if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
+                    i = [id(q) for q in self.params].index(id(p))
+                    raise ValueError(
+                        f"{type(self).__name__}.step: parameter {i} of shape {p.data.shape} "
+                        f"has a gradient of shape {np.shape(g)}; they must match")
+                todo.append((p, g, st, group))
+        for p, g, st, group in todo:
+            self._update(p.data, g, st, group)  # in place, on the raw array ...
             p.mark_changed()  # ... so the version check sees it, as for p -= ...
 
-    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
-        """Write one parameter's new value into ``w`` in place."""
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        """Write one parameter's new value into ``w`` in place, with its group's options."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """A deep copy of the state and hyperparameters, laid out as PyTorch's is:
-        ``{"state": {index: {...}}, "param_groups": [{hyperparameters, "params": [...]}]}``."""
-        group = {k: getattr(self, k) for k in self._hyper}
-        group["params"] = list(range(len(self.params)))
+        """A deep copy of the state and the groups' options, laid out as PyTorch's is:
+        ``{"state": {index: {...}}, "param_groups": [{options, "params": [indices]}]}``,
+        parameters numbered group after group."""
+        groups, start = [], 0
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = list(range(start, start + len(group["params"])))
+            start += len(group["params"])
+            groups.append(packed)
         return {"state": {i: copy.deepcopy(st) for i, st in enumerate(self.state) if st},
-                "param_groups": [group]}
+                "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned (copied), so training resumes exactly."""
+        """Restore what ``state_dict`` returned (copied): the state and every group's options
+        (the parameters stay this optimizer's), so training resumes exactly. The groups must
+        have the same sizes; all is checked before anything changes."""
         what = f"{type(self).__name__}.load_state_dict"
-        groups = state_dict["param_groups"]
-        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
-            raise ValueError(f"{what}: the state is for a different number of parameters")
-        new_state: list[dict[str, Any]] = [{} for _ in self.params]
-        for i, st in state_dict["state"].items():
-            i = int(i)
-            if not 0 <= i < len(self.params):
-                raise ValueError(f"{what}: parameter index {i} out of range")
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"{what}: the state has {len(saved)} parameter groups, this "
+                             f"optimizer has {len(self.param_groups)}")
+        index: dict[int, int] = {}  # saved parameter index -> position in self.params
+        for k, (group, sg) in enumerate(zip(self.param_groups, saved)):
+            if len(sg["params"]) != len(group["params"]):
+                raise ValueError(f"{what}: parameter group {k} has {len(sg['params'])} "
+                                 f"parameters in the state, {len(group['params'])} here")
+            index.update((int(j), len(index)) for j in sg["params"])
+        params = self.params
+        new_state: list[dict[str, Any]] = [{} for _ in params]
+        for j, st in state_dict["state"].items():
+            if int(j) not in index:
+                raise ValueError(f"{what}: parameter index {j} is in no parameter group")
+            i = index[int(j)]
             for k, v in st.items():
-                if isinstance(v, np.ndarray) and v.shape != self.params[i].shape:
+                if isinstance(v, np.ndarray) and v.ndim and v.shape != params[i].shape:
                     raise ValueError(f"{what}: '{k}' of parameter {i} has shape {v.shape}, "
-                                     f"the parameter has {self.params[i].shape}")
+                                     f"the parameter has {params[i].shape}")
             new_state[i] = copy.deepcopy(st)
-        self.state = new_state
-        for k in self._hyper:
-            setattr(self, k, groups[0][k])
+        groups = [{**copy.deepcopy({k: v for k, v in sg.items() if k != "params"}),
+                   "params": group["params"]} for group, sg in zip(self.param_groups, saved)]
+        for group in groups:
+            self._check_group(group)
+        self.state, self.param_groups = new_state, groups
 
     def __repr__(self) -> str:
-        hyper = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
-        return f"{type(self).__name__}({len(self.params)} parameters, {hyper})"
+        groups = "; ".join(
+            f"group {i}: {len(g['params'])} parameters, "
+            + ", ".join(f"{k}={v!r}" for k, v in g.items() if k != "params")
+            for i, g in enumerate(self.param_groups))
+        return f"{type(self).__name__}({groups})"
 
 
 def _check(cond: bool, what: str, msg: str) -> None:
     if not cond:
         raise ValueError(f"{what}: {msg}")
+
+
+def _check_nonnegative(group: dict[str, Any], what: str, *names: str) -> None:
+    for k in names:
+        _check(group[k] >= 0, what, f"{k} must be >= 0, got {group[k]}")
 
 
 class SGD(Optimizer):
@@ -134,32 +232,31 @@ class SGD(Optimizer):
         p = p - lr * g
     """
 
-    _hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
-
-    def __init__(self, params: Iterable[Tensor], lr: float, *, momentum: float = 0.0,
+    def __init__(self, params: Iterable[Any], lr: float, *, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False) -> None:
-        _check(lr >= 0, "SGD", f"lr must be >= 0, got {lr}")
-        _check(momentum >= 0, "SGD", f"momentum must be >= 0, got {momentum}")
-        _check(weight_decay >= 0, "SGD", f"weight_decay must be >= 0, got {weight_decay}")
-        _check(not nesterov or (momentum > 0 and dampening == 0), "SGD",
-               "nesterov needs momentum > 0 and dampening = 0")
-        super().__init__(params)
-        self.lr, self.momentum, self.dampening = lr, momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov})
 
-    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * w
-        if self.momentum:
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_nonnegative(group, "SGD", "lr", "momentum", "weight_decay")
+        _check(not group["nesterov"] or (group["momentum"] > 0 and group["dampening"] == 0),
+               "SGD", "nesterov needs momentum > 0 and dampening = 0")
+
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * w
+        momentum = group["momentum"]
+        if momentum:
             buf = st.get("momentum_buffer")
             if buf is None:
                 buf = st["momentum_buffer"] = g.copy()  # no dampening on the first step
             else:
-                buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
-            g = g + self.momentum * buf if self.nesterov else buf
-        w -= self.lr * g
+                buf *= momentum
+                buf += (1.0 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        w -= group["lr"] * g
 
 
 class Adam(Optimizer):
@@ -170,29 +267,29 @@ class Adam(Optimizer):
         p = p - lr * (m / (1 - beta1 ** t)) / (sqrt(v / (1 - beta2 ** t)) + eps)
     """
 
-    _hyper = ("lr", "betas", "eps", "weight_decay")
     _decoupled = False
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, *,
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, *,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
-        name = type(self).__name__
-        _check(lr >= 0, name, f"lr must be >= 0, got {lr}")
-        _check(all(0.0 <= b < 1.0 for b in betas) and len(betas) == 2, name,
-               f"betas must be two numbers in [0, 1), got {betas}")
-        _check(eps >= 0, name, f"eps must be >= 0, got {eps}")
-        _check(weight_decay >= 0, name, f"weight_decay must be >= 0, got {weight_decay}")
-        super().__init__(params)
-        self.lr, self.betas, self.eps = lr, tuple(betas), eps
-        self.weight_decay = weight_decay
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
+                                  "weight_decay": weight_decay})
 
-    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any]) -> None:
-        b1, b2 = self.betas
-        if self.weight_decay:
+    def _check_group(self, group: dict[str, Any]) -> None:
+        name, betas = type(self).__name__, group["betas"]
+        _check_nonnegative(group, name, "lr", "eps", "weight_decay")
+        _check(len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas), name,
+               f"betas must be two numbers in [0, 1), got {betas}")
+
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        b1, b2 = group["betas"]
+        lr, weight_decay = group["lr"], group["weight_decay"]
+        if weight_decay:
             if self._decoupled:
-                w *= 1.0 - self.lr * self.weight_decay  # AdamW: shrink p itself
+                w *= 1.0 - lr * weight_decay  # AdamW: shrink p itself
             else:
-                g = g + self.weight_decay * w  # Adam: L2 through the gradient
+                g = g + weight_decay * w  # Adam: L2 through the gradient
         if not st:
             st["step"] = 0
             st["exp_avg"] = np.zeros_like(w)
@@ -205,7 +302,7 @@ class Adam(Optimizer):
         v += (1.0 - b2) * (g * g)
         m_hat = m / (1.0 - b1**t)
         v_hat = v / (1.0 - b2**t)
-        w -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        w -= lr * m_hat / (np.sqrt(v_hat) + group["eps"])
 
 
 class AdamW(Adam):
@@ -214,23 +311,56 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, *,
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, *,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
-def clip_grad_norm(params: Iterable[Tensor] | Tensor, max_norm: float) -> float:
-    """Scale all gradients together so that their global 2-norm is at most ``max_norm``
-    (as ``torch.nn.utils.clip_grad_norm_``: by ``max_norm / (norm + 1e-6)`` when above).
-    Parameters without a gradient are ignored. Returns the norm before clipping."""
-    ps = [params] if isinstance(params, Tensor) else list(params)
-    ps = [p for p in ps if p.grad is not None]
-    grads: list[Any] = [_grad_array(p) for p in ps]
-    norms = [float(np.linalg.norm(np.ravel(g))) for g in grads]
-    total = math.hypot(*norms) if norms else 0.0
-    coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
-        for p in ps:
-            p.grad = p.grad * coef  # a new array: never write into one the caller may hold
-    return total
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop`` defines it (eps is added outside the root)::
+
+        g = grad + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        avg = sqrt(v - a * a) + eps, with a = alpha * a + (1 - alpha) * g   (centered)
+              sqrt(v) + eps                                                 (otherwise)
+        buf = momentum * buf + g / avg;  p = p - lr * buf     (momentum > 0)
+        p = p - lr * g / avg                                  (otherwise)
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
+                                  "weight_decay": weight_decay, "momentum": momentum,
+                                  "centered": centered})
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_nonnegative(group, "RMSprop", "lr", "alpha", "eps", "weight_decay", "momentum")
+
+    def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        alpha, momentum = group["alpha"], group["momentum"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * w
+        if not st:
+            st["step"] = 0
+            st["square_avg"] = np.zeros_like(w)
+        st["step"] += 1
+        v = st["square_avg"]
+        v *= alpha
+        v += (1.0 - alpha) * (g * g)
+        if group["centered"]:
+            a = st.setdefault("grad_avg", np.zeros_like(w))
+            a += (1.0 - alpha) * (g - a)  # torch's lerp towards g
+            avg = np.sqrt(v - a * a)
+        else:
+            avg = np.sqrt(v)
+        avg += group["eps"]
+        if momentum > 0:
+            buf = st.setdefault("momentum_buffer", np.zeros_like(w))
+            buf *= momentum
+            buf += g / avg
+            w -= group["lr"] * buf
+        else:
+            w -= group["lr"] * (g / avg)

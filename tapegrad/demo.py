@@ -253,13 +253,6 @@ def check_model_gradients(run: DigitsRun, n: int = 4) -> None:
 
 
 # ----- 5. a small CNN on the same digits ---------------------------------------------------------
-class _Flatten(nn.Module):
-    """(N, C, H, W) -> (N, C * H * W)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.reshape(x.shape[0], -1)
-
-
 def train_cnn_digits(epochs: int = 10, lr: float = 3e-3, batch_size: int = 32,
                      seed: int = 0) -> tuple[DigitsRun, list[float], float]:
     """Train notebook 6's CNN on the digits as 1x8x8 images, standardised: Conv 1->16 3x3
@@ -274,7 +267,7 @@ def train_cnn_digits(epochs: int = 10, lr: float = 3e-3, batch_size: int = 32,
     model = nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, seed=rng), nn.ReLU(),
         nn.Conv2d(16, 32, 3, padding=1, seed=rng), nn.ReLU(), nn.MaxPool2d(2),
-        _Flatten(), nn.Dropout(0.3, seed=rng), nn.Linear(32 * 4 * 4, 10, seed=rng))
+        nn.Flatten(), nn.Dropout(0.3, seed=rng), nn.Linear(32 * 4 * 4, 10, seed=rng))
     loss_fn = nn.CrossEntropyLoss()
     opt = nn.Adam(model.parameters(), lr=lr)
     run = DigitsRun(model, X_test, y_test)
@@ -282,7 +275,7 @@ def train_cnn_digits(epochs: int = 10, lr: float = 3e-3, batch_size: int = 32,
     print(f"CNN conv 16, conv 32, max pool, linear ({sum(p.size for p in model.parameters())} "
           f"parameters), Adam lr={lr} on a half cosine, batches of {batch_size}")
     for epoch in range(epochs):
-        opt.lr = lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+        opt.param_groups[0]["lr"] = lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
         model.train()
         total = 0.0
         for xb, yb in nn.batches(X_train, y_train, batch_size, seed=rng):

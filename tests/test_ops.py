@@ -158,6 +158,7 @@ ELEMENTWISE = {
     "pow": (lambda a, b: a ** b, dict(low=0.3), dict(low=-2, high=2, away_from=(0,))),
     "exp": (lambda a: a.exp(),),
     "log": (lambda a: a.log(), dict(low=0.1)),
+    "log1p": (lambda a: a.log1p(), dict(low=-0.9)),
     "sqrt": (lambda a: a.sqrt(), dict(low=0.1)),
     "tanh": (lambda a: a.tanh(),),
     "sigmoid": (lambda a: a.sigmoid(), dict(low=-8, high=8)),
@@ -517,7 +518,8 @@ NUMPY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide
          "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
          "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sin": np.sin, "cos": np.cos,
          "maximum": np.maximum, "minimum": np.minimum, "where": np.where,
-         "softplus": lambda x: np.logaddexp(0.0, x), "erf": np.vectorize(math.erf)}
+         "softplus": lambda x: np.logaddexp(0.0, x), "erf": np.vectorize(math.erf),
+         "log1p": np.log1p}
 EDGES = [math.inf, -math.inf, math.nan, 0.0, -0.0]
 ORDINARY = [1.0, -1.0, 0.5, 2.0, -2.5]
 

@@ -31,6 +31,7 @@ def test_each_test_file_mirrors_a_module_and_the_files_the_readme_names_exist():
     module behind it: no catch-all file of cases from everywhere."""
     root = README.parent
     modules = {p.stem for pkg in ("autograd", "nn", "tapegrad") for p in (root / pkg).glob("*.py")}
+    modules |= {f"nn_{p.stem}" for p in (root / "nn").glob("*.py")}  # test_nn_<module>.py
     for test in sorted((root / "tests").glob("test_*.py")):
         name = test.stem.removeprefix("test_")
         assert name in modules or name in MIRRORS_NO_MODULE_BY_NAME, f"{test.name}: no {name}.py"
