@@ -260,6 +260,21 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
 
+    def __reduce__(self) -> Any:
+        # an op is its facts, declared once: copies and pickles name the registered one
+        if registry.get(self.name) is not self:
+            raise TypeError(f"cannot pickle a graph recorded with the custom primitive "
+                            f"'{self.name}' (its functions are not picklable); pickle the "
+                            "values, or the node's detach()")
+        return (_registered, (self.name,))
+
+    def __deepcopy__(self, memo: dict) -> Op:
+        return self
+
+
+def _registered(name: str) -> Op:
+    return registry[name]
+
 
 registry: dict[str, Op] = {}
 # the differentiable namespace that higher-order rules receive as ``xp``: built from the
@@ -331,6 +346,23 @@ class Node:
         self._args = ()
         self._id = next(_counter)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy, deepcopy and pickle: the graph as a flat list, oldest first, each node's
+        # inputs as positions in it (the default recurses once per node: a chain of 10^5
+        # values overflowed the stack). Leaves stay objects, shared with whatever else is
+        # copied in the same call; inner nodes belong to this copy.
+        nodes = graph(self)[::-1] if self._op is not None else [self]
+        at = {id(n): i for i, n in enumerate(nodes)}
+        records: list = []
+        for n in nodes:
+            if n._op is None and n is not self:
+                records.append(n)
+                continue
+            state = {k: getattr(n, k) for k in _slots(type(n)) if hasattr(n, k)}
+            state["_args"] = _link(n._args, at)
+            records.append((type(n), state))
+        return (_rebuild, (records,))
+
     @property
     def op(self) -> str:
         """Name of the op that produced this node ('' for a leaf)."""
@@ -345,6 +377,40 @@ class Node:
     def is_leaf(self) -> bool:
         """Whether no op produced this node."""
         return self._op is None
+
+
+class _At(int):
+    """A node's input in a pickled graph: its position in the flat list."""
+
+
+def _slots(cls: type) -> list[str]:
+    names = [k for c in cls.__mro__ for k in getattr(c, "__slots__", ())]
+    return [k for k in names if k not in ("__weakref__", "_args", "_x", "_y")]
+
+
+def _link(args: Any, at: dict[int, int]) -> Any:
+    if args is None:  # (a Value computed under no_grad)
+        return None
+    return tuple(_At(at[id(a)]) if isinstance(a, Node) and id(a) in at else a for a in args)
+
+
+def _rebuild(records: list) -> Node:
+    """The graph of a pickled node, rebuilt oldest first (new creation numbers, same order)."""
+    nodes: list[Node] = []
+    for r in records:
+        if isinstance(r, Node):
+            nodes.append(r)
+            continue
+        cls, state = r
+        n = object.__new__(cls)
+        args = state.pop("_args")
+        for k, v in state.items():
+            object.__setattr__(n, k, v)
+        n._args = None if args is None else tuple(
+            nodes[a] if type(a) is _At else a for a in args)
+        n._id = next(_counter)
+        nodes.append(n)
+    return nodes[-1]
 
 
 def kind_of(args: Any) -> Any:

@@ -1331,3 +1331,32 @@ def test_pad_and_windows_refuse_bad_arguments_naming_the_shapes():
         ag.windows(x, (1, 1), stride=(1, 0))
     with pytest.raises(TypeError, match=r"windows: dilation must be an int or a tuple of ints"):
         ag.windows(x, (1, 1), dilation=1.0)
+
+
+# ----- copies and pickles ----------------------------------------------------------------------
+def test_a_pickled_graph_keeps_its_shared_leaves_and_its_ops():
+    import copy
+    import pickle
+
+    w = Tensor([1.0, 2.0], requires_grad=True, label="w")
+    h = w * 3.0
+    y = (h * h + h).sum()  # h is used twice: one node in the copy
+    for w2, y2 in (pickle.loads(pickle.dumps([w, y])), copy.deepcopy([w, y])):
+        assert y2.op == "sum" and y2._op is y._op  # the registered op itself
+        y2.backward()
+        np.testing.assert_array_equal(w2.grad, 2 * 9 * w.data + 3)
+        assert w2.label == "w" and w.grad is None
+
+
+def test_pickling_a_graph_of_a_custom_primitive_says_what_to_pickle():
+    import copy
+    import pickle
+
+    cube = ag.primitive("cube_p", lambda xp, x: x * x * x,
+                        lambda xp, g, out, x: (g * 3.0 * x * x,))
+    t = Tensor([2.0], requires_grad=True)
+    y = cube(t)
+    with pytest.raises(TypeError, match="custom primitive 'cube_p'.*detach"):
+        pickle.dumps(y)
+    assert copy.deepcopy(y)._op is y._op  # a copy in memory keeps the op
+    pickle.loads(pickle.dumps(y.detach()))

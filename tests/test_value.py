@@ -254,3 +254,20 @@ def test_equality_compares_values_and_values_hash_by_identity():
     assert len({a, b}) == 2 and {a: 1, b: 2}[b] == 2  # equal values, two nodes
     with pytest.raises(TypeError, match="cannot compare Value and Tensor"):
         a == Tensor([2.0])  # noqa: B015
+
+
+def test_a_chain_of_200000_values_pickles_and_deepcopies_without_recursion():
+    import copy
+    import pickle
+
+    x = Value(0.5)
+    y = x
+    for _ in range(200_000):
+        y = y * 1.0
+    for copied in (pickle.loads(pickle.dumps(y)), copy.deepcopy(y)):
+        copied.backward()
+        first = copied
+        while first.inputs:
+            first = first.inputs[0]
+        assert first is not x and first.data == 0.5 and first.grad == 1.0
+    assert x.grad == 0.0  # the original graph is untouched
