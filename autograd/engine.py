@@ -220,22 +220,23 @@ class Op:
     ``Value`` and ``Tensor``, or on ``Tensor`` only unless ``scalar``; a name ``__r...__``
     takes its operands reflected),
     ``scalar`` (it has a ``Value`` form), ``elementwise``, ``linear`` (in its differentiable
-    inputs), ``commutative``, ``nondiff`` (positions of inputs that carry no gradient: masks,
-    labels), ``reads`` (what its VJP reads: "inputs", "out", or input positions; changing
-    those in place before backward is an error, and a registry-driven test checks that the
-    declaration is not too narrow).
+    inputs), ``commutative``, ``numpy`` (the name of numpy's ufunc for it where it is not the
+    op's own: ``np.subtract(a, t)`` records ``sub``), ``nondiff`` (positions of inputs that
+    carry no gradient: masks, labels), ``reads`` (what its VJP reads: "inputs", "out", or
+    input positions; changing those in place before backward is an error, and a
+    registry-driven test checks that the declaration is not too narrow).
     """
 
     __slots__ = ("name", "forward", "vjp", "symbol", "doc", "kinks", "custom", "reads", "nondiff",
                  "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
-                 "variadic", "params")
+                 "variadic", "params", "numpy")
 
     def __init__(self, name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
                  doc: str = "", kinks: str = "", custom: bool = False,
                  reads: tuple = ("inputs", "out"),
                  nondiff: tuple = (), methods: tuple = (), scalar: bool = False,
                  elementwise: bool = False, linear: bool = False,
-                 commutative: bool = False) -> None:
+                 commutative: bool = False, numpy: str = "") -> None:
         self.name = name
         self.forward = forward
         self.vjp = vjp
@@ -250,6 +251,7 @@ class Op:
         self.elementwise = elementwise
         self.linear = linear
         self.commutative = commutative
+        self.numpy = numpy
         # read off the forward's signature: inputs are positional (or *inputs), parameters
         # keyword-only (``*, axis=None``); a namespace function takes both positionally
         sig = list(inspect.signature(forward).parameters.values())[1:]  # after xp
@@ -705,20 +707,46 @@ def _float_grad(d: Any, name: str) -> float:
 def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
     """Define a differentiable primitive of your own, through the same table as the built-ins.
 
-    ``forward(xp, *inputs)`` computes the output; ``vjp(xp, g, out, *inputs)`` returns one
-    gradient per input (None where none is needed). Written with operators and ``xp``, it is
-    differentiable again. The result works on floats, arrays, ``Value``s and ``Tensor``s.
+    ``forward(xp, *inputs, **params)`` computes one output (an array or a float, not a
+    tuple); ``vjp(xp, g, out, *inputs, **params)`` returns one gradient per input (None where
+    none is needed). Parameters are keyword-only constants with defaults, given by name at the
+    call. Written with operators and ``xp``, a rule is differentiable again. The result works
+    on floats, arrays, ``Value``s and ``Tensor``s.
 
         >>> cube = primitive("cube", lambda xp, x: x * x * x,
         ...                  lambda xp, g, out, x: (g * 3.0 * x * x,))
-    """
+        >>> scale = primitive("scale", lambda xp, x, *, k=2.0: x * k,
+        ...                   lambda xp, g, out, x, *, k: (g * k,))   # scale(t, k=3.0)
 
-    def rule(xp, g, out, need, *inputs):
+    ``xp`` is the namespace the rule runs in: floats (Value), numpy arrays (Tensor) or, for
+    higher order, nodes, whose calls are recorded. Use it, not numpy (``np.exp`` of a node
+    records too, but numpy functions outside the op table raise on nodes). It has every op
+    of the table, for floats and arrays: add sub mul div neg pow exp expm1 log log1p sqrt
+    square tanh sigmoid relu abs sin cos softplus erf maximum minimum where; for arrays only:
+    sum mean max min logsumexp softmax reshape transpose broadcast_to cast getitem untake
+    concatenate stack matmul linear cross_entropy pad windows unwindows minus_onehot; and,
+    with no gradient, sign equal greater less (masks) and arange. Reductions and shape ops
+    take their parameters positionally too: ``xp.sum(x, axis, keepdims)``.
+    """
+    sig = inspect.signature(forward)
+    names = [p.name for p in list(sig.parameters.values())[1:]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    @functools.wraps(forward)  # (the op reads its inputs and parameters off the signature)
+    def checked_forward(xp, *inputs, **params):
+        out = forward(xp, *inputs, **params)
+        if isinstance(out, (tuple, list)):
+            raise TypeError(f"{name}: its forward returned a {type(out).__name__} of "
+                            f"{len(out)}; a primitive has one output (an array or a float): "
+                            "define one primitive per output")
+        return out
+
+    def rule(xp, g, out, need, *inputs, **params):
         if xp.name == "node":  # higher order: what the rule computes is recorded
-            grads = vjp(xp, g, out, *inputs)
+            grads = vjp(xp, g, out, *inputs, **params)
         else:  # first order: nothing it computes (say, with a captured tensor) is recorded
             with no_grad():
-                grads = vjp(xp, g, out, *inputs)
+                grads = vjp(xp, g, out, *inputs, **params)
         grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
         if len(grads) != len(inputs):  # checked here, for every caller: zip would drop some
             raise RuntimeError(f"{name}: its VJP returned {len(grads)} gradients for "
@@ -730,10 +758,28 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
             return tuple(d.copy() if type(d) is np.ndarray else d for d in grads)
         return grads
 
-    op = Op(name, forward, rule, custom=True)
+    op = Op(name, checked_forward, rule, custom=True)
+    specialised: dict[Any, Op] = {}
 
-    def fn(*inputs: Any) -> Any:
-        return apply(op, *inputs)
+    def fn(*inputs: Any, **params: Any) -> Any:
+        if not params:
+            return apply(op, *inputs)
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise TypeError(f"{name}: unknown parameter(s) {unknown}; its forward takes "
+                            f"{str(sig).replace('(xp, ', '(')}")
+        # the parameters bound into an op of their own: a Value op takes none
+        key: Any = tuple(sorted(params.items()))
+        try:
+            bound = specialised.get(key)
+        except TypeError:  # an unhashable parameter (an array): not kept
+            key, bound = None, None
+        if bound is None:
+            bound = Op(name, functools.partial(checked_forward, **params),
+                       functools.partial(rule, **params), custom=True)
+            if key is not None and len(specialised) < 64:
+                specialised[key] = bound
+        return apply(bound, *inputs)
 
     fn.__name__ = fn.__qualname__ = name
     fn.op = op  # type: ignore[attr-defined]

@@ -59,7 +59,7 @@ def _vjp(out: Any, nodes: list[Node], seed: Any, create_graph: bool = False) -> 
 def _seed(out: Any, values: np.ndarray) -> Any:
     if isinstance(out, Tensor):
         return values.reshape(out.shape).astype(out.dtype)
-    return float(values.reshape(()))
+    return float(values.reshape(())) if values.size == 1 else values  # (not a node: unused)
 
 
 def _fail(msg: str) -> None:
@@ -120,10 +120,18 @@ def gradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
             return _out_array(f(*_nodes(kinds, args)))
 
     _check_protocol(out, nodes, raws, out0, rng)
-    if use_full:
-        _check_full(out, nodes, raws, out0, evaluate, eps, atol, rtol)
-    else:
-        _check_projections(out, nodes, raws, out0, evaluate, eps, atol, rtol, rng)
+    try:
+        if use_full:
+            _check_full(out, nodes, raws, out0, evaluate, eps, atol, rtol)
+        else:
+            _check_projections(out, nodes, raws, out0, evaluate, eps, atol, rtol, rng)
+    except GradcheckError as e:
+        if isinstance(out, Node):
+            raise
+        # a constant is checked as one (zero gradients); anything else left the tape
+        raise GradcheckError(f"{e}; f returned {type(out).__name__} {np.shape(out)}, not a "
+                             "Tensor or a Value: what it computed left the tape (through .data, "
+                             ".item() or numpy on the values?); return the node") from None
     _check_unchanged(nodes, raws, "the backward pass")
 
     if order >= 2:

@@ -13,8 +13,10 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+
 from . import ops  # noqa: F401  (the table: importing it registers every built-in op)
-from .engine import Node, Op, registry
+from .engine import Node, Op, apply, registry
 
 
 class Operators:
@@ -47,6 +49,22 @@ class Operators:
     def __ge__(self, other: Any) -> Any:
         return self.data >= self._cmp(other)
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # numpy's ufuncs on nodes (also ``ndarray + Tensor``, which numpy turns into np.add):
+        # those of the op table record, comparisons compare the values, and any other runs on
+        # the values when no input requires grad; never an object array
+        if method == "__call__" and not kwargs:
+            op = _UFUNC_OPS.get(ufunc)
+            if op is not None:
+                return apply(op, *inputs)
+            if ufunc in _COMPARISONS:
+                return ufunc(*[x.data if isinstance(x, Node) else x for x in inputs])
+            if ufunc is np.positive and len(inputs) == 1:
+                return self
+        return outside_the_tape(f"numpy.{ufunc.__name__}" + (
+            "" if method == "__call__" else f".{method}"), inputs, kwargs,
+            lambda *a, **k: getattr(ufunc, method)(*a, **k))
+
     def _cmp(self, other: Any) -> Any:
         if isinstance(other, Node):
             if other._kind is not self._kind:
@@ -54,6 +72,55 @@ class Operators:
                                 f"{type(other).__name__}")
             return other.data
         return self._const(other, "compare")
+
+
+_COMPARISONS = {np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal}
+# numpy's ufunc for each op that has one: its ``numpy`` fact names it, else its own name does
+_UFUNC_OPS = {f: op for op in registry.values()
+              if isinstance(f := getattr(np, op.numpy or op.name, None), np.ufunc)
+              and f.nin == len(op.inputs) and not op.params}
+
+
+def _values(x: Any) -> Any:
+    """``x`` with every node replaced by a read-only view of its data (in lists too)."""
+    if isinstance(x, Node):
+        if not isinstance(x.data, np.ndarray):
+            return x.data
+        view = x.data.view()
+        view.flags.writeable = False
+        return view
+    if isinstance(x, (list, tuple)):
+        return type(x)(_values(v) for v in x)
+    return x
+
+
+def _nodes(x: Any) -> list:
+    if isinstance(x, Node):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [n for v in x for n in _nodes(v)]
+    return []
+
+
+def outside_the_tape(name: str, args: Any, kwargs: dict, run: Any,
+                     value_free: bool = False) -> Any:
+    """A numpy function tapegrad does not record: it runs on the values when no node among
+    its arguments requires grad (or when only their shapes and dtypes count), else TypeError:
+    its result would silently carry no gradient."""
+    nodes = _nodes(list(args) + list(kwargs.values()))
+    needy = [n for n in nodes if n._rg]
+    if needy and not value_free:
+        kind = type(needy[0]).__name__
+        if "out" in kwargs:
+            raise TypeError(f"{name} with out=: the result of a {kind} that requires grad cannot "
+                            f"be written into an array in place (a += t): write a = a + t")
+        raise TypeError(
+            f"{name} is not recorded on the tape, and its {kind} argument requires grad: its "
+            f"result would carry no gradient. Use the {kind}'s methods or autograd's functions "
+            "(np.exp, np.sum, np.where, ... of the op table do record), or pass t.detach() for "
+            "the values only; inside a primitive's rule, use xp.<name> (help(autograd.primitive) "
+            "lists them)")
+    return run(*_values(args), **{k: _values(v) for k, v in kwargs.items()})
 
 
 class ArrayOperators:
@@ -91,7 +158,9 @@ for _op in registry.values():
 def stub() -> str:
     """The text of ``operators.pyi``: every method above, typed for checkers."""
     lines = ["# Written by `python -m autograd.operators` from the op table: do not edit.",
-             "from typing import Any, TypeVar", "", "_T = TypeVar(\"_T\")", ""]
+             "from typing import Any, TypeVar", "", "_T = TypeVar(\"_T\")", "",
+             "def outside_the_tape(name: str, args: Any, kwargs: dict, run: Any,",
+             "                     value_free: bool = ...) -> Any: ...", ""]
     for cls in (Operators, ArrayOperators):
         lines += [f"class {cls.__name__}:"]
         if cls is Operators:
@@ -100,6 +169,8 @@ def stub() -> str:
             lines += [f"    def __{c}__(self, other: Any) -> Any: ..." for c in ("eq", "ne")]
             lines += [f"    def __{c}__(self, other: Any) -> Any: ..." for c in ("lt", "le",
                                                                               "gt", "ge")]
+            lines += ["    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, "
+                      "**kwargs: Any) -> Any: ..."]
             lines += ["    def _cmp(self, other: Any) -> Any: ..."]
         for op in registry.values():
             if _owner(op) is cls:

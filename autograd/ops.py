@@ -66,19 +66,20 @@ ADD = defop("add", lambda xp, x, y: x + y,
 SUB = defop("sub", lambda xp, x, y: x - y,
             lambda xp, g, out, need, x, y: (g, -g if need[1] else None),
             symbol="-", methods=("__sub__", "__rsub__"), reads=(), **SCALAR, linear=True,
-            doc="x - y.")
+            numpy="subtract", doc="x - y.")
 MUL = defop("mul", lambda xp, x, y: x * y,
             lambda xp, g, out, need, x, y: (g * y if need[0] else None,
                                             g * x if need[1] else None),
             symbol="*", methods=("__mul__", "__rmul__"), reads=("inputs",), **SCALAR,
-            commutative=True, doc="x * y.")
+            commutative=True, numpy="multiply", doc="x * y.")
 DIV = defop("div", lambda xp, x, y: xp.div(x, y),
             lambda xp, g, out, need, x, y: (xp.div(g, y) if need[0] else None,
                                             -xp.div(g * out, y) if need[1] else None),
-            symbol="/", methods=("__truediv__", "__rtruediv__"), **SCALAR,
+            symbol="/", methods=("__truediv__", "__rtruediv__"), **SCALAR, numpy="divide",
             doc="x / y (IEEE: 1/0 = inf).")
 NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,),
-            symbol="neg", methods=("__neg__",), reads=(), **SCALAR, linear=True, doc="-x.")
+            symbol="neg", methods=("__neg__",), reads=(), **SCALAR, linear=True,
+            numpy="negative", doc="-x.")
 
 
 def _pow_dx(xp, g, x, y):
@@ -120,6 +121,11 @@ LOG1P = defop("log1p", lambda xp, x: xp.log1p(x),
               lambda xp, g, out, need, x: (xp.div(g, 1.0 + x),),
               methods=("log1p",), reads=("inputs",), **SCALAR,
               doc="log(1 + x), exact for small x (log1p(-1) = -inf, below -1 nan).")
+# e ** x - 1 without the cancellation at small x (the inverse of log1p)
+EXPM1 = defop("expm1", lambda xp, x: xp.expm1(x), lambda xp, g, out, need, x: (g * (out + 1.0),),
+              methods=("expm1",), reads=("out",), **SCALAR, doc="e ** x - 1, exact for small x.")
+SQUARE = defop("square", lambda xp, x: x * x, lambda xp, g, out, need, x: (g * 2.0 * x,),
+               methods=("square",), reads=("inputs",), **SCALAR, doc="x * x.")
 SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
              lambda xp, g, out, need, x: (xp.div(g * 0.5, out),),
              methods=("sqrt",), reads=("out",), **SCALAR,

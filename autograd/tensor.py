@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from .engine import (
     record_anomaly,
     state,
 )
-from .operators import ArrayOperators, Operators
+from .operators import ArrayOperators, Operators, outside_the_tape
 
 Axis = int | Sequence[int] | None
 _new = object.__new__
@@ -139,7 +140,6 @@ class Tensor(Operators, ArrayOperators, Node):
     """
 
     __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_scope")
-    __array_ufunc__ = None  # numpy defers to us: ndarray + Tensor is a Tensor
     _ns = backend.numpy_ns
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -259,7 +259,7 @@ class Tensor(Operators, ArrayOperators, Node):
 
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    size = property(lambda self: _Size(self.data.size))
     dtype = property(lambda self: self.data.dtype)
     T = property(lambda self: self.transpose())
     mT = property(lambda self: self.transpose(*range(self.ndim - 2), self.ndim - 1,
@@ -293,6 +293,53 @@ class Tensor(Operators, ArrayOperators, Node):
         view = self.data.view()
         view.flags.writeable = False
         return view
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        # np.asarray(t): the values, read-only, of a tensor outside the graph; one that
+        # requires grad would leave the tape silently (PyTorch refuses it too)
+        if self._rg:
+            raise TypeError(
+                f"np.asarray: this Tensor of shape {self.shape} requires grad, and an array of it "
+                "would carry no gradient; use t.detach().numpy() (or t.numpy()) for its values")
+        if copy or dtype is not None and np.dtype(dtype) != self.dtype:
+            return self.data.astype(self.dtype if dtype is None else dtype)
+        if copy is False and dtype is not None and np.dtype(dtype) != self.dtype:
+            raise ValueError("np.asarray: a copy is needed to change the dtype")
+        return self.numpy()
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        # numpy's functions on tensors: those tapegrad has record on the tape (np.sum(t) is
+        # t.sum()), a few that read only shapes run on the values, any other runs on the values
+        # of tensors that do not require grad (TypeError otherwise: never an object array)
+        ours = _NUMPY_FUNCTIONS.get(func)
+        name = f"numpy.{func.__name__}"
+        if ours is None:
+            return outside_the_tape(name, args, kwargs, func, value_free=func in _SHAPE_ONLY)
+        try:
+            inspect.signature(ours).bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{name} on a Tensor: {e} (tapegrad's takes "
+                            f"{inspect.signature(ours)})") from None
+        return ours(*args, **kwargs)
+
+    # ----- PyTorch's names, where they do not clash with numpy's -----------------------------
+    def numel(self) -> int:
+        """The number of elements (numpy's ``size``)."""
+        return self.data.size
+
+    def tolist(self) -> Any:
+        """The values as (nested lists of) Python numbers."""
+        return self.data.tolist()
+
+    def clone(self) -> Tensor:
+        """A copy on the tape: gradients flow back to this tensor (``t * 1``, PyTorch's
+        clone); ``detach()`` gives one outside the graph."""
+        return self._apply(ops.CAST, (self,), {"dtype": self.dtype}) if self._rg \
+            else Tensor(self.data, label=self.label)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A new axis of length one at ``dim`` (numpy's ``expand_dims``)."""
+        return self.expand_dims(dim)
 
     def detach(self) -> Tensor:
         """A new leaf sharing data and version counter, outside the graph."""
@@ -804,3 +851,41 @@ def cross_entropy(z: Any, labels: Any) -> Tensor:
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
     return Tensor._apply(ops.CROSS_ENTROPY, (z, _labels(labels, *z.shape)))
+
+
+class _Size(int):
+    """``Tensor.size``: numpy's property, the number of elements; called as PyTorch's
+    ``size()`` it says so instead of "'int' object is not callable"."""
+
+    def __call__(self, *dim: Any) -> Any:
+        raise TypeError("Tensor.size is numpy's property, the number of elements (here "
+                        f"{int(self)}), not PyTorch's size() method: use .shape for the shape "
+                        "(t.shape[d] for one axis), or .numel()")
+
+
+def _as(a: Any) -> Tensor:
+    return a if isinstance(a, Tensor) else Tensor(a)
+
+
+# numpy's functions that record on the tape, under numpy's parameter names
+_NUMPY_FUNCTIONS: dict[Any, Any] = {
+    np.sum: lambda a, axis=None, keepdims=False: _as(a).sum(axis, keepdims),
+    np.mean: lambda a, axis=None, keepdims=False: _as(a).mean(axis, keepdims),
+    np.max: lambda a, axis=None, keepdims=False: _as(a).max(axis, keepdims),
+    np.min: lambda a, axis=None, keepdims=False: _as(a).min(axis, keepdims),
+    np.var: lambda a, axis=None, ddof=0, keepdims=False: _as(a).var(axis, keepdims, ddof),
+    np.std: lambda a, axis=None, ddof=0, keepdims=False: _as(a).std(axis, keepdims, ddof),
+    np.reshape: lambda a, shape: _as(a).reshape(shape),
+    np.transpose: lambda a, axes=None: _as(a).transpose(*(() if axes is None else (axes,))),
+    np.squeeze: lambda a, axis=None: _as(a).squeeze(axis),
+    np.expand_dims: lambda a, axis: _as(a).expand_dims(axis),
+    np.clip: lambda a, a_min=None, a_max=None: _as(a).clip(a_min, a_max),
+    np.concatenate: lambda arrays, axis=0: concatenate(arrays, axis),
+    np.stack: lambda arrays, axis=0: stack(arrays, axis),
+    np.where: lambda condition, x, y: where(condition, x, y),
+}
+_NUMPY_FUNCTIONS[np.amax] = _NUMPY_FUNCTIONS[np.max]
+_NUMPY_FUNCTIONS[np.amin] = _NUMPY_FUNCTIONS[np.min]
+# numpy's functions that read only shapes and dtypes: they run on any tensor
+_SHAPE_ONLY = {np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like,
+               np.full_like, np.result_type}

@@ -8,6 +8,7 @@ Needs hypothesis (``pip install 'tapegrad[test]'``).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -93,6 +94,12 @@ def check_gradients(f: Callable, *strategies: st.SearchStrategy, **options: Any)
     example and re-raised as ``GradcheckError``.
     """
     check_keys = {"eps", "atol", "rtol", "order", "fast", "seed"}
+    setting_keys = set(inspect.signature(settings).parameters) - {"parent"}
+    unknown = sorted(set(options) - check_keys - setting_keys)
+    if unknown:
+        raise TypeError(f"check_gradients: unknown option(s) {unknown}: gradcheck takes "
+                        f"{sorted(check_keys)} (a tolerance is atol= and rtol=), hypothesis's "
+                        "settings take max_examples, deadline, derandomize, ...")
     check = {k: v for k, v in options.items() if k in check_keys}
     # one failure, shrunk and re-raised as itself (not an ExceptionGroup of distinct failures)
     hyp: dict[str, Any] = {"max_examples": 50, "deadline": None, "report_multiple_bugs": False}

@@ -74,7 +74,6 @@ class Value(Operators, Node):
     # the inputs of a two-input op (nearly all) in two slots, not a tuple: in graphs of 10^5
     # scalars, one tracked object per node instead of two halves the cyclic GC's work
     __slots__ = ("_x", "_y")
-    __array_ufunc__ = None  # numpy defers to us: np.float64(2) * v is a Value
     _grad0 = 0.0
     _ns = backend.scalar
     _scalar = True

@@ -18,7 +18,7 @@ import numpy as np
 
 from autograd import Tensor, linear, pad, windows
 
-from .module import Module, Parameter
+from .module import Module, Parameter, layer_input
 
 Pair = int | tuple[int, int]
 Seed = int | np.random.Generator | None
@@ -208,8 +208,8 @@ class Conv2d(Module):
             self.bias = Parameter(rng.uniform(-bound, bound, (out_channels,)), dtype=dtype)
 
     def forward(self, x: Any) -> Tensor:
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                      self.groups)
+        return conv2d(layer_input(x, self.weight, "Conv2d"), self.weight, self.bias, self.stride,
+                      self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -14,7 +14,7 @@ import numpy as np
 from autograd import Tensor, linear
 
 from . import functional as F
-from .module import Module, Parameter, _flatten, _structure
+from .module import Module, Parameter, _flatten, _structure, layer_input
 
 Seed = int | np.random.Generator | None
 
@@ -48,7 +48,9 @@ class Linear(Module):
             self.bias = Parameter(rng.uniform(-bound, bound, (out_features,)), dtype=dtype)
 
     def forward(self, x: Any) -> Tensor:
-        return linear(_tensor(x), self.weight, self.bias)
+        if type(x) is not Tensor or x.data.dtype is not self.weight.data.dtype:
+            x = layer_input(x, self.weight, "Linear")
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -22,6 +22,22 @@ from autograd import Tensor, current_scope, no_grad, scope, set_scope
 from .serialization import castable
 
 
+def layer_input(x: Any, param: Tensor | None, what: str) -> Tensor:
+    """A layer's input as a Tensor for its parameters' dtype. Lists and numbers (no dtype of
+    their own) take the parameters' dtype, integer arrays stay integer (they never widen a
+    float); a floating input of another dtype is a TypeError, as in PyTorch: a float32 model
+    fed float64 would silently compute in float64."""
+    if param is None:
+        return x if isinstance(x, Tensor) else Tensor(x)
+    if not isinstance(x, (Tensor, np.ndarray, np.generic)):
+        return Tensor(x, dtype=param.dtype)
+    if x.dtype.kind == "f" and x.dtype != param.dtype:
+        raise TypeError(f"{what}: the input is {x.dtype} but the layer's parameters are "
+                        f"{param.dtype}; cast the input (x.astype(np.{param.dtype})) or the model "
+                        f"(model.to(np.{x.dtype}))")
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 class Parameter(Tensor):
     """A ``Tensor`` that requires grad (by default) and that ``Module`` collects.
 

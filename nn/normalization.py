@@ -10,7 +10,7 @@ import numpy as np
 from autograd import Tensor
 
 from . import functional as F
-from .module import Module, Parameter
+from .module import Module, Parameter, layer_input
 
 
 class LayerNorm(Module):
@@ -35,6 +35,7 @@ class LayerNorm(Module):
                 self.bias = Parameter(np.zeros(self.normalized_shape), dtype=dtype)
 
     def forward(self, x: Any) -> Any:
+        x = layer_input(x, self.weight, "LayerNorm")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -78,6 +79,8 @@ class BatchNorm1d(Module):
                              np.array(0, dtype=np.int64) if track else None)
 
     def forward(self, x: Any) -> Any:
+        x = layer_input(x, self.weight if self.weight is not None else self.running_mean,
+                        "BatchNorm1d")
         rm, rv, count = self.running_mean, self.running_var, self.num_batches_tracked
         update = count if self.training else None  # the counter to advance, if any
         factor = 0.0 if self.momentum is None else self.momentum

@@ -3,6 +3,7 @@
 import gc
 import math
 import os
+import re
 import sys
 import threading
 import tracemalloc
@@ -903,3 +904,50 @@ def test_set_scope_returns_the_previous_path_and_scopes_nest_under_it():
     finally:
         assert ag.set_scope(prev) == "model.0"
     assert ag.current_scope() is None
+
+
+# ----- primitive: parameters, one output, the xp vocabulary ---------------------------------
+def test_a_primitive_takes_keyword_parameters_on_every_kind():
+    scale = autograd.primitive("scale_k", lambda xp, x, *, k=2.0: x * k,
+                               lambda xp, g, out, x, *, k: (g * k,))
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    scale(t, k=3.0).sum().backward()
+    np.testing.assert_array_equal(t.grad, [3.0, 3.0])
+    v = Value(2.0)
+    w = scale(v, k=5.0)
+    w.backward()
+    assert (w.data, v.grad) == (10.0, 5.0) and scale(2.0) == 4.0
+    assert autograd.grad(autograd.grad(lambda x: scale(x * x, k=3.0)))(2.0) == 6.0
+    with pytest.raises(TypeError, match=r"scale_k: unknown parameter\(s\) \['j'\].*k=2\.0"):
+        scale(t, j=1.0)
+
+
+def test_a_primitive_whose_forward_returns_a_tuple_is_refused():
+    two = autograd.primitive("two", lambda xp, x: (x, 2 * x), lambda xp, g, out, x: (g,))
+    for x in (Tensor([1.0]), Value(1.0), np.array([1.0])):
+        with pytest.raises(TypeError, match="two: its forward returned a tuple of 2; .*one "
+                                            "primitive per output"):
+            two(x)
+
+
+def test_a_rule_written_with_numpy_records_or_says_to_use_xp():
+    e = autograd.primitive("np_exp", lambda xp, x: np.exp(x),
+                           lambda xp, g, out, x: (g * np.exp(x),))  # np.exp of a node records
+    np.testing.assert_allclose(autograd.hessian(lambda x: e(x).sum())(np.array([0.0, 1.0])),
+                               np.diag([1.0, math.e]))
+    f = autograd.primitive("np_floor", lambda xp, x: x * x,
+                           lambda xp, g, out, x: (g * 2.0 * x + 0.0 * np.floor(x),))
+    assert autograd.grad(lambda x: f(x).sum())(np.array([0.5])) == pytest.approx(1.0)
+    with pytest.raises(TypeError, match=r"numpy\.floor is not recorded.*inside a primitive's "
+                                        r"rule, use xp\.<name>"):
+        autograd.hessian(lambda x: f(x).sum())(np.array([0.5]))
+
+
+def test_the_primitive_docstring_lists_the_whole_xp_vocabulary():
+    from autograd import backend
+
+    doc = " ".join(autograd.primitive.__doc__.split())
+    listed = set(re.findall(r"\w+", doc))
+    names = set(vars(backend.numpy_ns)) - {"name"}
+    assert names <= listed, f"not in primitive's docstring: {sorted(names - listed)}"
+    assert set(vars(autograd.engine.node_ns)) - {"name"} == names  # the same names over nodes

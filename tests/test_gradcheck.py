@@ -312,3 +312,10 @@ def test_a_custom_vjp_returning_the_wrong_number_of_gradients_raises_runtime_err
     two = primitive("two_grads", lambda xp, x: x * 2.0, lambda xp, g, out, x: (g, g))
     with pytest.raises(RuntimeError, match="two_grads.*2 gradients for 1 input"):
         two(Value(1.0)).backward()
+
+
+def test_gradcheck_of_a_function_that_left_the_tape_says_so():
+    with pytest.raises(GradcheckError, match=r"f returned ndarray \(2,\), not a Tensor or a "
+                                             r"Value: .*left the tape"):
+        ag.gradcheck(lambda x: x.data * 2.0, np.array([1.0, 2.0]))
+    assert ag.gradcheck(lambda x: np.ones(3), np.array([1.0, 2.0]))  # a constant: zero gradients

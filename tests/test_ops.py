@@ -159,6 +159,8 @@ ELEMENTWISE = {
     "exp": (lambda a: a.exp(),),
     "log": (lambda a: a.log(), dict(low=0.1)),
     "log1p": (lambda a: a.log1p(), dict(low=-0.9)),
+    "expm1": (lambda a: a.expm1(),),
+    "square": (lambda a: a.square(),),
     "sqrt": (lambda a: a.sqrt(), dict(low=0.1)),
     "tanh": (lambda a: a.tanh(),),
     "sigmoid": (lambda a: a.sigmoid(), dict(low=-8, high=8)),
@@ -519,7 +521,7 @@ NUMPY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide
          "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sin": np.sin, "cos": np.cos,
          "maximum": np.maximum, "minimum": np.minimum, "where": np.where,
          "softplus": lambda x: np.logaddexp(0.0, x), "erf": np.vectorize(math.erf),
-         "log1p": np.log1p}
+         "log1p": np.log1p, "expm1": np.expm1, "square": np.square}
 EDGES = [math.inf, -math.inf, math.nan, 0.0, -0.0]
 ORDINARY = [1.0, -1.0, 0.5, 2.0, -2.5]
 

@@ -1360,3 +1360,101 @@ def test_pickling_a_graph_of_a_custom_primitive_says_what_to_pickle():
         pickle.dumps(y)
     assert copy.deepcopy(y)._op is y._op  # a copy in memory keeps the op
     pickle.loads(pickle.dumps(y.detach()))
+
+
+# ----- numpy functions on tensors ----------------------------------------------------------------
+# (numpy's call, tapegrad's own spelling of it): the numpy call records the same op
+RECORDED = [
+    (np.exp, lambda t: t.exp()), (np.log, lambda t: t.log()), (np.sqrt, lambda t: t.sqrt()),
+    (np.tanh, lambda t: t.tanh()), (np.sin, lambda t: t.sin()), (np.cos, lambda t: t.cos()),
+    (np.abs, lambda t: abs(t)), (np.negative, lambda t: -t), (np.positive, lambda t: t),
+    (np.log1p, lambda t: t.log1p()),
+    (lambda t: np.add(2.0, t), lambda t: 2.0 + t),
+    (lambda t: np.array([1.0, 2.0, 4.0]) - t, lambda t: np.array([1.0, 2.0, 4.0]).tolist() - t),
+    (lambda t: np.multiply(t, t), lambda t: t * t), (lambda t: np.divide(1.0, t), lambda t: 1 / t),
+    (lambda t: np.power(t, 3), lambda t: t ** 3), (lambda t: np.ones((2, 3)) @ t,
+                                                    lambda t: Tensor(np.ones((2, 3))) @ t),
+    (lambda t: np.maximum(t, 1.5), lambda t: ag.maximum(t, 1.5)),
+    (lambda t: np.minimum(t, 1.5), lambda t: ag.minimum(t, 1.5)),
+    (np.sum, lambda t: t.sum()), (lambda t: np.sum(t, axis=0, keepdims=True),
+                                  lambda t: t.sum(0, keepdims=True)),
+    (np.mean, lambda t: t.mean()), (np.max, lambda t: t.max()), (np.amin, lambda t: t.min()),
+    (lambda t: np.var(t, ddof=1), lambda t: t.var(ddof=1)), (np.std, lambda t: t.std()),
+    (lambda t: np.reshape(t, (3, 1)), lambda t: t.reshape(3, 1)),
+    (np.transpose, lambda t: t.T), (lambda t: np.expand_dims(t, 0), lambda t: t[None]),
+    (lambda t: np.squeeze(np.expand_dims(t, 1)), lambda t: t),
+    (lambda t: np.clip(t, 1.5, 2.5), lambda t: t.clip(1.5, 2.5)),
+    (lambda t: np.concatenate([t, t * 2]), lambda t: ag.concatenate([t, t * 2])),
+    (lambda t: np.stack([t, t]), lambda t: ag.stack([t, t])),
+    (lambda t: np.where(t.data > 1.5, t, 0.0), lambda t: ag.where(t.data > 1.5, t, 0.0)),
+]
+
+
+@pytest.mark.parametrize("numpy_call, ours", RECORDED)
+def test_numpy_functions_of_the_op_table_record_on_the_tape(numpy_call, ours):
+    grads = []
+    for f in (numpy_call, ours):
+        t = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = f(t)
+        assert isinstance(y, Tensor)
+        (y * y).sum().backward()
+        grads.append((y.data, t.grad))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])
+
+
+NOT_RECORDED = [np.floor, np.round, np.sign, np.isnan, np.cumsum, np.sort, np.argmax,
+                np.unique, np.linalg.norm, lambda t: np.dot(t, t), lambda t: np.tile(t, 2),
+                lambda t: np.allclose(t, [1.0, 2.0, 3.0]), lambda t: np.add.reduce(t),
+                lambda t: np.exp(t, out=np.empty(3)), np.array, np.asarray, np.copy]
+
+
+@pytest.mark.parametrize("call", NOT_RECORDED)
+def test_other_numpy_functions_run_on_values_or_refuse_a_tensor_that_requires_grad(call):
+    values = np.array([1.0, 2.0, 3.0])
+    got = call(Tensor(values))  # needs no grad: numpy on its values, never an object array
+    expected = call(values)
+    assert not isinstance(got, Tensor) and np.asarray(got).dtype != object
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(TypeError, match=r"requires grad.*(detach|carry no gradient|a = a)"):
+        call(Tensor(values, requires_grad=True))
+
+
+def test_numpy_shape_functions_and_asarray():
+    t = Tensor([[1.0, 2.0]], requires_grad=True)
+    assert np.shape(t) == (1, 2) and np.ndim(t) == 2 and np.size(t) == 2
+    z = np.zeros_like(t)
+    assert type(z) is np.ndarray and z.shape == (1, 2)
+    with pytest.raises(TypeError, match=r"requires grad.*t\.detach\(\)\.numpy\(\)"):
+        np.asarray(t)
+    with pytest.raises(TypeError, match=r"requires grad.*t\.detach\(\)\.numpy\(\)"):
+        np.array([t.data[0], t[0]])  # a Tensor inside a list, too
+    u = Tensor([1.0, 2.0])
+    a = np.asarray(u)
+    np.testing.assert_array_equal(a, [1.0, 2.0])
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 5.0  # the array is the tensor's: it cannot be changed behind the tape's back
+    b = np.array(u)  # a copy may be written
+    b[0] = 5.0
+    assert u.data[0] == 1.0 and np.asarray(u, dtype=np.float32).dtype == np.float32
+    with pytest.raises(TypeError, match=r"numpy\.sum on a Tensor: .*'out'.*axis=None"):
+        np.sum(t, out=np.empty(()))
+    x = np.zeros(2)
+    with pytest.raises(TypeError, match=r"in place \(a \+= t\): write a = a \+ t"):
+        x += Tensor([1.0, 2.0], requires_grad=True)
+    x += u  # values only: fine
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_pytorch_names_that_do_not_clash_with_numpys():
+    t = Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    assert t.size == 3 and t.numel() == 3 and t.size + 1 == 4 and t.tolist() == [[1.0, 2.0, 3.0]]
+    with pytest.raises(TypeError, match=r"Tensor\.size is numpy's property.*use \.shape"):
+        t.size()
+    assert t.unsqueeze(0).shape == (1, 1, 3) and t.unsqueeze(-1).shape == (1, 3, 1)
+    c = t.clone()
+    assert c is not t and not np.shares_memory(c.data, t.data)
+    (c * c).sum().backward()  # a clone is on the tape, as PyTorch's
+    np.testing.assert_array_equal(t.grad, 2 * t.data)
+    u = Tensor([1.0], label="u").clone()
+    assert not u.requires_grad and u.label == "u"

@@ -159,3 +159,8 @@ def test_importing_without_hypothesis_names_the_test_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "autograd.testing")
     with pytest.raises(ImportError, match="test"):
         importlib.import_module("autograd.testing")
+
+
+def test_check_gradients_names_an_unknown_option():
+    with pytest.raises(TypeError, match=r"check_gradients: unknown option\(s\) \['tol'\]: .*atol"):
+        check_gradients(lambda x: (x * x).sum(), arrays((3,)), tol=1e-3)
