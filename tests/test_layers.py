@@ -204,3 +204,20 @@ def test_gelu_and_leaky_relu_gradients_on_any_shape():
     check_gradients(lambda x: F.gelu(x, "tanh"), arrays(array_shapes()), max_examples=25)
     check_gradients(lambda x: F.leaky_relu(x, 0.1),
                     arrays(array_shapes(), away_from=(0,), margin=1e-2), max_examples=25)
+
+
+# ----- the input's dtype ---------------------------------------------------------------------------
+def test_a_layer_refuses_a_floating_input_of_another_dtype_as_pytorch_does():
+    model = nn.MLP([3, 4, 2], seed=0).float()
+    x64 = np.ones((2, 3))
+    with pytest.raises(TypeError, match=r"Linear: the input is float64 but the layer's "
+                                        r"parameters are float32; .*model\.to\(np\.float64\)"):
+        model(x64)
+    assert model(x64.astype(np.float32)).dtype == np.float32
+    assert model([[1.0, 2.0, 3.0]]).dtype == np.float32  # a list has no dtype: the layer's
+    assert model(np.ones((1, 3), dtype=np.int64)).dtype == np.float32  # integers never widen
+    conv = nn.Conv2d(1, 1, 3, seed=0).float()
+    with pytest.raises(TypeError, match="Conv2d: the input is float64"):
+        conv(np.ones((1, 1, 4, 4)))
+    with pytest.raises(TypeError, match="LayerNorm: the input is float64"):
+        nn.LayerNorm(3).float()(np.ones((2, 3)))
