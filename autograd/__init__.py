@@ -28,6 +28,7 @@ from .tensor import (
     where,
     zeros,
 )
+from .trace import Program, TraceError, compile, records_step, trace
 from .value import Value
 
 __version__ = "0.1.0"
@@ -37,5 +38,6 @@ __all__ = [
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "set_scope",
-    "current_scope", "hide_frames",
+    "current_scope", "hide_frames", "trace", "compile", "Program", "TraceError",
+    "records_step",
 ]

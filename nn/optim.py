@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor
+from autograd import Tensor, records_step
 
 
 def _grad_array(p: Tensor) -> np.ndarray | None:
@@ -61,6 +61,7 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
+    @records_step  # under autograd.trace/compile: one line of the program, this very method
     def step(self) -> None:
         """Update every parameter that has a gradient; skip those whose grad is None.
 
