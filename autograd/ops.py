@@ -185,7 +185,7 @@ SOFTPLUS = defop("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(
                  lambda xp, g, out, need, x: (g * xp.sigmoid(x),),
                  methods=("softplus",), reads=("inputs",), **SCALAR,
                  doc="log(1 + e ** x), computed without overflow (finite at +-1000).",
-                code="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))")
+                 code="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))")
 COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
             methods=("cos",), reads=("inputs",), **SCALAR, doc="Cosine.", code="np.cos({0})")
 

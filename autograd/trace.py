@@ -393,6 +393,7 @@ def _node_where(c: Any, x: Any, y: Any) -> Any:
 def _allowed_codes() -> set:
     fns = [engine.backprop, Tensor._fix_grad, Tensor._make_seed, Tensor._check_saved,
            Tensor.sum, Tensor.mean, tensor_module._raw, ops._broadcast_to,
+           tensor_module.concatenate, tensor_module.stack,  # (the first input's shape)
            Tensor.__dict__["requires_grad"].fset]
     props = [Tensor.shape.fget, Tensor.ndim.fget, Tensor.size.fget, Tensor.dtype.fget]
     return {f.__code__ for f in fns + props}
@@ -809,7 +810,7 @@ class Program:
                 for pos in (0, 1) if op.name in ("mul", "add") else (0,):
                     other = refs[1 - pos]
                     mine = refs[pos]
-                    if mine[0] == "v" and self._is_scalar(tr, other, unit) \
+                    if mine[0] == "v" and self._is_unit(tr, ins, 1 - pos, unit) \
                             and vars_[mine[1]].shape == vars_[out].shape \
                             and vars_[mine[1]].dtype == vars_[out].dtype \
                             and mine[1] not in inplace_targets and out not in inplace_targets:
@@ -952,6 +953,8 @@ class Program:
                 kw = {k: ops._lit(v) for k, v in params.items() if k != "index"}
                 if "{index}" in template:
                     kw["index"] = self._index(params["index"], const_name, tr)
+                    if "[{index}]" not in template:  # an argument: a tuple of slices
+                        kw["index"] = f"np.s_[{kw['index']}]"
                 for helper in _HELPERS:
                     if template.startswith(helper + "("):
                         self.constants[helper] = _HELPERS[helper]
@@ -1059,10 +1062,15 @@ class Program:
         var = self._tr_vars[r[1]]
         return (var.shape, var.dtype)
 
-    @staticmethod
-    def _is_scalar(tr: _Tracer, r: tuple, unit: float) -> bool:
+    def _is_unit(self, tr: _Tracer, ins: tuple, pos: int, unit: float) -> bool:
+        """Whether input ``pos`` of ``ins`` is the number ``unit`` (a literal, or a uniform
+        constant that prints as one)."""
+        r = ins[3][pos]
         if r[0] == "k":
             return type(r[1]) in (int, float) and r[1] == unit
+        if r[0] == "c":
+            s = self._scalar_form(tr, ins, pos, tr.consts[r[1]])
+            return s is not None and float(s) == unit
         return False
 
     def _scalar_form(self, tr: _Tracer, ins: tuple, pos: int, c: Any) -> str | None:
