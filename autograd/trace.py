@@ -808,7 +808,6 @@ class Program:
                 op, _, refs, out, _ = ins[1], ins[2], ins[3], ins[4], ins[5]
                 unit = 1 if op.name in ("mul", "div") else 0
                 for pos in (0, 1) if op.name in ("mul", "add") else (0,):
-                    other = refs[1 - pos]
                     mine = refs[pos]
                     if mine[0] == "v" and self._is_unit(tr, ins, 1 - pos, unit) \
                             and vars_[mine[1]].shape == vars_[out].shape \

@@ -26,7 +26,7 @@ def same(a, b):
                                        and np.array_equal(a, b, equal_nan=True))
 
 
-# ----- the seed's step ---------------------------------------------------------------------------
+# ----- the seed's step ----------------------------------------------------------------------------
 def seed_setup(dtype=np.float64):
     rng = np.random.default_rng(0)
     x = rng.random((100, 1)).astype(dtype)
@@ -107,7 +107,7 @@ def test_the_source_runs_with_numpy_alone(tmp_path):
         assert np.array_equal(out[name], eager), name
 
 
-# ----- nn training steps ---------------------------------------------------------------------------
+# ----- nn training steps --------------------------------------------------------------------------
 def mlp_step(opt_cls, loss_name, dtype=np.float64, **hyper):
     model = nn.MLP([4, 8, 3], seed=0, dtype=dtype)
     opt = opt_cls(model.parameters(), **hyper)
@@ -174,7 +174,7 @@ def test_labels_out_of_range_raise_at_every_call():
         compiled(x, np.full(16, 3))
 
 
-# ----- compile: signatures, retracing, guards ----------------------------------------------------
+# ----- compile: signatures, retracing, guards -----------------------------------------------------
 def test_compile_retraces_on_a_new_signature_and_warns_when_it_keeps_doing_so():
     calls = []
 
@@ -233,7 +233,7 @@ def test_grad_and_value_and_grad_inside_a_compiled_function():
     for x in (np.array([1.0, -2.0]), np.array([0.5, 3.0])):
         t = Tensor(x, requires_grad=True)
         g = autograd.grad(lambda t: (t * t * t).sum())(t)
-        v, h = autograd.value_and_grad(lambda t: (t.sin() * g).sum())(t)
+        v, h = autograd.value_and_grad(lambda t, g=g: (t.sin() * g).sum())(t)
         out = f(Tensor(x, requires_grad=True))
         assert same(out[0], g) and same(out[1], v) and same(out[2], h)
 
@@ -245,7 +245,7 @@ def test_a_compiled_function_inside_a_trace_is_recorded_inline():
     assert same(prog(np.ones(2)), Tensor(np.exp(np.ones(2)) * 2.0))
 
 
-# ----- never a silently baked value ----------------------------------------------------------------
+# ----- never a silently baked value ---------------------------------------------------------------
 def raises_trace_error(f, *args, match="inside a traced function"):
     with pytest.raises(TraceError, match=match) as e:
         autograd.trace(f, *args)
@@ -391,7 +391,7 @@ def test_tracing_leaves_eager_tensors_as_they_were():
     assert same(x.grad, np.full(2, 3.0))
 
 
-# ----- bit for bit: random programs ----------------------------------------------------------------
+# ----- bit for bit: random programs ---------------------------------------------------------------
 M0 = np.random.default_rng(3).standard_normal((4, 4))
 B0 = np.random.default_rng(4).standard_normal(4)
 
