@@ -754,7 +754,9 @@ class Program:
         self._cells = tr.cells
         nargs = len(inputs)
         # the objects a call's effects land on: argument tensors (by position), then state
-        self._guards = [(t, was_none) for t, was_none in tr.guards.values()]
+        arg_pos = {id(t): i for i, t in enumerate(inputs)}  # an argument's guard: by position
+        self._guards = [(arg_pos.get(id(t), t), was_none) for t, was_none in tr.guards.values()
+                        if id(t) not in arg_pos or not self._from_arrays[arg_pos[id(t)]]]
         self._cell_meta = [(_DATA.__get__(c).shape, _DATA.__get__(c).dtype) for c in tr.cells]
         self._grad_in = [tr.vars[v].obj[1] for v in tr.grad_in.values()]
         self._grad_in_vars = list(tr.grad_in.values())
@@ -1155,25 +1157,25 @@ class Program:
             raise ValueError(f"{self.name}: called with arguments of another structure, shape "
                              f"or dtype than traced ({_describe(key)} vs {_describe(self._key)});"
                              " trace it again, or use autograd.compile, which does")
-        self._check_guards()
+        self._check_guards(leaves)
         return self._run(leaves)
 
-    def _check_guards(self) -> None:
+    def _check_guards(self, leaves: list) -> None:
         for t, (shape, dtype) in zip(self._cells, self._cell_meta):
             d = _DATA.__get__(t)
             if d.shape != shape or d.dtype != dtype:
                 raise RuntimeError(f"{self.name}: a state tensor changed shape or dtype since "
                                    f"the trace ({shape} {dtype} -> {d.shape} {d.dtype})")
         for t, was_none in self._guards:
-            if (_GRAD.__get__(t) is None) != was_none:
+            if (_GRAD.__get__(leaves[t] if type(t) is int else t) is None) != was_none:
                 raise RuntimeError(
                     f"{self.name}: a tensor's .grad was {'None' if was_none else 'set'} when "
                     f"traced and is {'set' if was_none else 'None'} now; the program would "
                     "compute something else than f (call zero_grad consistently, or retrace)")
 
-    def _guards_hold(self) -> bool:
+    def _guards_hold(self, leaves: list) -> bool:
         try:
-            self._check_guards()
+            self._check_guards(leaves)
         except RuntimeError:
             return False
         return True
@@ -1267,7 +1269,7 @@ def compile(f: Callable) -> Callable:  # noqa: A001  (autograd.compile, as jax.j
         k = tuple(key)
         progs = cache.setdefault(k, [])
         for prog in progs:
-            if prog._guards_hold():
+            if prog._guards_hold(leaves):
                 return prog._run(leaves)
         count[0] += 1
         if count[0] > RETRACE_WARNING:

@@ -238,6 +238,23 @@ def test_grad_and_value_and_grad_inside_a_compiled_function():
         assert same(out[0], g) and same(out[1], v) and same(out[2], h)
 
 
+def test_a_first_order_gradient_is_a_constant_later_in_the_traced_function():
+    """backward records its rules as create_graph does, but without create_graph the
+    gradient it stores has no history, as eager's array: a later backward does not flow
+    into it."""
+    def f(W, x):
+        (W * W * x).sum().backward()  # W.grad = 2 W x
+        (W * W.grad).sum().backward()  # + W.grad (a constant), not + 4 W x
+        return W.grad
+
+    for x in (np.array([1.0, 2.0]), np.array([-3.0, 0.5])):
+        W1 = Tensor(np.array([0.5, 1.5]), requires_grad=True)
+        W2 = Tensor(W1.data, requires_grad=True)
+        prog = autograd.trace(f, Tensor(W1.data, requires_grad=True), x)
+        assert same(prog(W2, x), f(W1, Tensor(x)))
+        assert same(W2.grad, 4.0 * W1.data * x)
+
+
 def test_a_compiled_function_inside_a_trace_is_recorded_inline():
     inner = autograd.compile(lambda x: x.exp())
     prog = autograd.trace(lambda x: inner(x) * 2.0, np.zeros(2))
