@@ -649,6 +649,11 @@ def trace(f: Callable, *example_args: Any) -> Program:
     """
     if not callable(f):
         raise TypeError(f"trace: f must be callable, got {type(f).__name__}")
+    return _trace(f, example_args)
+
+
+def _trace(f: Callable, example_args: tuple, names: list[str] | None = None,
+           inline_constants: bool = False) -> Program:
     if state.tracer is not None:
         raise TraceError("trace: a trace is already open in this thread (call the function "
                          "itself inside a traced function: it is recorded inline)")
@@ -686,7 +691,7 @@ def trace(f: Callable, *example_args: Any) -> Program:
         state.tracer = None
         _swap_out()
     return Program(f, tr, tuple(key), leaves, inputs, result, out_refs, labels,
-                   _arg_names(f, example_args))
+                   names or _arg_names(f, example_args), inline_constants)
 
 
 # ----- the program -----------------------------------------------------------------------------
@@ -741,12 +746,14 @@ class Program:
     if ``f`` ran one, is already in the program."""
 
     def __init__(self, f: Callable, tr: _Tracer, key: tuple, leaves: list, inputs: list,
-                 result: Any, out_refs: list, labels: list, arg_names: list[str]) -> None:
+                 result: Any, out_refs: list, labels: list, arg_names: list[str],
+                 inline_constants: bool = False) -> None:
         self.name = _ident(getattr(f, "__name__", "program"))
         if self.name == "_lambda_":
             self.name = "program"
         self._key = key
         self._arg_names = arg_names
+        self._inline_constants = inline_constants  # (explain: np.zeros(shape), not c0)
         self._template = result
         self._from_arrays = [not isinstance(x, Tensor) for x in leaves]
         self._tr_vars = tr.vars
@@ -906,6 +913,12 @@ class Program:
         used_xp = [False]
 
         def const_name(j: int) -> str:
+            c = tr.consts[j]
+            if self._inline_constants and isinstance(c, ndarray) and c.size \
+                    and (c == c.flat[0]).all() and c.dtype == np.float64:
+                v = float(c.flat[0])
+                return f"np.zeros({c.shape})" if v == 0 else f"np.ones({c.shape})" if v == 1 \
+                    else f"np.full({c.shape}, {_literal(v)})"
             for name, value in self.constants.items():
                 if value is tr.consts[j]:
                     return name
@@ -994,6 +1007,7 @@ class Program:
             return names[res(r[1])]
 
         outs = [out_expr(r) for r in self._out_refs]
+        self.body, self.output_names = lines, outs
         grads = [out_expr(ref) for _, _, ref in self._effects]
         params = [names[v] for v, var in enumerate(vars_) if var.kind == "arg"]
         params += [names[tr.var_of[id(t)]] for t in tr.cells]
@@ -1283,3 +1297,53 @@ def compile(f: Callable) -> Callable:  # noqa: A001  (autograd.compile, as jax.j
 
     compiled.programs = cache  # type: ignore[attr-defined]
     return compiled
+
+
+# ----- explain: a VJP as the formula it computes ----------------------------------------------
+def vjp_formulas(node: Tensor, names: list[str], out_name: str) -> tuple[list[str], list]:
+    """What ``node``'s VJP computes for each input, printed by the program printer: the lines
+    it needs first (``t0 = ...``) and, per input, ``d<name> = <expression>`` (None where no
+    gradient flows). ``names`` are the inputs' names, ``g`` the gradient arriving at
+    ``node`` (named ``out_name``)."""
+    op, args, params = node._op, node._args, node._params or {}
+    pos = [i for i, a in enumerate(args) if isinstance(a, Node)]
+    need = tuple(isinstance(a, Node) and a.requires_grad for a in args)
+    ids = [f"_n{i}_" for i in range(len(args))]
+
+    def f(g: Tensor, out: Tensor, *xs: Tensor) -> tuple:
+        ins = list(args)
+        for i, x in zip(pos, xs):
+            ins[i] = x
+        with backend.quiet():
+            grads = op.vjp(ops.node_ns, g, out, need, *ins, **params)
+        res = []
+        for i, ga in enumerate(grads):
+            if need[i] and ga is not None:
+                ga = ga if isinstance(ga, Tensor) else Tensor(ga)
+                if not any(ga is x for x in (g, out, *xs)):
+                    ga.label = f"_d{i}_"  # its line is the formula
+                res.append(ga)
+        return tuple(res)
+
+    data = [_DATA.__get__(node)] + [_DATA.__get__(args[i]) for i in pos]
+    prog = _trace(f, (np.ones_like(data[0]), *data), ["g", "_out_", *(ids[i] for i in pos)],
+                  inline_constants=True)
+    subs = {"_out_": out_name, **{ids[i]: names[i] for i in range(len(args))}}
+
+    def named(text: str) -> str:
+        return re.sub(r"\b_(?:n\d+|out)_\b", lambda m: subs[m.group(0)], text)
+
+    lines = {line.split(" = ", 1)[0]: line.split(" = ", 1)[1] for line in prog.body}
+    exprs = iter(zip(prog.output_names, prog._out_objs))
+    formulas: list = []
+    for i in range(len(args)):
+        if need[i]:
+            out, var = next(exprs)
+            text = f"d{names[i]} = {named(lines.pop(out, out))}"
+            shape = _DATA.__get__(args[i]).shape
+            if var is not None and var.shape != shape:  # the engine's un-broadcasting
+                text += f", summed back to shape {shape}"
+            formulas.append(text)
+        else:
+            formulas.append(None)
+    return [named(f"{k} = {v}") for k, v in lines.items()], formulas

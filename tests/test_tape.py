@@ -8,6 +8,7 @@ from expressions import micrograd_readme
 from hypothesis import find
 from test_ops import DOMAINS
 
+import autograd
 from autograd import Tensor, Value, explain, tape
 from autograd.engine import registry
 from autograd.tape import Entry, Tape
@@ -163,7 +164,7 @@ def test_explain_tensor_mlp_step():
     text = explain(loss)
     assert W.grad is None and b.grad is None
     assert "  x = (2, 2) float64 [[1, 2], [3, 4]]  (no grad)" in text
-    assert "    to %2: sends the VJP of sum = (2, 2) float64 [[1, 1], [1, 1]]" in text
+    assert "    to %2: d%2 = g + np.zeros((2, 2)) = (2, 2) float64 [[1, 1], [1, 1]]" in text
     # x @ W + b = [[2.5, -7], [5.5, -5]]: relu lets the first column through
     assert ("    to %1: local derivative (2, 2) float64 [[1, 0], [1, 0]], sends gradient x "
             "local = (2, 2) float64 [[1, 0], [1, 0]]") in text
@@ -213,3 +214,17 @@ def test_explain_shows_the_local_derivative_of_every_elementwise_op(name):
     step = next(line for line in text.splitlines() if line.startswith("step 1 of"))
     assert f"= {name}(" in step
     assert "local derivative" in text.split(step, 1)[1].split("step 2 of")[0]
+
+
+# ----- explain prints each backward step as the formula it computes (autograd.trace's printer) ---
+def test_explain_prints_the_formula_of_each_non_elementwise_step():
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], label="x")
+    W = Tensor([[1.0, -1.0], [0.5, 2.0]], requires_grad=True, label="W")
+    b = Tensor([0.5, -10.0], requires_grad=True, label="b")
+    text = explain(autograd.cross_entropy(autograd.linear(x, W, b), [0, 1]).mean())
+    assert "    to W: dW = x.T @ g = (2, 2) float64 [[1.5, -1.5], [2, -2]]" in text
+    assert "    to b: db = g, summed back to shape (2,) = (2,) float64 [0.4999, -0.4999]" in text
+    assert "    where t0 = np.exp(%0 - %0.max(axis=1, keepdims=True))" in text
+    assert "VJP of" not in text
+    text = explain((W.T @ x).sum())
+    assert "    to %0: d%0 = g @ x.T = " in text and "    to W: dW = g.T = " in text
