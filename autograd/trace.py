@@ -1300,7 +1300,7 @@ def compile(f: Callable) -> Callable:  # noqa: A001  (autograd.compile, as jax.j
 
 
 # ----- explain: a VJP as the formula it computes ----------------------------------------------
-def vjp_formulas(node: Tensor, names: list[str], out_name: str) -> tuple[list[str], list]:
+def vjp_formulas(node: Node, names: list[str], out_name: str) -> tuple[list[str], list]:
     """What ``node``'s VJP computes for each input, printed by the program printer: the lines
     it needs first (``t0 = ...``) and, per input, ``d<name> = <expression>`` (None where no
     gradient flows). ``names`` are the inputs' names, ``g`` the gradient arriving at
