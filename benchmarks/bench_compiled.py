@@ -5,7 +5,6 @@ workloads have no compiled form yet (``Value`` functions are not traced)."""
 from __future__ import annotations
 
 import bench_common as C
-import numpy as np
 
 import autograd
 from autograd import Tensor, no_grad
