@@ -98,6 +98,7 @@ class _Tracer:
         self.guards: dict[int, tuple[Any, bool]] = {}  # id -> (tensor, .grad was None)
         self.grad_set: dict[int, Any] = {}  # tensors whose .grad f assigned
         self.written: dict[int, Tensor] = {}  # state tensors changed in place
+        self.grad_of: dict[int, Node] = {}  # var of a gradient -> the node it is for (names)
         self.reads_ok = 0  # > 0 while library code known to read only what it records runs
 
     # which tensors carry traced values
@@ -331,6 +332,9 @@ def _traced_backprop(root: Node, seed: Any, create_graph: bool = False, oldest: 
     # recorded as create_graph records it; a first-order pass hands out leaves, as eager's
     # arrays are: nothing later in f can backpropagate into them
     grads = _orig["backprop"](root, seed, True, oldest)
+    for n, g in grads.items():  # names for the program: the gradient of y_pred is dy_pred
+        if isinstance(g, Tensor) and id(g) in tr.var_of and n.label:
+            tr.grad_of.setdefault(tr.var_of[id(g)], n)
     if not create_graph:
         seen: set[int] = set()
         for n, g in grads.items():
@@ -867,6 +871,14 @@ class Program:
                 label = str(vars_[v].obj.label) if vars_[v].obj is not None else ""
                 if v not in names and label:
                     give(v, label)
+        for v, n in tr.grad_of.items():  # the gradient of a labelled value: d<label>
+            v = res(v)
+            label = str(n.label) if isinstance(n, Tensor) else ""
+            if v not in names and label and vars_[v].kind == "op":
+                give(v, "d" + label)
+        for k, r in enumerate(self._out_refs):  # what f returns, unlabelled: out, out1, ...
+            if r[0] == "v" and res(r[1]) not in names and vars_[res(r[1])].kind == "op":
+                give(res(r[1]), "out" if len(self._out_refs) == 1 else f"out{k}")
 
         # dead code: keep what the outputs, the effects and the in-place updates need
         need: set[int] = set()
