@@ -909,8 +909,8 @@ class Program:
         for ins in instrs:
             for r in self._refs_of(ins):
                 if r[0] == "v":
-                    n = 2 if ins[0] == "op" and self._twice(ins, r) else 1
-                    uses[res(r[1])] = uses.get(res(r[1]), 0) + n
+                    count = 2 if ins[0] == "op" and self._twice(ins, r) else 1
+                    uses[res(r[1])] = uses.get(res(r[1]), 0) + count
         pinned = set(names)
         for r in self._out_refs:
             if r[0] == "v":

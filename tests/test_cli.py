@@ -33,6 +33,10 @@ def test_demo_trains_checks_and_writes_its_files(tmp_path, capsys):
     text = (out / "explain.txt").read_text(encoding="utf-8")
     assert "a is used 2 times" in text and "a: grad = -0.002681901" in text
     assert "install Graphviz" not in printed
+    # the seed's step as code: written, runnable with numpy alone, the eager step bit for bit
+    program = (out / "derived_program.py").read_text(encoding="utf-8")
+    assert "    dW = x.T @ dy_pred\n" in program and str(out / "derived_program.py") in printed
+    assert "update bit for bit: True" in printed
 
 
 def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, monkeypatch,
