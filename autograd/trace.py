@@ -796,6 +796,9 @@ class Program:
         self._out_objs = [tr.vars[r[1]] if r[0] == "v" else None for r in out_refs]
         self.constants: dict[str, Any] = {}
         self.source = self._generate(tr, nargs, inputs)
+        self._effect_copies = self._copies(tr)
+        self._single = isinstance(result, Tensor) and len(out_refs) == 1 and \
+            out_refs[0][0] == "v" and self._out_objs[0].kind == "op"
         self._compile()
         # the example call's results, as a call of the program gives them
         self._finish_trace_call(tr, inputs)
@@ -1032,6 +1035,31 @@ class Program:
                         f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"]
         return "\n".join(head + ["    " + line for line in body]) + "\n"
 
+    def _copies(self, tr: _Tracer) -> list[bool]:
+        """Per effect, whether its gradient must be copied to be owned, as eager's is: when
+        its array is also another effect's or a result, a view, or not the program's own."""
+        def res(v: int) -> int:
+            while v in self._alias:
+                v = self._alias[v]
+            return v
+
+        seen: dict[int, int] = {}
+        refs = [r for _, _, r in self._effects] + list(self._out_refs)
+        for r in refs:
+            if r is not None and r[0] == "v":
+                seen[res(r[1])] = seen.get(res(r[1]), 0) + 1
+        copies = []
+        for _, _, r in self._effects:
+            if r is None or r[0] != "v":
+                copies.append(True)
+                continue
+            var = tr.vars[res(r[1])]
+            obj = var.obj[0] if isinstance(var.obj, tuple) else var.obj
+            data = _DATA.__get__(obj) if obj is not None else None
+            copies.append(seen[var.index] > 1 or var.kind != "op" or data is None
+                          or data.base is not None)
+        return copies
+
     def _effects_named(self, tr: _Tracer) -> list:
         out = []
         for o, is_arg, ref in self._effects:
@@ -1188,12 +1216,12 @@ class Program:
 
     def _check_guards(self, leaves: list) -> None:
         for t, (shape, dtype) in zip(self._cells, self._cell_meta):
-            d = _DATA.__get__(t)
-            if d.shape != shape or d.dtype != dtype:
+            d = t.data
+            if d.shape != shape or d.dtype is not dtype and d.dtype != dtype:
                 raise RuntimeError(f"{self.name}: a state tensor changed shape or dtype since "
                                    f"the trace ({shape} {dtype} -> {d.shape} {d.dtype})")
         for t, was_none in self._guards:
-            if (_GRAD.__get__(leaves[t] if type(t) is int else t) is None) != was_none:
+            if ((leaves[t] if type(t) is int else t).grad is None) != was_none:
                 raise RuntimeError(
                     f"{self.name}: a tensor's .grad was {'None' if was_none else 'set'} when "
                     f"traced and is {'set' if was_none else 'None'} now; the program would "
@@ -1207,23 +1235,37 @@ class Program:
         return True
 
     def _run(self, leaves: list) -> Any:
-        vals = [x.data if isinstance(x, Tensor) else np.array(x) if copy else x
-                for x, copy in zip(leaves, self._from_arrays)]
-        vals += [_DATA.__get__(t) for t in self._cells]
-        vals += [_GRAD.__get__(t) for t in self._grad_in]
+        # (outside a trace .data and .grad are the plain slots again: the fast reads)
+        vals = [x.data if isinstance(x, Tensor) else np.array(x)  # a copy, as Tensor(x)
+                for x in leaves] if leaves else []
+        vals += [t.data for t in self._cells]
+        if self._grad_in:
+            vals += [t.grad for t in self._grad_in]
         token = backend.quiet_enter()
         try:
             outs, grads = self._fn(*vals)
         finally:
             backend.quiet_exit(token)
-        for (obj, is_arg, _), g in zip(self._effects, grads):
+        for (obj, is_arg, _), copy, g in zip(self._effects, self._effect_copies, grads):
             target = leaves[obj] if is_arg else obj
-            _GRAD.__set__(target, None if g is None else np.array(g))  # owned, as eager's
-        for t in self._written:
-            t.mark_changed()
-        for i in self._written_args:
-            if isinstance(leaves[i], Tensor):
-                leaves[i].mark_changed()
+            # an array the program made for this gradient alone is owned already
+            target.grad = None if g is None else np.array(g) if copy else g
+        if self._written or self._written_args:
+            change = next(engine._counter)  # as mark_changed, once for all of them
+            for t in self._written:
+                t._version[0] += 1
+            for i in self._written_args:
+                if isinstance(leaves[i], Tensor):
+                    leaves[i]._version[0] += 1
+            engine.last_change[0] = change
+        if self._single:  # f returned one tensor the program computed
+            out = _new(Tensor)
+            out.data = outs[0] if type(outs[0]) is ndarray else np.asarray(outs[0])
+            out.grad, out.label, out._op, out._args = None, self._labels[0], None, ()
+            out._id = next(engine._counter)
+            out._params, out._rg, out._saved, out._scope = None, False, None, None
+            out._version = [0]
+            return out
         return self._outputs(list(outs), leaves)
 
     def __repr__(self) -> str:
