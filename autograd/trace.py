@@ -797,8 +797,8 @@ class Program:
         self.constants: dict[str, Any] = {}
         self.source = self._generate(tr, nargs, inputs)
         self._effect_copies = self._copies(tr)
-        self._single = isinstance(result, Tensor) and len(out_refs) == 1 and \
-            out_refs[0][0] == "v" and self._out_objs[0].kind == "op"
+        first = self._out_objs[0] if len(out_refs) == 1 else None
+        self._single = isinstance(result, Tensor) and first is not None and first.kind == "op"
         self._compile()
         # the example call's results, as a call of the program gives them
         self._finish_trace_call(tr, inputs)
@@ -1247,7 +1247,7 @@ class Program:
         finally:
             backend.quiet_exit(token)
         for (obj, is_arg, _), copy, g in zip(self._effects, self._effect_copies, grads):
-            target = leaves[obj] if is_arg else obj
+            target: Any = leaves[obj] if is_arg else obj
             # an array the program made for this gradient alone is owned already
             target.grad = None if g is None else np.array(g) if copy else g
         if self._written or self._written_args:
