@@ -975,7 +975,7 @@ class Program:
                 args = []
                 for pos, (r, cast) in enumerate(zip(refs, casts)):
                     expr, prec = operand(r, ins, pos)
-                    if cast is not None:
+                    if cast is not None and not self._promotes(ins, pos, cast):
                         expr, prec = f"{_paren(expr, prec, _ATOM)}.astype({ops._lit(cast)})", \
                             _ATOM
                     args.append(_place(template, pos, expr, prec))
@@ -1066,6 +1066,17 @@ class Program:
             obj = self._tr_vars[o].obj if is_arg else o
             out.append((obj, is_arg, ref))
         return out
+
+    def _promotes(self, ins: tuple, pos: int, cast: Any) -> bool:
+        """Whether numpy's own promotion does input ``pos``'s cast in a binary ufunc: the
+        other input has the target dtype and wins (a bool or int mask times a float array:
+        the same numbers, without the extra array)."""
+        op, refs = ins[1], ins[3]
+        if op.name not in ("add", "sub", "mul", "div", "maximum", "minimum") or len(refs) != 2:
+            return False
+        other, mine = self._aval(refs[1 - pos]), self._aval(refs[pos])
+        return isinstance(other, tuple) and other[1] == cast and len(other[0]) >= len(mine[0]) \
+            and np.result_type(mine[1], cast) == cast and ins[5][1 - pos] is None
 
     @staticmethod
     def _refs_of(ins: tuple) -> list:
