@@ -352,6 +352,17 @@ def test_state_read_by_python_raises_state_used_by_ops_is_read_at_every_call():
     assert same(prog(np.ones(2)), Tensor(np.full(2, 2.0)))
 
 
+def test_numpy_arrays_f_captures_are_constants_tensors_are_state():
+    """As in jax.jit, a captured numpy array is a constant (its value when traced, whatever
+    happens to it later), a captured Tensor is state (read at every call)."""
+    scale, shift = np.array([2.0, 3.0, 4.0]), Tensor(np.ones(3))
+    prog = autograd.trace(lambda x: x * scale + shift, np.ones(3))
+    scale[:] = 5.0
+    with no_grad():
+        shift += 1.0
+    assert same(prog(np.ones(3)), Tensor(np.array([4.0, 5.0, 6.0])))  # 1 * scale + 2
+
+
 def test_writes_the_program_would_not_repeat_raise():
     W = Tensor(np.ones(2), requires_grad=True)
 
