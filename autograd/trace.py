@@ -9,6 +9,10 @@ recording versions (so eager code pays nothing for this module), and every primi
 as ``create_graph`` records it: the op table's VJPs run on nodes. Each op prints itself with
 its ``code`` fact, so the printed program is the program that runs (``Program.source``).
 
+Python numbers and numpy arrays that ``f`` reads from outside are constants of the program
+(their values when traced, as in ``jax.jit``): pass them as arguments, or hold them in a
+Tensor, to have them read at every call.
+
 Never a silently baked value: a value computed from a traced input is either recorded or read
 by Python, and a read raises ``TraceError`` naming the user's line: ``.data``, ``item()``,
 ``float()``, ``bool()`` (a Python branch), ``numpy()``, ``np.asarray``, a ``.grad`` computed
@@ -197,10 +201,6 @@ class _Tracer:
         return out
 
 
-def _active() -> _Tracer | None:
-    return state.tracer
-
-
 # ----- the recording versions of the engine's entry points ---------------------------------------
 _orig: dict[str, Any] = {}
 _COPY = Op("copy", lambda xp, x, *, dtype=None: np.array(x, dtype=dtype, copy=True),
@@ -271,9 +271,6 @@ def _traced_detach(self: Tensor) -> Tensor:
     return out
 
 
-_INPLACE = {"+=": "+=", "-=": "-=", "*=": "*=", "/=": "/="}
-
-
 def _traced_inplace(self: Tensor, name: str, other: Any, ufunc: Any) -> Tensor | None:
     tr = state.tracer
     other_live = isinstance(other, Node) and tr is not None and tr.is_live(other)
@@ -291,7 +288,7 @@ def _traced_inplace(self: Tensor, name: str, other: Any, ufunc: Any) -> Tensor |
     finally:
         tr.reads_ok -= 1
     if done is not None:  # (None: grad mode, the caller records x + y and rebinds the name)
-        tr.instrs.append(("inplace", _INPLACE[name], target, ref))
+        tr.instrs.append(("inplace", name, target, ref))  # (name: "+=", "-=", "*=", "/=")
         if tr.vars[target].kind in ("cell", "arg"):
             tr.written[id(self)] = self
     return done
@@ -989,8 +986,7 @@ class Program:
                         self.constants[helper] = _HELPERS[helper]
                 expr = template.format(*args, **kw)
                 prec = _template_prec(template)
-                if uses.get(out, 0) == 1 and out not in pinned and \
-                        not self._blocks_inline(ins):
+                if uses.get(out, 0) == 1 and out not in pinned:
                     pending[out] = (expr, prec)
                 else:
                     lines.append(f"{name_of(out)} = {expr}")
@@ -1093,10 +1089,6 @@ class Program:
         return template.count(f"{{{pos}}}") > 1
 
     @staticmethod
-    def _blocks_inline(ins: tuple) -> bool:
-        return False
-
-    @staticmethod
     def _flush(pending: dict, lines: list, name_of: Callable) -> None:
         # an in-place update or a step may change what a pending expression reads: print
         # every pending expression before it (in order) so it runs where it ran in the trace
@@ -1182,6 +1174,12 @@ class Program:
         return one(index)
 
     def _compile(self) -> None:
+        # numpy arrays f read from outside are constants, as in jax.jit: their values when
+        # traced (a copy; a Tensor is state instead, read at every call)
+        for name, c in self.constants.items():
+            if isinstance(c, ndarray) and c.flags.writeable:
+                self.constants[name] = c = c.copy()
+                c.flags.writeable = False
         ns: dict[str, Any] = {"np": np, **self.constants}
         exec(builtins.compile(self.source, f"<autograd.trace {self.name}>", "exec"), ns)  # noqa: S102
         self._fn = ns[self.name]
