@@ -1277,6 +1277,29 @@ class Program:
             return out
         return self._outputs(list(outs), leaves)
 
+    verified = False  # compile: traced twice, the same program both times
+
+    def _same(self, other: Program) -> bool:
+        """Whether two traces of one function gave the same program: the same source, state
+        tensors and constants (compile's check that f is a function of what it traces)."""
+        if self.source != other.source or len(self._cells) != len(other._cells) or \
+                any(a is not b for a, b in zip(self._cells, other._cells)) or \
+                self.constants.keys() != other.constants.keys():
+            return False
+        for name, a in self.constants.items():
+            b = other.constants[name]
+            if isinstance(a, ndarray):
+                if not (isinstance(b, ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                        and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")):
+                    return False
+            elif isinstance(a, _StepCall):
+                if not (isinstance(b, _StepCall) and a.opt is b.opt and a.method is b.method
+                        and all(p is q for p, q in zip(a.params, b.params))):
+                    return False
+            elif a is not b and not (type(a) is type(b) and a == b):
+                return False
+        return True
+
     def __repr__(self) -> str:
         return f"Program({self.name}: {self.source.count(chr(10)) - 2} lines)"
 
@@ -1330,10 +1353,17 @@ def compile(f: Callable) -> Callable:  # noqa: A001  (autograd.compile, as jax.j
     dtypes of the arguments, and their Python values) and replay the cached ``Program``
     afterwards. It retraces when the signature changes, or when the state the program
     assumed changed (a ``.grad`` that was None is set); it warns when one function has been
-    traced more than a few times. Inside a trace, the function is recorded inline."""
+    traced more than a few times. Inside a trace, the function is recorded inline.
+
+    The second call of a signature is traced again and compared with the first program: a
+    function that reads Python state changing between calls (a random generator, as
+    ``nn.Dropout``'s; a counter; a global rebound to a new tensor) gives another program, and
+    would be replayed with the first call's values. Then ``compile`` warns and runs ``f``
+    eagerly for that signature: slower, never wrong. Replays start at the third call."""
     if not callable(f):
         raise TypeError(f"compile: f must be callable, got {type(f).__name__}")
     cache: dict[tuple, list[Program]] = {}
+    eager: set[tuple] = set()  # signatures whose programs changed between calls
     count = [0]
 
     @functools.wraps(f)
@@ -1344,10 +1374,27 @@ def compile(f: Callable) -> Callable:  # noqa: A001  (autograd.compile, as jax.j
         key: list = []
         _flatten(args, leaves, key)
         k = tuple(key)
+        if k in eager:
+            return f(*args)
         progs = cache.setdefault(k, [])
         for prog in progs:
             if prog._guards_hold(leaves):
-                return prog._run(leaves)
+                if prog.verified:
+                    return prog._run(leaves)
+                again = trace(f, *args)  # (this call, run for real while traced)
+                if again._same(prog):
+                    prog.verified = True
+                else:
+                    eager.add(k)
+                    del cache[k]
+                    warnings.warn(
+                        f"compile: {getattr(f, '__name__', f)} computed another program at "
+                        "its second call (it reads Python state that changes between calls: "
+                        "a random generator, a counter, a global rebound to a new tensor); "
+                        "replaying the first would repeat that call's values, so it runs "
+                        "eagerly for these arguments. Pass such values as arguments, or "
+                        "keep them in tensors changed in place", RuntimeWarning, stacklevel=2)
+                return again.example_output
         count[0] += 1
         if count[0] > RETRACE_WARNING:
             warnings.warn(f"compile: {getattr(f, '__name__', f)} has been traced {count[0]} "

@@ -184,13 +184,66 @@ def test_compile_retraces_on_a_new_signature_and_warns_when_it_keeps_doing_so():
         return (x * scale).sum()
 
     assert same(f(np.ones(3), 2.0), Tensor(6.0))
-    assert same(f(np.full(3, 2.0), 2.0), Tensor(12.0)) and len(calls) == 1  # replayed
+    assert same(f(np.full(3, 2.0), 2.0), Tensor(12.0)) and len(calls) == 2  # traced again
+    assert same(f(np.full(3, 3.0), 2.0), Tensor(18.0)) and len(calls) == 2  # replayed
     f(np.ones(4), 2.0)  # a new shape
     f(np.ones(3, dtype=np.float32), 2.0)  # a new dtype
     f(np.ones(3), 3.0)  # a new Python value
-    assert len(calls) == 4 and len(f.programs) == 4
+    assert len(calls) == 5 and len(f.programs) == 4
     with pytest.warns(RuntimeWarning, match="traced 5 times"):
         f(np.ones(5), 2.0)
+
+
+@pytest.mark.parametrize("stateful", ["random", "counter", "rebound"])
+def test_python_state_that_changes_between_calls_is_caught_by_the_second_trace(stateful):
+    """A random generator (as nn.Dropout's), a counter or a global rebound to a new tensor
+    would be replayed with the first call's values: compile traces the second call again,
+    sees another program, warns and runs the function eagerly: the eager results."""
+    def make():
+        rng, count = np.random.default_rng(0), [0]
+        box = {"W": Tensor(np.ones(3), requires_grad=True)}
+
+        def f(x):
+            if stateful == "random":
+                return x * (rng.random(3) > 0.5)
+            if stateful == "counter":
+                count[0] += 1
+                return x * count[0]
+            W = box["W"]
+            W.grad = None
+            loss = (W * x).sum()
+            loss.backward()
+            with no_grad():
+                box["W"] = (W - 0.1 * W.grad).requires_grad_()  # a new tensor each call
+            return loss
+
+        return f
+
+    eager, compiled = make(), autograd.compile(make())
+    for i in range(4):
+        x = np.arange(3.0) + i
+        if i == 1:
+            with pytest.warns(RuntimeWarning, match="another program at its second call"):
+                out = compiled(x)
+        else:
+            out = compiled(x)
+        assert same(out.data, eager(Tensor(x)).data)
+
+
+def test_a_function_of_its_arguments_and_state_is_verified_once_and_replayed():
+    calls = []
+    W = Tensor(np.ones(3), requires_grad=True)
+
+    @autograd.compile
+    def f(x):
+        calls.append(1)
+        return (W * x).sum()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(5):
+            f(np.ones(3))
+    assert len(calls) == 2 and next(iter(f.programs.values()))[0].verified
 
 
 def test_a_program_refuses_arguments_of_another_signature():
