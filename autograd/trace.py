@@ -772,8 +772,8 @@ class Program:
         effects: list[tuple[Any, bool, Any]] = []
         arg_ids = {id(t): i for i, t in enumerate(inputs) if not self._from_arrays[i]}
         for obj in tr.grad_set.values():
-            if id(obj) in arg_ids or id(obj) in tr.var_of and \
-                    tr.vars[tr.var_of[id(obj)]].kind == "cell":
+            if id(obj) in arg_ids or isinstance(obj, Tensor) and _ID.__get__(obj) < tr.start:
+                # (a tensor older than the trace: state, also one no op of f read)
                 g = _GRAD.__get__(obj)
                 if g is None:
                     effects.append((obj, id(obj) in arg_ids, None))
