@@ -321,6 +321,23 @@ def test_a_first_order_gradient_is_a_constant_later_in_the_traced_function():
         assert same(W2.grad, 4.0 * W1.data * x)
 
 
+def test_a_primitive_of_the_users_compiles_with_its_own_forward_and_vjp():
+    exp = autograd.primitive("exp", lambda xp, x: xp.exp(x) * 2.0,  # a user's op named exp
+                             lambda xp, g, out, x: (g * out,))
+
+    def f(W, x):
+        loss = (exp(W * x) + W).sum()
+        loss.backward()
+        return loss, W.grad
+
+    prog = autograd.trace(f, Tensor(np.ones(2), requires_grad=True), np.ones(2))
+    assert "exp_forward(" in prog.source
+    for x in (np.array([0.5, -1.0]), np.array([2.0, 0.0])):
+        W1, W2 = (Tensor(np.array([1.0, 2.0]), requires_grad=True) for _ in range(2))
+        (l1, g1), (l2, g2) = f(W1, Tensor(x)), prog(W2, x)
+        assert same(l1, l2) and same(g1, g2) and same(W1.grad, W2.grad)
+
+
 def test_a_compiled_function_inside_a_trace_is_recorded_inline():
     inner = autograd.compile(lambda x: x.exp())
     prog = autograd.trace(lambda x: inner(x) * 2.0, np.zeros(2))
