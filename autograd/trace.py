@@ -1210,8 +1210,9 @@ class Program:
                 out.append(var.obj)  # f returned a state tensor: the tensor itself
             elif var is not None and var.kind == "arg" and not self._from_arrays[var.index]:
                 out.append(args[var.index])
-            else:
-                out.append(_leaf_tensor(np.asarray(val), label))
+            else:  # (a constant result is copied: each call hands out its own, as eager)
+                out.append(_leaf_tensor(np.asarray(val) if var is not None else np.array(val),
+                                        label))
         return _out_rebuild(self._template, iter(out))
 
     def __call__(self, *args: Any) -> Any:

@@ -246,6 +246,15 @@ def test_a_function_of_its_arguments_and_state_is_verified_once_and_replayed():
     assert len(calls) == 2 and next(iter(f.programs.values()))[0].verified
 
 
+def test_results_are_the_callers_own_and_keep_their_structure():
+    prog = autograd.trace(lambda x: {"y": x * 2.0, "zero": Tensor(np.zeros(2)), "k": 3},
+                          np.ones(2))
+    out = prog(np.ones(2))
+    assert set(out) == {"y", "zero", "k"} and out["k"] == 3
+    out["zero"].data += 1.0  # a constant result changed by the caller ...
+    assert same(prog(np.ones(2))["zero"], Tensor(np.zeros(2)))  # ... is not the next one
+
+
 def test_a_program_refuses_arguments_of_another_signature():
     prog = autograd.trace(lambda x: x * 2.0, np.ones(3))
     with pytest.raises(ValueError, match="another structure, shape or dtype"):
