@@ -8,6 +8,8 @@ recording versions (so eager code pays nothing for this module), and every primi
 ``(op, parameters, input slots, output slot)`` to the program. The backward pass is recorded
 as ``create_graph`` records it: the op table's VJPs run on nodes. Each op prints itself with
 its ``code`` fact, so the printed program is the program that runs (``Program.source``).
+The swap is process-wide while a trace is open: other threads then take the entry points'
+plain paths (their own ``state.tracer`` is None), with the same results, a little slower.
 
 Python numbers and numpy arrays that ``f`` reads from outside are constants of the program
 (their values when traced, as in ``jax.jit``): pass them as arguments, or hold them in a
@@ -89,7 +91,6 @@ class _Var:
 
 class _Tracer:
     def __init__(self) -> None:
-        self.thread = threading.get_ident()
         self.start = next(engine._counter)  # nodes older than this are state, read live
         self.vars: list[_Var] = []
         self.var_of: dict[int, int] = {}  # id(tensor) -> var index (the tensors are kept)
