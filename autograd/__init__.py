@@ -30,6 +30,7 @@ from .tensor import (
     windows,
     zeros,
 )
+from .trace import Program, TraceError, compile, records_step, trace
 from .value import Value
 
 __version__ = "0.1.0"
@@ -40,4 +41,6 @@ __all__ = [
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "set_scope",
     "current_scope", "hide_frames", "pad", "windows",
+    "current_scope", "hide_frames", "trace", "compile", "Program", "TraceError",
+    "records_step",
 ]

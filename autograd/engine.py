@@ -80,6 +80,7 @@ class _State(threading.local):
     anomaly = False
     transform_depth = 0  # how many grad/value_and_grad calls are evaluating their f
     scope: str | None = None  # the current scope path, which new tensors record
+    tracer: Any = None  # the autograd.trace recording in this thread, if one is
 
 
 state = _State()
@@ -224,20 +225,25 @@ class Op:
     op's own: ``np.subtract(a, t)`` records ``sub``), ``nondiff`` (positions of inputs that
     carry no gradient: masks, labels), ``reads`` (what its VJP reads: "inputs", "out", or
     input positions; changing those in place before backward is an error, and a
-    registry-driven test checks that the declaration is not too narrow).
+    registry-driven test checks that the declaration is not too narrow), ``code`` (how
+    ``autograd.trace`` prints it as numpy: a template such as ``"{0} @ {1}"``, or a function
+    of the printed inputs, the parameters and the inputs' (shape, dtype) returning one;
+    without it the op prints as ``xp.<name>(...)``).
     """
 
     __slots__ = ("name", "forward", "vjp", "symbol", "doc", "kinks", "custom", "reads", "nondiff",
                  "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
-                 "variadic", "params", "numpy")
+                 "variadic", "params", "numpy", "code")
 
     def __init__(self, name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
                  doc: str = "", kinks: str = "", custom: bool = False,
                  reads: tuple = ("inputs", "out"),
                  nondiff: tuple = (), methods: tuple = (), scalar: bool = False,
                  elementwise: bool = False, linear: bool = False,
-                 commutative: bool = False, numpy: str = "") -> None:
+                 commutative: bool = False, numpy: str = "",
+                 code: Any = None) -> None:
         self.name = name
+        self.code = code
         self.forward = forward
         self.vjp = vjp
         self.symbol = symbol or name

@@ -55,31 +55,71 @@ def _spread(xp, g, x, axis, keepdims):
     return xp.broadcast_to(xp.reshape(g, _kshape(x.shape, axis, keepdims)), x.shape)
 
 
+def _seq(n):
+    """``{0}, {1}, ...`` for n inputs (a tuple of one gets its comma)."""
+    return ", ".join(f"{{{i}}}" for i in range(n)) + ("," if n == 1 else "")
+
+
+def _lit(v):
+    """A parameter as numpy source: dtypes as ``np.float32``, the rest as Python literals."""
+    return f"np.{v}" if isinstance(v, np.dtype) else repr(v)
+
+
+def _reduce_code(method):
+    """The code fact of a reduction: ``{0}.sum()``, ``{0}.max(axis=(1,), keepdims=True)``."""
+    def code(params, avals):
+        axis, keepdims = params.get("axis"), params.get("keepdims")
+        kw = ([] if axis is None else [f"axis={_lit(axis)}"]) + (["keepdims=True"] * keepdims)
+        return f"{{0}}.{method}({', '.join(kw)})"
+
+    return code
+
+
+def _mean_code(params, avals):
+    shape, dtype = avals[0]
+    if dtype.char not in "fdg":  # numpy_ns.mean: np.mean for float16 and integers
+        return f"np.mean({{0}}, axis={_lit(params['axis'])}, keepdims={params['keepdims']})"
+    n = backend.count(np.empty(shape, dtype=bool), params["axis"])
+    return _reduce_code("sum")(params, avals) + f" / {n}"  # as numpy_ns.mean computes it
+
+
+def _pow_code(params, avals):
+    y = avals[1]
+    if type(y) is float or type(y) is int:  # numpy_ns.pow's special cases, as it runs them
+        return "{0} * {0}" if y == 2 else "+{0}" if y == 1 else "np.power({0}, {1})"
+    return "xp.pow({0}, {1})"
+
+
+def _transpose_code(params, avals):
+    axes = params["axes"]
+    return "{0}.T" if axes == (1, 0) else f"{{0}}.transpose({_lit(axes)})"
+
+
 # ----- elementwise arithmetic: Value and Tensor ------------------------------------------------
 SCALAR = {"scalar": True, "elementwise": True}  # the facts of every op that Value has too
 
 ADD = defop("add", lambda xp, x, y: x + y,
             lambda xp, g, out, need, x, y: (g, g),
             symbol="+", methods=("__add__", "__radd__"), reads=(), **SCALAR, linear=True,
-            commutative=True, doc="x + y.")
+            commutative=True, doc="x + y.", code="{0} + {1}")
 # a primitive, not x + (-y): one tape entry, and a constant y is never negated
 SUB = defop("sub", lambda xp, x, y: x - y,
             lambda xp, g, out, need, x, y: (g, -g if need[1] else None),
             symbol="-", methods=("__sub__", "__rsub__"), reads=(), **SCALAR, linear=True,
-            numpy="subtract", doc="x - y.")
+            numpy="subtract", doc="x - y.", code="{0} - {1}")
 MUL = defop("mul", lambda xp, x, y: x * y,
             lambda xp, g, out, need, x, y: (g * y if need[0] else None,
                                             g * x if need[1] else None),
             symbol="*", methods=("__mul__", "__rmul__"), reads=("inputs",), **SCALAR,
-            commutative=True, numpy="multiply", doc="x * y.")
+            commutative=True, numpy="multiply", doc="x * y.", code="{0} * {1}")
 DIV = defop("div", lambda xp, x, y: xp.div(x, y),
             lambda xp, g, out, need, x, y: (xp.div(g, y) if need[0] else None,
                                             -xp.div(g * out, y) if need[1] else None),
             symbol="/", methods=("__truediv__", "__rtruediv__"), **SCALAR, numpy="divide",
-            doc="x / y (IEEE: 1/0 = inf).")
+            doc="x / y (IEEE: 1/0 = inf).", code="{0} / {1}")
 NEG = defop("neg", lambda xp, x: -x, lambda xp, g, out, need, x: (-g,),
             symbol="neg", methods=("__neg__",), reads=(), **SCALAR, linear=True,
-            numpy="negative", doc="-x.")
+            numpy="negative", doc="-x.", code="-{0}")
 
 
 def _pow_dx(xp, g, x, y):
@@ -105,15 +145,15 @@ POW = defop("pow", lambda xp, x, y: xp.pow(x, y),
                                             _pow_dy(xp, g, x, y) if need[1] else None),
             symbol="**", methods=("__pow__", "__rpow__"), reads=("inputs",), **SCALAR,
             doc="x ** y (IEEE: a negative base to a fractional power is nan; x ** 0.5 is "
-                "sqrt(x), as numpy computes it).",
+                "sqrt(x), as numpy computes it).", code=_pow_code,
             kinks="non-differentiable at x = 0: d(x ** 0)/dx = 0 there too, and d(x ** y)/dy "
                   "= 0 there")
 
 # ----- elementwise functions: Value and Tensor -------------------------------------------------
 EXP = defop("exp", lambda xp, x: xp.exp(x), lambda xp, g, out, need, x: (g * out,),
-            methods=("exp",), reads=("out",), **SCALAR, doc="e ** x.")
+            methods=("exp",), reads=("out",), **SCALAR, doc="e ** x.", code="np.exp({0})")
 LOG = defop("log", lambda xp, x: xp.log(x), lambda xp, g, out, need, x: (xp.div(g, x),),
-            methods=("log",), reads=("inputs",), **SCALAR,
+            methods=("log",), reads=("inputs",), **SCALAR, code="np.log({0})",
             doc="Natural logarithm (log 0 = -inf, log of a negative = nan).")
 # log(1 + x) without forming 1 + x, which rounds away x's digits below 1e-16: the
 # cross-entropy of probabilities needs log(1 - p) exact at small p, as PyTorch computes it
@@ -128,12 +168,13 @@ SQUARE = defop("square", lambda xp, x: x * x, lambda xp, g, out, need, x: (g * 2
                methods=("square",), reads=("inputs",), **SCALAR, doc="x * x.")
 SQRT = defop("sqrt", lambda xp, x: xp.sqrt(x),
              lambda xp, g, out, need, x: (xp.div(g * 0.5, out),),
-             methods=("sqrt",), reads=("out",), **SCALAR,
+             methods=("sqrt",), reads=("out",), **SCALAR, code="np.sqrt({0})",
              doc="Square root (of a negative: nan).",
              kinks="non-differentiable at 0: sqrt'(0) = inf, sqrt''(0) = -inf (from the right)")
 TANH = defop("tanh", lambda xp, x: xp.tanh(x),
              lambda xp, g, out, need, x: (g * (1.0 - out * out),),
-             methods=("tanh",), reads=("out",), **SCALAR, doc="Hyperbolic tangent.")
+             methods=("tanh",), reads=("out",), **SCALAR, doc="Hyperbolic tangent.",
+             code="np.tanh({0})")
 SIGMOID = defop("sigmoid", lambda xp, x: xp.sigmoid(x),
                 lambda xp, g, out, need, x: (g * out * (1.0 - out),),
                 methods=("sigmoid",), reads=("out",), **SCALAR,
@@ -141,25 +182,28 @@ SIGMOID = defop("sigmoid", lambda xp, x: xp.sigmoid(x),
 RELU = defop("relu", lambda xp, x: xp.relu(x),
              lambda xp, g, out, need, x: (g * xp.greater(x, 0),),
              methods=("relu",), reads=("inputs",), **SCALAR, doc="max(x, 0).",
+             code="np.maximum({0}, 0)",
              kinks="non-differentiable at 0: relu'(0) = 0")
 ABS = defop("abs", lambda xp, x: xp.abs(x),
             lambda xp, g, out, need, x: (g * xp.sign(x),),
             methods=("__abs__", "abs"), reads=("inputs",), **SCALAR, doc="|x|.",
+            code="np.abs({0})",
             kinks="non-differentiable at 0: abs'(0) = 0")
 SIN = defop("sin", lambda xp, x: xp.sin(x), lambda xp, g, out, need, x: (g * xp.cos(x),),
-            methods=("sin",), reads=("inputs",), **SCALAR, doc="Sine.")
+            methods=("sin",), reads=("inputs",), **SCALAR, doc="Sine.", code="np.sin({0})")
 # log(1 + e ** x) without overflow: max(x, 0) + log1p(e ** -|x|); its derivative is sigmoid
 SOFTPLUS = defop("softplus", lambda xp, x: xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))),
                  lambda xp, g, out, need, x: (g * xp.sigmoid(x),),
                  methods=("softplus",), reads=("inputs",), **SCALAR,
-                 doc="log(1 + e ** x), computed without overflow (finite at +-1000).")
+                 doc="log(1 + e ** x), computed without overflow (finite at +-1000).",
+                 code="np.maximum({0}, 0.0) + np.log1p(np.exp(-np.abs({0})))")
 # erf' = 2 / sqrt(pi) * e ** -x^2; exact GELU needs it (numpy has no erf: backend.py has Cody's)
 ERF = defop("erf", lambda xp, x: xp.erf(x),
             lambda xp, g, out, need, x: (g * xp.exp(-(x * x)) * 1.1283791670955126,),
             methods=("erf",), reads=("inputs",), **SCALAR,
             doc="The error function, 2 / sqrt(pi) times the integral of e ** -t^2 from 0 to x.")
 COS = defop("cos", lambda xp, x: xp.cos(x), lambda xp, g, out, need, x: (-(g * xp.sin(x)),),
-            methods=("cos",), reads=("inputs",), **SCALAR, doc="Cosine.")
+            methods=("cos",), reads=("inputs",), **SCALAR, doc="Cosine.", code="np.cos({0})")
 
 # ----- elementwise, Tensor only ----------------------------------------------------------------
 def _split(xp, mask, g, need):
@@ -171,32 +215,34 @@ MAXIMUM = defop("maximum", lambda xp, x, y: xp.maximum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.greater(x, y) + 0.5 * xp.equal(x, y), g, need),
                 kinks="non-differentiable at ties: they split the gradient evenly",
-                reads=("inputs",), elementwise=True, commutative=True)
+                reads=("inputs",), elementwise=True, commutative=True,
+                code="np.maximum({0}, {1})")
 MINIMUM = defop("minimum", lambda xp, x, y: xp.minimum(x, y),
                 lambda xp, g, out, need, x, y: _split(
                     xp, xp.less(x, y) + 0.5 * xp.equal(x, y), g, need),
                 kinks="non-differentiable at ties: they split the gradient evenly",
-                reads=("inputs",), elementwise=True, commutative=True)
+                reads=("inputs",), elementwise=True, commutative=True,
+                code="np.minimum({0}, {1})")
 WHERE = defop("where", lambda xp, c, x, y: xp.where(c, x, y),
               lambda xp, g, out, need, c, x, y: (
                   None,
                   xp.where(c, g, 0.0) if need[1] else None,
                   xp.where(c, 0.0, g) if need[2] else None), reads=(), nondiff=(0,),
-              elementwise=True, linear=True,
+              elementwise=True, linear=True, code="np.where({0}, {1}, {2})",
               kinks="non-differentiable where the condition switches: each branch gets the "
                     "gradient where it is taken and exactly 0 elsewhere")
 
 # ----- reductions ------------------------------------------------------------------------------
 SUM = defop("sum", lambda xp, x, *, axis=None, keepdims=False: xp.sum(x, axis, keepdims),
             lambda xp, g, out, need, x, axis, keepdims: (_spread(xp, g, x, axis, keepdims),),
-            reads=(), linear=True)  # only shapes, which never change in place
+            reads=(), linear=True, code=_reduce_code("sum"))  # only shapes: never changed
 
 
 # sum's rule scaled by 1/count: one tape entry for every loss's mean (over zero elements: nan)
 MEAN = defop("mean", lambda xp, x, *, axis=None, keepdims=False: xp.mean(x, axis, keepdims),
              lambda xp, g, out, need, x, axis, keepdims: (
                  _spread(xp, g * (1.0 / max(backend.count(x, axis), 1)), x, axis, keepdims),),
-             reads=(), linear=True)  # times 1/n, not / n: n can be beyond float16's range
+             reads=(), linear=True, code=_mean_code)  # times 1/n: n can be beyond float16's
 
 
 def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
@@ -207,11 +253,13 @@ def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
 
 
 MAX = defop("max", lambda xp, x, *, axis=None, keepdims=False: xp.max(x, axis, keepdims),
-            _extreme_vjp, doc="Empty input is a ValueError.",
+            _extreme_vjp, doc="Empty input is a ValueError.", code=_reduce_code("max"),
             kinks="non-differentiable at ties: they split the gradient evenly")
 MIN = defop("min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis, keepdims),
-            _extreme_vjp, doc="Empty input is a ValueError.",
+            _extreme_vjp, doc="Empty input is a ValueError.", code=_reduce_code("min"),
             kinks="non-differentiable at ties: they split the gradient evenly")
+
+
 def _logsumexp_vjp(xp, g, out, need, x, axis, keepdims):
     # the softmax from x shifted by its maximum, as the forward computes, not exp(x - out): out
     # rounds to x's precision (float32 [1e8, 1e8] gave [1, 1], not [0.5, 0.5])
@@ -227,17 +275,19 @@ LOGSUMEXP = defop("logsumexp",
 # ----- shape -----------------------------------------------------------------------------------
 RESHAPE = defop("reshape", lambda xp, x, *, shape: xp.reshape(x, shape),
                 lambda xp, g, out, need, x, shape: (xp.reshape(g, x.shape),), reads=(),
-                linear=True)
+                linear=True, code=lambda p, a: f"{{0}}.reshape({_lit(p['shape'])})")
 TRANSPOSE = defop("transpose", lambda xp, x, *, axes: xp.transpose(x, axes),
                   lambda xp, g, out, need, x, axes: (
                       xp.transpose(g, tuple(int(i) for i in np.argsort(axes))),),
-                  reads=(), linear=True)
+                  reads=(), linear=True, code=_transpose_code)
 CAST = defop("cast", lambda xp, x, *, dtype: xp.cast(x, dtype),
              lambda xp, g, out, need, x, dtype: (g,),  # the engine casts back to x's dtype
-             reads=(), elementwise=True, linear=True)
+             reads=(), elementwise=True, linear=True,
+             code=lambda p, a: f"{{0}}.astype({_lit(p['dtype'])})")
 GETITEM = defop("getitem", lambda xp, x, *, index: x[index],
                 lambda xp, g, out, need, x, index: (xp.untake(g, index, x.shape),),
-                doc="repeated integer indices accumulate", reads=(), linear=True)
+                doc="repeated integer indices accumulate", reads=(), linear=True,
+                code="{0}[{index}]")
 # scatter-add into zeros: getitem's VJP, a primitive so that getitem differentiates again
 UNTAKE = defop("untake", lambda xp, g, *, index, shape: xp.untake(g, index, shape),
                lambda xp, g, out, need, x, index, shape: (g[index],), reads=(), linear=True)
@@ -277,11 +327,13 @@ def _concatenate_vjp(xp, g, out, need, *xs, axis):
 
 
 CONCATENATE = defop("concatenate", lambda xp, *xs, axis: xp.concatenate(*xs, axis=axis),
-                    _concatenate_vjp, reads=(), linear=True)
+                    _concatenate_vjp, reads=(), linear=True,
+                    code=lambda p, a: f"np.concatenate(({_seq(len(a))}), axis={p['axis']})")
 STACK = defop("stack", lambda xp, *xs, axis: xp.stack(*xs, axis=axis),
               lambda xp, g, out, need, *xs, axis: tuple(
                   g[(slice(None),) * axis + (i,)] if nd else None for i, nd in enumerate(need)),
-              reads=(), linear=True)
+              reads=(), linear=True,
+              code=lambda p, a: f"np.stack(({_seq(len(a))}), axis={p['axis']})")
 
 
 def _matmul_vjp(xp, g, out, need, x, y):
@@ -307,13 +359,14 @@ def _matmul_vjp(xp, g, out, need, x, y):
 
 MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp,
                symbol="@", methods=("__matmul__", "__rmatmul__"), reads=("inputs",),
-               doc="Matrix product, as numpy's (batched, and 1-d as numpy defines it).")
+               doc="Matrix product, as numpy's (batched, and 1-d as numpy defines it).",
+               code="{0} @ {1}")  # (numpy_ns runs np.dot on 2-d: the same bits, tested)
 # x @ w + b as one node, for nn.Linear: its rule is matmul's rule and add's (the same functions),
 # so a layer costs one tape entry, and its bias gradient is summed, never a copy of another's
 LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
                lambda xp, g, out, need, x, w, b: _matmul_vjp(xp, g, out, need, x, w)
                + (g if need[2] else None,),
-               reads=(0, 1))  # x and w; the bias only passes g on
+               reads=(0, 1), code="{0} @ {1} + {2}")  # the bias only passes g on
 
 # ----- fused, for stability --------------------------------------------------------------------
 # Per-sample cross-entropy of logits z (N, C) and integer labels (N,): logsumexp(z) - z[label],
@@ -335,6 +388,26 @@ def _cross_entropy_vjp(xp, g, out, need, z, labels):
 
 CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,
                       doc="stable at logits of +-1000; labels carry no gradient", nondiff=(1,))
+
+
+# ----- comparisons and sign: no gradient, so outside the registry (nothing to differentiate or
+# gradcheck); eager code compares raw values, and autograd.trace records them with these ops, so
+# a mask computed from a traced value is part of the program, never a constant baked into it
+def _no_vjp(xp, g, out, need, *xs):
+    return (None,) * len(xs)
+
+
+def _comparison(name, ufunc, symbol):
+    return engine.Op(name, lambda xp, x, y: ufunc(x, y), _no_vjp, symbol=symbol, reads=(),
+                     nondiff=(0, 1), elementwise=True, code=f"{{0}} {symbol} {{1}}")
+
+
+COMPARISONS = {op.symbol: op for op in (
+    _comparison("greater", np.greater, ">"), _comparison("greater_equal", np.greater_equal, ">="),
+    _comparison("less", np.less, "<"), _comparison("less_equal", np.less_equal, "<="),
+    _comparison("equal", np.equal, "=="), _comparison("not_equal", np.not_equal, "!="))}
+SIGN = engine.Op("sign", lambda xp, x: xp.sign(x), _no_vjp, reads=(), nondiff=(0,),
+                 elementwise=True, code="np.sign({0})")
 
 
 # ----- the namespaces: every op under its name, in the raw ones and over nodes -----------------

@@ -273,8 +273,17 @@ def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
                        for i, v in step.parts])
         g = f"{terms} = {g}"
     lines.append(f"    gradient arriving at {t.name(e.output)}: {g}")
+    formulas: list = [None] * len(e.inputs)
+    if not (e.output._scalar or e.output._op.elementwise or e.output._op.custom):
+        from .trace import vjp_formulas  # the program printer (it imports this module's peers)
+
+        first, formulas = vjp_formulas(e.output, [t.name(a) for a in e.inputs],
+                                       t.name(e.output))
+        lines += [f"    where {line}" for line in first]
     for s, local in zip(step.sends, _local(step)):
-        if local is None:
+        if local is None and formulas[s.pos] is not None:  # the formula, g the arriving one
+            how = formulas[s.pos] + " ="
+        elif local is None:
             how = f"sends the VJP of {e.op} ="
         elif not isinstance(local, np.ndarray):
             how = f"local derivative {format_data(local)}, sends {format_data(step.grad)} x " \

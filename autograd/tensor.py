@@ -742,6 +742,9 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     gradient. Beware: the gradient of the branch not taken is still computed, so
     ``where(x > 0, log(x), 0)`` at x = 0 gives 0 * inf = nan; mask the input instead:
     ``log(where(x > 0, x, 1))``."""
+    if isinstance(condition, Tensor) and state.tracer is not None:  # a mask traced from values:
+        c = condition if condition.dtype == bool else condition.astype(bool)  # recorded, as is
+        return _as_tensor(apply(ops.WHERE, c, x, y))  # any op on a traced tensor
     c = condition.data if isinstance(condition, Tensor) else condition
     # a copy: the tape keeps the condition as it is now, whatever happens to the caller's array
     return _as_tensor(apply(ops.WHERE, np.array(c, dtype=bool), x, y))
@@ -818,6 +821,8 @@ _INTP = np.dtype(np.intp)
 def _labels(labels: Any, n: int, c: int) -> np.ndarray:
     """Validate class labels for logits of shape (n, c); return them as an index array."""
     if isinstance(labels, Tensor):
+        if state.tracer is not None:  # traced labels: their range is checked at every call
+            return state.tracer.labels(labels, n, c)
         lab = labels.data
     elif isinstance(labels, (list, tuple)) and len(labels) == 0:
         lab = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
@@ -828,6 +833,11 @@ def _labels(labels: Any, n: int, c: int) -> np.ndarray:
     if lab.shape != (n,):
         raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
                          f"with {n} rows; expected shape {(n,)}")
+    return _label_range(lab, c)
+
+
+def _label_range(lab: np.ndarray, c: int) -> np.ndarray:
+    """Integer labels checked to lie in [0, c), as an index array (a copy)."""
     # one reduction checks both ends: seen as unsigned, a negative label is huge; done in the
     # caller's dtype (cast first, a uint64 of 2**63 would be reported as a negative number),
     # with np.uintp named directly for the usual intp labels (a dtype from a string is slower)

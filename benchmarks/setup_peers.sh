@@ -4,7 +4,7 @@
 # Each peer lives in its own venv under .peers/ (ignored by git) and is run by the benchmark in
 # a subprocess with that venv's python. None of them is a dependency of tapegrad.
 #
-#   bash benchmarks/setup_peers.sh            # all four peers
+#   bash benchmarks/setup_peers.sh            # all five peers
 #   bash benchmarks/setup_peers.sh torch hips # only some of them
 #   bash benchmarks/setup_peers.sh py-spy     # the sampling profiler for run.py --profiler py-spy
 #
@@ -39,7 +39,7 @@ install_peer() {
 }
 
 peers=("$@")
-[ ${#peers[@]} -eq 0 ] && peers=(torch mygrad hips micrograd)
+[ ${#peers[@]} -eq 0 ] && peers=(torch mygrad hips micrograd jax)
 
 status=0
 for p in "${peers[@]}"; do
@@ -52,8 +52,9 @@ for p in "${peers[@]}"; do
         mygrad) install_peer mygrad mygrad numpy || status=1 ;;
         hips) install_peer hips autograd numpy || status=1 ;;  # HIPS autograd (imports as autograd)
         micrograd) install_peer micrograd micrograd numpy || status=1 ;;  # numpy: the demo's data
+        jax) install_peer jax "jax[cpu]" numpy || status=1 ;;  # jax.jit, CPU, float64 via x64
         py-spy) install_peer py-spy py-spy || status=1 ;;  # a tool, not a peer: not in "all"
-        *) echo "unknown peer: $p (torch, mygrad, hips, micrograd, py-spy)"; status=1 ;;
+        *) echo "unknown peer: $p (torch, mygrad, hips, micrograd, jax, py-spy)"; status=1 ;;
     esac
 done
 exit $status

@@ -36,7 +36,7 @@ def load(spec: dict):
     engine = spec["engine"]
     sys.path.insert(0, HERE)
     repo = os.path.abspath(spec["repo"])
-    if engine == "tapegrad":
+    if engine in ("tapegrad", "compiled"):
         sys.path.insert(0, repo)
     else:  # a peer must never see tapegrad's `autograd` (HIPS autograd has the same name)
         sys.path[:] = [p for p in sys.path
@@ -61,7 +61,7 @@ def program(mod, spec: dict):
     if w == "seed_linreg":
         return mod.seed_linreg(), float
     if w in ("mlp_small", "mlp_large"):
-        if spec["engine"] == "tapegrad":
+        if spec["engine"] in ("tapegrad", "compiled"):
             return mod.mlp(w, use_nn=spec.get("use_nn", True))
         return mod.mlp(w)
     if w in ("scalar_mlp", "scalar_mlp_nogc"):

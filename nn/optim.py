@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from autograd import Tensor
+from autograd import Tensor, records_step
 
 from .module import Module
 from .utils import clip_grad_norm_
@@ -130,6 +130,7 @@ class Optimizer:
             for p in group["params"]:
                 p.grad = None
 
+    @records_step  # under autograd.trace/compile: one line of the program, this very method
     def step(self) -> None:
         """Update every parameter that has a gradient; skip those whose grad is None.
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import autograd
 import nn
 from autograd import Tensor, Value, explain, gradcheck, no_grad
 from autograd.viz import INSTALL_HINT, draw_graph, save_graph
@@ -109,6 +110,46 @@ def seed_part(epochs: int = 1000) -> list[float]:
           f"W = {hand_W.item():.6f}, b = {hand_b.item():.6f} (largest difference {gap:.1e})")
     compare_gradients(W, b)
     return losses
+
+
+def derived_program(path: Path, lr: float = 0.01) -> Path:
+    """Trace one step of the seed's loop (forward, backward of half the MSE, update) and write
+    the program autograd derived, a plain numpy function, to ``path``; check that it runs with
+    numpy alone and gives the eager step's numbers bit for bit."""
+    x, y, W0, b0 = seed_data()
+    W = Tensor(W0, requires_grad=True, label="W")
+    b = Tensor(b0, requires_grad=True, label="b")
+
+    def seed_step(x: Tensor, y: Tensor) -> Tensor:
+        y_pred = x @ W + b
+        y_pred.label = "y_pred"
+        loss = ((y_pred - y) ** 2).mean()
+        W.grad = b.grad = None
+        (0.5 * loss).backward()  # half the MSE: the seed's dW and db
+        with no_grad():
+            for p in (W, b):
+                p -= lr * p.grad
+        return loss
+
+    program = autograd.trace(seed_step, x, y)
+    path.write_text("# The seed's training step as autograd derived it (autograd.trace):\n"
+                    "# forward, backward and update, in plain numpy. seed_step(x, y, W, b)\n"
+                    "# updates W and b in place and returns ((loss,), (dW, db)).\n"
+                    "import numpy as np\n\n\n" + program.source, encoding="utf-8")
+    namespace: dict[str, Any] = {}
+    exec(path.read_text(encoding="utf-8"), namespace)  # numpy alone
+    Wh, bh = W0.copy(), b0.copy()
+    (loss,), (dW, db) = namespace["seed_step"](x, y, Wh, bh)
+    W2 = Tensor(W0, requires_grad=True)
+    b2 = Tensor(b0, requires_grad=True)
+    eager = ((Tensor(x) @ W2 + b2 - y) ** 2).mean()
+    (0.5 * eager).backward()
+    same = (np.array_equal(loss, eager.data) and np.array_equal(dW, W2.grad)
+            and np.array_equal(db, b2.grad) and np.array_equal(Wh, W0 - lr * W2.grad))
+    print(program.source, end="")
+    print(f"run with numpy alone, it gives the eager step's loss, dW, db and update bit for "
+          f"bit: {same}")
+    return path
 
 
 # ----- 2. an MLP on scikit-learn's handwritten digits ------------------------------------------
@@ -342,6 +383,8 @@ def run_demo(out: str | Path = "tapegrad-demo", quick: bool = False) -> dict[str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seed_losses = seed_part()
+    print("\n== 1b. The seed's step as code: the program autograd derived ==")
+    program = derived_program(out / "derived_program.py")
 
     print("\n== 2. An MLP on scikit-learn's handwritten digits ==")
     run = train_digits(epochs=3 if quick else 15)
@@ -351,10 +394,11 @@ def run_demo(out: str | Path = "tapegrad-demo", quick: bool = False) -> dict[str
     print("\n== 3. Files ==")
     files = {"graph": draw_step(run, out / "mlp_step.svg"),
              "losses": plot_losses(seed_losses, run, out / "loss_curves.png"),
-             "explain": explain_expression(out / "explain.txt")}
+             "explain": explain_expression(out / "explain.txt"), "program": program}
     print(f"graph of one training step:     {files['graph']}")
     print(f"loss curves:                    {files['losses']}")
     print(f"explain() of tanh(a * b + a):   {files['explain']}")
+    print(f"the seed's step as numpy code:  {files['program']}")
     if files["graph"].suffix == ".dot" or shutil.which("dot") is None:
         print(f"note: {INSTALL_HINT}; then render the source with "
               f"`dot -Tsvg {files['graph']} -o {files['graph'].with_suffix('.svg')}`")

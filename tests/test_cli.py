@@ -55,6 +55,10 @@ def test_demo_trains_checks_and_writes_its_files(tmp_path, capsys):
     svg = ET.parse(out / "cnn_step.svg").getroot()
     titles = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")}
     assert {"cluster_0", "cluster_2", "cluster_4", "cluster_CrossEntropyLoss"} <= titles
+    # the seed's step as code: written, runnable with numpy alone, the eager step bit for bit
+    program = (out / "derived_program.py").read_text(encoding="utf-8")
+    assert "    dW = x.T @ dy_pred\n" in program and str(out / "derived_program.py") in printed
+    assert "update bit for bit: True" in printed
 
 
 def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, monkeypatch,

@@ -206,7 +206,7 @@ def test_gelu_and_leaky_relu_gradients_on_any_shape():
                     arrays(array_shapes(), away_from=(0,), margin=1e-2), max_examples=25)
 
 
-# ----- the input's dtype ---------------------------------------------------------------------------
+# ----- the input's dtype ---------------------------------------------------------------------
 def test_a_layer_refuses_a_floating_input_of_another_dtype_as_pytorch_does():
     model = nn.MLP([3, 4, 2], seed=0).float()
     x64 = np.ones((2, 3))

@@ -53,3 +53,15 @@ def test_readme_example_runs(index, tmp_path, monkeypatch, capsys):
         assert lines[2:] == ["12.0", "[6. 0.]"]
     if index == 1:
         assert lines == [lines[0]] and lines[0].startswith("0.988")
+
+
+# ----- the tape as code: the derived program README shows is the one printed ------------------
+def test_the_readmes_derived_program_is_what_trace_prints(tmp_path, monkeypatch, capsys):
+    text = README.read_text()
+    block = next(b for b in BLOCKS if "autograd.trace(" in b)
+    after = text[text.index(block) + len(block):]
+    shown = re.search(r"```text\n(.*?)```", after, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md trace block", "exec"), {})
+    printed = capsys.readouterr().out
+    assert shown.startswith("def seed_step(") and printed.startswith(shown + "\n")

@@ -8,6 +8,7 @@ from expressions import micrograd_readme
 from hypothesis import find
 from test_ops import DOMAINS
 
+import autograd
 from autograd import Tensor, Value, cross_entropy, explain, tape
 from autograd.engine import registry
 from autograd.tape import Entry, Tape, format_array
@@ -163,7 +164,7 @@ def test_explain_tensor_mlp_step():
     text = explain(loss)
     assert W.grad is None and b.grad is None
     assert "  x = (2, 2) float64 [[1, 2], [3, 4]]  (no grad)" in text
-    assert "    to %2: sends the VJP of sum = (2, 2) float64 [[1, 1], [1, 1]]" in text
+    assert "    to %2: d%2 = g + np.zeros((2, 2)) = (2, 2) float64 [[1, 1], [1, 1]]" in text
     # x @ W + b = [[2.5, -7], [5.5, -5]]: relu lets the first column through
     assert ("    to %1: local derivative (2, 2) float64 [[1, 0], [1, 0]], sends gradient x "
             "local = (2, 2) float64 [[1, 0], [1, 0]]") in text
@@ -243,3 +244,17 @@ def test_integer_and_boolean_arrays_are_summarised_without_a_mean():
     z = Tensor(np.ones((8, 10)), requires_grad=True)
     text = str(tape(cross_entropy(z, np.array([3, 1, 4, 1, 5, 9, 2, 6]))))
     assert "const (8,) int64 min 1 max 9" in text  # labels: no mean
+
+
+# ----- explain prints each backward step as the formula it computes (autograd.trace's printer) ---
+def test_explain_prints_the_formula_of_each_non_elementwise_step():
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], label="x")
+    W = Tensor([[1.0, -1.0], [0.5, 2.0]], requires_grad=True, label="W")
+    b = Tensor([0.5, -10.0], requires_grad=True, label="b")
+    text = explain(autograd.cross_entropy(autograd.linear(x, W, b), [0, 1]).mean())
+    assert "    to W: dW = x.T @ g = (2, 2) float64 [[1.5, -1.5], [2, -2]]" in text
+    assert "    to b: db = g, summed back to shape (2,) = (2,) float64 [0.4999, -0.4999]" in text
+    assert "    where t0 = np.exp(%0 - %0.max(axis=1, keepdims=True))" in text
+    assert "VJP of" not in text
+    text = explain((W.T @ x).sum())
+    assert "    to %0: d%0 = g @ x.T = " in text and "    to W: dW = g.T = " in text
