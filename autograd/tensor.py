@@ -78,6 +78,10 @@ def _keep_float(op: Any, vals: Sequence) -> Sequence:
     floats = [v.dtype for v in vals if type(v) is ndarray and v.dtype.kind == "f"]
     if not floats or op.custom:
         return vals
+    if op is ops.LINEAR and len(set(floats)) > 1:  # a layer: PyTorch's F.linear refuses too
+        x, w = vals[0].dtype, vals[1].dtype
+        raise TypeError(f"linear: the input is {x} but the weight is {w} (bias {vals[2].dtype});"
+                        f" cast the input (x.astype(np.{w})) or the model (model.to(np.{x}))")
     ft = np.result_type(*floats)
     return tuple(v.astype(ft) if type(v) is ndarray and v.dtype.kind in "biu"
                  and i not in op.nondiff else v for i, v in enumerate(vals))

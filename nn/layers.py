@@ -48,7 +48,7 @@ class Linear(Module):
             self.bias = Parameter(rng.uniform(-bound, bound, (out_features,)), dtype=dtype)
 
     def forward(self, x: Any) -> Tensor:
-        if type(x) is not Tensor or x.dtype is not self.weight.dtype:
+        if type(x) is not Tensor or self.bias is None:  # (linear itself refuses other dtypes)
             x = layer_input(x, self.weight, "Linear")
         return linear(x, self.weight, self.bias)
 

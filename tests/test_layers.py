@@ -212,7 +212,12 @@ def test_a_layer_refuses_a_floating_input_of_another_dtype_as_pytorch_does():
     x64 = np.ones((2, 3))
     with pytest.raises(TypeError, match=r"Linear: the input is float64 but the layer's "
                                         r"parameters are float32; .*model\.to\(np\.float64\)"):
-        model(x64)
+        model(x64)  # an array
+    with pytest.raises(TypeError, match=r"linear: the input is float64 but the weight is float32"
+                                        r".*model\.to\(np\.float64\)"):
+        model(Tensor(x64))
+    with pytest.raises(TypeError, match=r"Linear: the input is float32 .* float64"):
+        nn.Linear(3, 2, bias=False)(Tensor(x64.astype(np.float32)))
     assert model(x64.astype(np.float32)).dtype == np.float32
     assert model([[1.0, 2.0, 3.0]]).dtype == np.float32  # a list has no dtype: the layer's
     assert model(np.ones((1, 3), dtype=np.int64)).dtype == np.float32  # integers never widen
