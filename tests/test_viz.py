@@ -272,7 +272,7 @@ def test_nn_sequential_clusters():
     loss.backward()
     dot = draw_graph(loss)
     nodes, _, clusters = parse(dot)
-    assert {"0", "1", "2"} <= {t[0] for t in clusters.values()}
+    assert {"0: Linear", "1: ReLU", "2: Linear"} <= {t[0] for t in clusters.values()}
     weight = dict(model.named_parameters())["0.weight"]
     assert nodes[v(weight)][0] == "0.weight"
     assert fills(dot)[v(weight)] == "#ffe08a"  # a Parameter
@@ -346,8 +346,8 @@ def test_module_boxes_are_titled_by_name_and_class_and_hold_their_parameters():
         assert not inside(box[v(params[name])], box["2: Linear"])
     assert inside(box[v(params["2.weight"])], box["2: Linear"])
     assert not any(inside(box[v(x)], box[t]) for t in titles)  # data is no module's
-    # without the model, a box is titled by its name alone
-    assert sorted(t[0] for t in parse(draw_graph(loss))[2].values()) == ["0", "1", "2"]
+    # without the model too: the titles travel with the scope paths nn records
+    assert sorted(t[0] for t in parse(draw_graph(loss))[2].values()) == titles
 
 
 def test_nested_modules_are_nested_boxes_and_a_scope_around_the_call_is_one_more():
