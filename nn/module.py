@@ -82,14 +82,15 @@ class _Label(str):
 
 
 class _CallContext(threading.local):
-    # while an outermost call runs: id(module) -> its dotted path, and the scope the call was
-    # made in
-    call: tuple[dict[int, ScopePath], str | None] | None = None
+    # while an outermost call runs: id(module) -> its dotted path, under the scope the call
+    # was made in
+    call: dict[int, str] | None = None
 
 
 _ctx = _CallContext()
 _structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
-_paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # root -> (gen, paths)
+# root -> (gen, its modules' paths, {(base, its titles): those paths under base})
+_paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class Module:
@@ -130,40 +131,51 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        call = _ctx.call
-        if call is None:  # the outermost call: it names the scopes of the modules inside
-            paths, base = _ctx.call = (self._call_paths(), current_scope())
-            # its own scope is named by its class, under the scope it was called in
-            path = paths[id(self)] if base is None else ScopePath.nest(base, paths[id(self)])
-            prev = set_scope(path)
+        paths = _ctx.call
+        if paths is None:  # the outermost call: it names the scopes of the modules inside
+            # (its own is named by its class), under the scope it was called in
+            _ctx.call = paths = self._call_paths(current_scope())
+            prev = set_scope(paths[id(self)])
             try:
                 return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
             finally:
                 set_scope(prev)
                 _ctx.call = None
-        paths, base = call
-        s = paths.get(id(self))
-        if s is None:  # not an attribute of the outermost module: nest under the caller
+        path = paths.get(id(self))
+        if path is None:  # not an attribute of the outermost module: nest under the caller
             path = ScopePath.nest(current_scope(), type(self).__name__)
-        else:  # (under the scope the outermost call was made in, if any)
-            path = s if base is None else ScopePath.nest(base, s)
         prev = set_scope(path)  # not `with scope(...)`: two method calls fewer per module call
         try:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         finally:
             set_scope(prev)
 
-    def _call_paths(self) -> dict[int, ScopePath]:
-        """id(module) -> the dotted path of every sub-module, titled by names and classes
-        (``"encoder: Sequential", "0: Linear"``); names the parameters that have no label or
-        nn's. Cached until an attribute of any module is assigned (walking the tree, or making
-        paths, on every call is slow); a path is immutable, so threads may share it."""
+    def _call_paths(self, base: str | None = None) -> dict[int, str]:
+        """id(module) -> the dotted path of every sub-module under ``base`` (the scope the
+        outermost call is made in), an ``autograd.ScopePath`` titled by names and classes
+        (``"encoder: Sequential", "0: Linear"``). Cached until an attribute of any module is
+        assigned, for the last bases too (walking the tree, or making paths, on every call is
+        slow); a path is immutable, so threads may share it."""
         cached = _paths_cache.get(self)
-        if cached is not None and cached[0] == _structure[0]:
+        if cached is None or cached[0] != _structure[0]:
+            cached = _paths_cache[self] = (_structure[0], self._module_paths(), {})
+        if base is None:
             return cached[1]
+        under: dict[tuple, dict[int, str]] = cached[2]
+        key = (base, ScopePath.titles_of(base))  # equal bases may differ in titles
+        paths = under.get(key)
+        if paths is None:
+            if len(under) >= 16:  # bases named per step ("step12") must not pile up
+                under.clear()
+            paths = under[key] = {k: ScopePath.nest(base, p) for k, p in cached[1].items()}
+        return paths
+
+    def _module_paths(self) -> dict[int, str]:
+        """``_call_paths`` outside any scope, made anew; names the parameters that have no
+        label or nn's."""
         named = list(self.named_modules())
         classes = {name: type(m).__name__ for name, m in named}
-        paths = {}
+        paths: dict[int, str] = {}
         for name, m in named:
             if not name:  # the outermost module: named by its class
                 paths[id(m)] = ScopePath(classes[""], [classes[""]])
@@ -171,12 +183,11 @@ class Module:
             parts = name.split(".")
             prefixes = [".".join(parts[:i + 1]) for i in range(len(parts))]
             # a name that is no module's (the list in `self.layers = [...]`) is its own title
-            paths[id(m)] = ScopePath(name, [f"{part}: {classes[p]}" if p in classes else part
-                                            for part, p in zip(parts, prefixes)])
+            paths[id(m)] = ScopePath(name, [f"{part}: {classes[pre]}" if pre in classes
+                                            else part for part, pre in zip(parts, prefixes)])
         for name, p in self.named_parameters():
             if not p.label or type(p.label) is _Label:
                 p.label = _Label(name)
-        _paths_cache[self] = (_structure[0], paths)
         return paths
 
     # ----- discovery ---------------------------------------------------------------------------

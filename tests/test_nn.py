@@ -1172,3 +1172,18 @@ def test_titled_paths_are_made_once_and_again_when_the_model_changes():
     assert a._scope.titles == ("act: Tanh",)
     net.act = nn.Sigmoid()
     assert net(np.ones((1, 2)))._scope.titles == ("act: Sigmoid",)
+    with autograd.scope("train"):  # under a scope: made once per scope too
+        a, b = net(np.ones((1, 2))), net(np.ones((1, 2)))
+    assert a._scope is b._scope and a._scope.titles == ("train", "act: Sigmoid")
+    # an equal scope path with other titles (another model's) is another scope
+    prev = autograd.set_scope(autograd.ScopePath("train", ["train: Trainer"]))
+    try:
+        assert net(np.ones((1, 2)))._scope.titles == ("train: Trainer", "act: Sigmoid")
+    finally:
+        autograd.set_scope(prev)
+    for i in range(40):  # many scopes: each call still gets its own, right, path
+        with autograd.scope(f"step{i}"):
+            assert net(np.ones((1, 2)))._scope.titles == (f"step{i}", "act: Sigmoid")
+    from nn.module import _paths_cache
+
+    assert len(_paths_cache[net][2]) <= 16  # and their paths do not pile up
