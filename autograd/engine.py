@@ -210,8 +210,8 @@ class scope:
     as JAX's name stack does; ``draw_graph`` boxes the ops of each path. Thread-local. Under a
     ``ScopePath`` (inside an nn module) the path is one too, its own name its title.
 
-    ``absolute=True`` makes the path ``name`` itself, ignoring the enclosing scopes (nn uses it
-    to name a module by its path in the outermost module called). Only ``Tensor`` nodes record
+    ``absolute=True`` makes the path ``name`` itself, ignoring the enclosing scopes (as nn
+    names a module by its path in the outermost module called). Only ``Tensor`` nodes record
     it: recording it on ``Value`` too would cost every scalar op about a tenth more.
     """
 
