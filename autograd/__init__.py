@@ -1,6 +1,7 @@
 """tapegrad's autograd: scalar ``Value`` and array ``Tensor`` nodes on one tape."""
 
 from .engine import (
+    ScopePath,
     current_scope,
     detect_anomaly,
     enable_grad,
@@ -42,5 +43,5 @@ __all__ = [
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "set_scope",
     "current_scope", "hide_frames", "pad", "windows",
     "current_scope", "hide_frames", "trace", "compile", "Program", "TraceError",
-    "records_step",
+    "records_step", "ScopePath",
 ]

@@ -16,7 +16,7 @@ import sys
 import threading
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 from types import FrameType
 from typing import Any
@@ -161,13 +161,57 @@ def is_grad_enabled() -> bool:
     return state.grad_enabled
 
 
+class ScopePath(str):
+    """A scope path that carries a title for each of its dotted names, for drawings:
+    ``ScopePath("encoder.0", ("encoder: Sequential", "0: Linear"))`` is the string
+    ``"encoder.0"`` (it compares, hashes and prints as one) and ``draw_graph`` titles the boxes
+    of ``encoder`` and ``encoder.0`` by ``titles``. ``nn`` makes one per module, once, and sets
+    it as the scope of the module's calls: the titles travel with the path that tensors
+    record, so two models whose paths coincide (``"0"``) each keep their own."""
+
+    __slots__ = ("titles",)
+    titles: tuple[str, ...]
+
+    def __new__(cls, path: str, titles: Sequence[str]) -> ScopePath:
+        titles = tuple(titles)
+        if not isinstance(path, str) or not all(isinstance(t, str) for t in titles):
+            raise TypeError(f"ScopePath: path and titles must be str, got {path!r}, {titles!r}")
+        if len(titles) != path.count(".") + 1:
+            raise ValueError(f"ScopePath: {path!r} has {path.count('.') + 1} names but "
+                             f"{len(titles)} titles {titles}")
+        self = super().__new__(cls, path)
+        self.titles = titles
+        return self
+
+    def __reduce__(self) -> tuple:
+        return ScopePath, (str(self), self.titles)
+
+    @staticmethod
+    def nest(outer: str | None, inner: str) -> str:
+        """The path ``outer.inner`` (``inner`` when ``outer`` is None), a ``ScopePath`` with
+        the titles of both when either has titles (a plain path's names are its titles)."""
+        if outer is None:
+            return inner
+        if type(outer) is not ScopePath and type(inner) is not ScopePath:
+            return f"{outer}.{inner}"
+        return ScopePath(f"{outer}.{inner}",
+                         ScopePath.titles_of(outer) + ScopePath.titles_of(inner))
+
+    @staticmethod
+    def titles_of(path: str) -> tuple[str, ...]:
+        """The title of each dotted name of a scope path: a ``ScopePath``'s ``titles``, or
+        the names themselves (``"encoder.0"`` -> ``("encoder", "0")``)."""
+        return path.titles if isinstance(path, ScopePath) else tuple(path.split("."))
+
+
 class scope:
     """Context manager: every tensor an op records inside remembers the path of the open scopes,
     joined with "." (``with scope("encoder"): with scope("attn"):`` gives ``"encoder.attn"``),
-    as JAX's name stack does; ``draw_graph`` boxes the ops of each path. Thread-local.
+    as JAX's name stack does; ``draw_graph`` boxes the ops of each path. Thread-local. Under a
+    ``ScopePath`` (inside an nn module) the path is one too, its own name its title.
 
-    ``absolute=True`` makes the path ``name`` itself, ignoring the enclosing scopes (nn uses it
-    to name a module by its path in the outermost module called). Only ``Tensor`` nodes record
+    ``absolute=True`` makes the path ``name`` itself, ignoring the enclosing scopes (as nn
+    names a module by its path in the outermost module called). Only ``Tensor`` nodes record
     it: recording it on ``Value`` too would cost every scalar op about a tenth more.
     """
 
@@ -184,7 +228,11 @@ class scope:
     def __enter__(self) -> None:
         prev = state.scope  # thread-local, and nothing kept here: instances can be shared
         state.scopes.append(prev)
-        state.scope = self.name if self.absolute or prev is None else f"{prev}.{self.name}"
+        if self.absolute or prev is None:
+            state.scope = self.name
+        else:  # keeps the titles of a ScopePath (nn's)
+            state.scope = (f"{prev}.{self.name}" if type(prev) is str
+                           else ScopePath.nest(prev, self.name))
 
     def __exit__(self, *exc: object) -> None:
         state.scope = state.scopes.pop()

@@ -18,7 +18,7 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from .engine import Node
+from .engine import Node, ScopePath
 from .tape import format_array, format_params
 
 INSTALL_HINT = (
@@ -187,22 +187,31 @@ def _op_attrs(n: Node, number: int | None) -> dict:
     return {"shape": "ellipse", "style": "filled", "fillcolor": "#e9ecef", "label": _html(text)}
 
 
-def _titles(paths: list[str], model: Any) -> dict[str, str]:
-    """The title of the cluster of every scope path and of each path above it: the path's
-    last name and, where ``model`` has a module there, its class, as PyTorch prints a model
-    (``0: Linear``). A module's path is relative to the outermost module called, perhaps under
-    scopes of the caller's (``train.0``), so the longest suffix that names a module counts."""
+def _titles(paths: list[str], titled: list[ScopePath], model: Any) -> dict[str, str]:
+    """The title of the cluster of every scope path and of each path above it: the one the
+    ``titled`` paths recorded (nn's: ``0: Linear``, as PyTorch prints a model), all of them if
+    modules whose paths coincide gave several; else the path's last name and, where ``model``
+    has a module there, its class. A module's path is relative to the outermost module called,
+    perhaps under scopes of the caller's (``train.0``), so the longest suffix that names a
+    module counts."""
     classes = {}
     if model is not None:
         if not callable(getattr(model, "named_modules", None)):
             raise TypeError(f"draw_graph: model must be a module (with named_modules()), "
                             f"not {type(model).__name__}")
         classes = {name: type(m).__name__ for name, m in model.named_modules() if name}
+    recorded: dict[str, dict[str, None]] = {}  # path -> its distinct titles, in drawing order
+    for t in titled:
+        parts = t.split(".")
+        for end, title in enumerate(t.titles, 1):
+            recorded.setdefault(".".join(parts[:end]), {})[title] = None
     titles = {}
     for path in paths:
         parts = path.split(".")
         for end in range(1, len(parts) + 1):
-            titles[".".join(parts[:end])] = _title(parts[:end], classes)
+            key = ".".join(parts[:end])
+            titles[key] = " | ".join(recorded[key]) if key in recorded else \
+                _title(parts[:end], classes)
     return titles
 
 
@@ -226,9 +235,10 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
     differently; a value used by several ops (its gradients are summed) has an orange border
     and says how many. ``show_tape`` numbers the ops in tape order. ``clusters`` boxes the ops
     run inside a ``scope`` (nn modules open one), a box per name of the dotted path, nested,
-    with the leaves that require grad used in that scope only (a module's parameters); given
-    the ``model`` that ran them, a module's box is titled by its name and class
-    (``0: Linear``), else by its name. ``rankdir`` lays the graph out left to right
+    with the leaves that require grad used in that scope only (a module's parameters); a
+    module's box is titled by its name and class (``0: Linear``, from the ``ScopePath`` nn
+    records), another box by its name (or by its name and the class of ``model``'s module at
+    that path, given one). ``rankdir`` lays the graph out left to right
     (``"LR"``, micrograd's layout: the default for a ``Value``) or top to bottom (``"TB"``,
     torchviz's: the default for a ``Tensor``, whose boxes are wide; a 2-layer MLP's training
     step renders 1263 px wide so, 2887 px left to right).
@@ -274,7 +284,9 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
 
     dot = Digraph(graph_attr={"rankdir": rankdir},
                   node_attr={"fontname": "Helvetica", "fontsize": "11"})
-    titles = _titles([p for p in groups if p is not None], model)
+    # the titles travel with each path object: equal paths from two models may differ
+    titled = {(p, p.titles): p for n in w.ops if isinstance(p := n._scope, ScopePath)}
+    titles = _titles([p for p in groups if p is not None], list(titled.values()), model)
     boxes: dict[str, graphviz.Digraph] = {}
     for key, title in titles.items():
         boxes[key] = box = graphviz.Digraph(name=f"cluster_{key}")

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd import Tensor, current_scope, no_grad, scope, set_scope
+from autograd import ScopePath, Tensor, current_scope, no_grad, set_scope
 
 from .serialization import castable
 
@@ -82,14 +82,15 @@ class _Label(str):
 
 
 class _CallContext(threading.local):
-    # while an outermost call runs: id(module) -> the scope naming its dotted path, and the
-    # scope the call was made in
-    call: tuple[dict[int, scope], str | None] | None = None
+    # while an outermost call runs: id(module) -> its dotted path, under the scope the call
+    # was made in
+    call: dict[int, str] | None = None
 
 
 _ctx = _CallContext()
 _structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
-_paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # root -> (gen, paths)
+# root -> (gen, its modules' paths, {(base, its titles): those paths under base})
+_paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class Module:
@@ -101,7 +102,9 @@ class Module:
     named as in ``named_modules()`` (``"0"``, ``"encoder.0"``), and the outermost module
     itself, whose path would be empty, is named by its class (``"MLP"``). A module called from
     inside another one without being its attribute gets ``"<caller>.<Class>"``. A scope open
-    around the outermost call prefixes them all (``"train.0"``).
+    around the outermost call prefixes them all (``"train.0"``). Each path is an
+    ``autograd.ScopePath`` titling its names as ``print(model)`` lists them (``"0: Linear"``),
+    which ``draw_graph`` shows.
 
     A parameter assigned with no label gets its attribute name as label, and the outermost
     call refines such a label to the dotted name; a label you set is never rewritten.
@@ -128,44 +131,63 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        call = _ctx.call
-        if call is None:  # the outermost call: it names the scopes of the modules inside
-            paths, base = _ctx.call = (self._call_paths(), current_scope())
-            # its own scope is named by its class, under the scope it was called in
-            path = paths[id(self)].name if base is None else f"{base}.{type(self).__name__}"
-            prev = set_scope(path)
+        paths = _ctx.call
+        if paths is None:  # the outermost call: it names the scopes of the modules inside
+            # (its own is named by its class), under the scope it was called in
+            _ctx.call = paths = self._call_paths(current_scope())
+            prev = set_scope(paths[id(self)])
             try:
                 return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
             finally:
                 set_scope(prev)
                 _ctx.call = None
-        paths, base = call
-        s = paths.get(id(self))
-        if s is None:  # not an attribute of the outermost module: nest under the caller
-            outer = current_scope()
-            path = f"{outer}.{type(self).__name__}" if outer else type(self).__name__
-        else:  # (under the scope the outermost call was made in, if any)
-            path = s.name if base is None else f"{base}.{s.name}"
+        path = paths.get(id(self))
+        if path is None:  # not an attribute of the outermost module: nest under the caller
+            path = ScopePath.nest(current_scope(), type(self).__name__)
         prev = set_scope(path)  # not `with scope(...)`: two method calls fewer per module call
         try:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         finally:
             set_scope(prev)
 
-    def _call_paths(self) -> dict[int, scope]:
-        """id(module) -> a scope naming the dotted path of every sub-module; names the
-        parameters that have no label or nn's. Cached until an attribute of any module is
-        assigned (walking the tree, or making scopes, on every call is slow); a scope may be
-        shared by threads and nested."""
+    def _call_paths(self, base: str | None = None) -> dict[int, str]:
+        """id(module) -> the dotted path of every sub-module under ``base`` (the scope the
+        outermost call is made in), an ``autograd.ScopePath`` titled by names and classes
+        (``"encoder: Sequential", "0: Linear"``). Cached until an attribute of any module is
+        assigned, for the last bases too (walking the tree, or making paths, on every call is
+        slow); a path is immutable, so threads may share it."""
         cached = _paths_cache.get(self)
-        if cached is not None and cached[0] == _structure[0]:
+        if cached is None or cached[0] != _structure[0]:
+            cached = _paths_cache[self] = (_structure[0], self._module_paths(), {})
+        if base is None:
             return cached[1]
-        paths = {id(m): scope(name or type(self).__name__, absolute=True)
-                 for name, m in self.named_modules()}
+        under: dict[tuple, dict[int, str]] = cached[2]
+        key = (base, ScopePath.titles_of(base))  # equal bases may differ in titles
+        paths = under.get(key)
+        if paths is None:
+            if len(under) >= 16:  # bases named per step ("step12") must not pile up
+                under.clear()
+            paths = under[key] = {k: ScopePath.nest(base, p) for k, p in cached[1].items()}
+        return paths
+
+    def _module_paths(self) -> dict[int, str]:
+        """``_call_paths`` outside any scope, made anew; names the parameters that have no
+        label or nn's."""
+        named = list(self.named_modules())
+        classes = {name: type(m).__name__ for name, m in named}
+        paths: dict[int, str] = {}
+        for name, m in named:
+            if not name:  # the outermost module: named by its class
+                paths[id(m)] = ScopePath(classes[""], [classes[""]])
+                continue
+            parts = name.split(".")
+            prefixes = [".".join(parts[:i + 1]) for i in range(len(parts))]
+            # a name that is no module's (the list in `self.layers = [...]`) is its own title
+            paths[id(m)] = ScopePath(name, [f"{part}: {classes[pre]}" if pre in classes
+                                            else part for part, pre in zip(parts, prefixes)])
         for name, p in self.named_parameters():
             if not p.label or type(p.label) is _Label:
                 p.label = _Label(name)
-        _paths_cache[self] = (_structure[0], paths)
         return paths
 
     # ----- discovery ---------------------------------------------------------------------------

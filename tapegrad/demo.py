@@ -228,7 +228,7 @@ def draw_step(run: DigitsRun, path: Path, batch: int = 8) -> Path:
     loss.label = "loss"
     run.model.zero_grad()
     loss.backward()
-    written = save_graph(draw_graph(loss, model=run.model), path)
+    written = save_graph(draw_graph(loss), path)
     run.model.zero_grad()
     return written
 

@@ -951,3 +951,47 @@ def test_the_primitive_docstring_lists_the_whole_xp_vocabulary():
     names = set(vars(backend.numpy_ns)) - {"name"}
     assert names <= listed, f"not in primitive's docstring: {sorted(names - listed)}"
     assert set(vars(autograd.engine.node_ns)) - {"name"} == names  # the same names over nodes
+
+
+# ----- scope paths with titles (issue 15: module boxes titled without model=) ------------------
+def test_a_scope_path_is_its_string_and_carries_a_title_per_name():
+    import pickle
+
+    from autograd import ScopePath
+
+    p = ScopePath("encoder.0", ("encoder: Sequential", "0: Linear"))
+    assert p == "encoder.0" and hash(p) == hash("encoder.0") and f"{p}" == "encoder.0"
+    assert p.titles == ("encoder: Sequential", "0: Linear")
+    assert ScopePath.titles_of(p) == p.titles
+    assert ScopePath.titles_of("train.head") == ("train", "head")  # a plain path's names
+    q = pickle.loads(pickle.dumps(p))
+    assert type(q) is ScopePath and q == p and q.titles == p.titles
+    with pytest.raises(ValueError, match=r"ScopePath: 'encoder\.0' has 2 names but 1 titles"):
+        ScopePath("encoder.0", ["0: Linear"])
+    with pytest.raises(TypeError, match="ScopePath: path and titles must be str"):
+        ScopePath("encoder", [3])
+
+
+def test_nesting_a_scope_path_keeps_the_titles_and_a_plain_one_stays_plain():
+    from autograd import ScopePath
+
+    p = ScopePath("encoder.0", ("encoder: Sequential", "0: Linear"))
+    joined = ScopePath.nest("train", p)
+    assert joined == "train.encoder.0"
+    assert joined.titles == ("train", "encoder: Sequential", "0: Linear")
+    assert ScopePath.nest(p, "Tanh").titles == ("encoder: Sequential", "0: Linear", "Tanh")
+    assert ScopePath.nest(None, p) is p
+    plain = ScopePath.nest("train", "head")
+    assert plain == "train.head" and type(plain) is str
+    x = Tensor([1.0], requires_grad=True)
+    prev = autograd.set_scope(p)
+    try:
+        with scope("attn"):  # a user's scope inside a module's: titled too
+            a = x * 2.0
+    finally:
+        autograd.set_scope(prev)
+    assert a._scope == "encoder.0.attn"
+    assert a._scope.titles == ("encoder: Sequential", "0: Linear", "attn")
+    with scope("encoder"):
+        with scope("attn"):
+            assert type(current_scope()) is str  # no titles: nothing more made

@@ -4,6 +4,7 @@ Save/load lives in test_nn_io.py. Gradients are checked against a local central-
 helper, so these tests do not depend on autograd.gradcheck.
 """
 
+import contextlib
 import itertools
 import math
 import warnings
@@ -1116,3 +1117,73 @@ def test_nn_uses_only_the_public_api_of_autograd():
                         and node.attr not in public:
                     found.append(f"{where} uses autograd.{node.attr}")
     assert found == []
+
+
+# ----- module scope titles (issue 15: boxes titled `0: Linear` without model=) ----------------
+def test_module_paths_are_titled_by_name_and_class_as_print_lists_them():
+    class Block(nn.Module):
+        def __init__(self):
+            self.layers = [nn.Linear(2, 2, seed=0)]  # a plain list: its name is no module's
+
+        def forward(self, x):
+            with autograd.scope("gate"):
+                g = self.layers[0](x).sigmoid()
+            return nn.Tanh()(x * g)  # not an attribute: named by its class
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.encoder = nn.Sequential(nn.Linear(2, 2, seed=1), Block())
+
+        def forward(self, x):
+            return self.encoder(x).sum()
+
+    net = Net()
+    for base in (None, "train"):
+        with autograd.scope(base) if base else contextlib.nullcontext():
+            out = net(np.ones((1, 2)))
+        above = ("train",) if base else ()
+        tanh = out.inputs[0]
+        mul = tanh.inputs[0]
+        sigmoid = mul.inputs[1]
+        linear = sigmoid.inputs[0]
+        first = mul.inputs[0]
+        assert out._scope.titles == above + ("Net",)
+        assert first._scope.titles == above + ("encoder: Sequential", "0: Linear")
+        assert tanh._scope.titles == above + ("encoder: Sequential", "1: Block", "Tanh")
+        assert mul._scope.titles == above + ("encoder: Sequential", "1: Block")
+        assert sigmoid._scope.titles == above + ("encoder: Sequential", "1: Block", "gate")
+        assert linear._scope == ".".join(above + ("encoder.1.layers.0",))
+        assert linear._scope.titles == above + ("encoder: Sequential", "1: Block", "layers",
+                                                "0: Linear")
+
+
+def test_titled_paths_are_made_once_and_again_when_the_model_changes():
+    class Net(nn.Module):
+        def __init__(self):
+            self.body = nn.Linear(2, 2, seed=0)
+            self.act = nn.Tanh()
+
+        def forward(self, x):
+            return self.act(self.body(x))
+
+    net = Net()
+    a, b = net(np.ones((1, 2))), net(np.ones((1, 2)))
+    assert a._scope is b._scope  # cached: a module call makes no path
+    assert a._scope.titles == ("act: Tanh",)
+    net.act = nn.Sigmoid()
+    assert net(np.ones((1, 2)))._scope.titles == ("act: Sigmoid",)
+    with autograd.scope("train"):  # under a scope: made once per scope too
+        a, b = net(np.ones((1, 2))), net(np.ones((1, 2)))
+    assert a._scope is b._scope and a._scope.titles == ("train", "act: Sigmoid")
+    # an equal scope path with other titles (another model's) is another scope
+    prev = autograd.set_scope(autograd.ScopePath("train", ["train: Trainer"]))
+    try:
+        assert net(np.ones((1, 2)))._scope.titles == ("train: Trainer", "act: Sigmoid")
+    finally:
+        autograd.set_scope(prev)
+    for i in range(40):  # many scopes: each call still gets its own, right, path
+        with autograd.scope(f"step{i}"):
+            assert net(np.ones((1, 2)))._scope.titles == (f"step{i}", "act: Sigmoid")
+    from nn.module import _paths_cache
+
+    assert len(_paths_cache[net][2]) <= 16  # and their paths do not pile up

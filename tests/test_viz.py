@@ -272,7 +272,7 @@ def test_nn_sequential_clusters():
     loss.backward()
     dot = draw_graph(loss)
     nodes, _, clusters = parse(dot)
-    assert {"0", "1", "2"} <= {t[0] for t in clusters.values()}
+    assert {"0: Linear", "1: ReLU", "2: Linear"} <= {t[0] for t in clusters.values()}
     weight = dict(model.named_parameters())["0.weight"]
     assert nodes[v(weight)][0] == "0.weight"
     assert fills(dot)[v(weight)] == "#ffe08a"  # a Parameter
@@ -346,8 +346,8 @@ def test_module_boxes_are_titled_by_name_and_class_and_hold_their_parameters():
         assert not inside(box[v(params[name])], box["2: Linear"])
     assert inside(box[v(params["2.weight"])], box["2: Linear"])
     assert not any(inside(box[v(x)], box[t]) for t in titles)  # data is no module's
-    # without the model, a box is titled by its name alone
-    assert sorted(t[0] for t in parse(draw_graph(loss))[2].values()) == ["0", "1", "2"]
+    # without the model too: the titles travel with the scope paths nn records
+    assert sorted(t[0] for t in parse(draw_graph(loss))[2].values()) == titles
 
 
 def test_nested_modules_are_nested_boxes_and_a_scope_around_the_call_is_one_more():
@@ -427,3 +427,67 @@ def test_a_2_layer_mlp_step_renders_at_most_1600_px_wide():
         assert width <= 1600, width
         assert "rankdir=TB" in dot.source
     assert "rankdir=LR" in draw_graph(micrograd_abc()[-1]).source  # a Value's: micrograd's
+
+
+# ----- module boxes titled without model= (issue 15) --------------------------------------------
+def test_module_boxes_are_titled_by_name_and_class_without_the_model():
+    import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            self.proj = nn.Linear(3, 3, seed=2)
+
+        def forward(self, x):
+            with scope("gate"):  # a user's scope inside a module: a box in the module's
+                g = self.proj(x).sigmoid()
+            return x * g
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.encoder = nn.Sequential(nn.Linear(2, 3, seed=0), Block())
+            self.head = nn.Linear(3, 1, seed=1)
+
+        def forward(self, x):
+            return self.head(self.encoder(x))
+
+    net = Net()
+    with scope("train"):
+        loss = net(Tensor(np.ones((4, 2)))).sum()
+    dot = draw_graph(loss)
+    box = extents(dot)
+    titles = sorted(t[0] for t in parse(dot)[2].values())
+    assert titles == ["0: Linear", "1: Block", "encoder: Sequential", "gate", "head: Linear",
+                      "proj: Linear", "train"]
+    for inner, outer in [("0: Linear", "encoder: Sequential"), ("1: Block", "encoder: Sequential"),
+                         ("proj: Linear", "1: Block"), ("gate", "1: Block"),
+                         ("encoder: Sequential", "train"), ("head: Linear", "train")]:
+        assert inside(box[inner], box[outer]), (inner, outer)
+    assert box["proj: Linear"] != box["gate"]  # two boxes: proj is no child of gate
+    params = dict(net.named_parameters())
+    assert inside(box[v(params["encoder.1.proj.weight"])], box["proj: Linear"])
+    assert parse(draw_graph(loss, model=net))[2] == parse(dot)[2]  # model= changes nothing
+
+
+def test_models_whose_paths_coincide_keep_their_own_titles():
+    import nn
+
+    a = nn.Sequential(nn.Linear(2, 2, seed=0), nn.Tanh())
+    b = nn.Sequential(nn.Sigmoid(), nn.Linear(2, 1, seed=1))
+    x = Tensor(np.ones((1, 2)), requires_grad=True)
+    ya, yb = a(x).sum(), b(x).sum()
+    assert {t[0] for t in parse(draw_graph(ya))[2].values()} == {"0: Linear", "1: Tanh"}
+    assert {t[0] for t in parse(draw_graph(yb))[2].values()} == {"0: Sigmoid", "1: Linear"}
+    # in one drawing their paths are one box each, titled by both
+    both = {t[0] for t in parse(draw_graph(ya + yb))[2].values()}
+    assert both == {"0: Linear | 0: Sigmoid", "1: Tanh | 1: Linear"}
+
+
+def test_a_plain_scope_path_is_titled_by_the_model_given():
+    import nn
+
+    model = nn.Sequential(nn.Linear(2, 2, seed=0))
+    x = Tensor(np.ones((1, 2)), requires_grad=True)
+    with scope("0"):  # a user's path, with no titles of its own
+        y = (x * 2.0).sum()
+    assert [t[0] for t in parse(draw_graph(y))[2].values()] == ["0"]
+    assert [t[0] for t in parse(draw_graph(y, model=model))[2].values()] == ["0: Linear"]
