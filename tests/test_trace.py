@@ -588,3 +588,150 @@ def test_random_programs_compiled_equal_eager_bit_for_bit(names, dtype, seed):
         assert same(out1[0], out2[0]) and same(out1[1], out2[1]), names
         for t1, t2 in zip(a, b):
             assert same(t1.grad, t2.grad), names
+
+
+# ----- Value functions: straight-line float programs ----------------------------------------------
+Value = autograd.Value
+
+
+def value_mlp(seed=0, sizes=(2, 4, 4, 1)):
+    """micrograd's MLP, as benchmarks/bench_tapegrad.py writes it: lists of Values."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers.append([([Value(w) for w in rng.uniform(-1, 1, n_in)], Value(0.0))
+                       for _ in range(n_out)])
+    params = [p for layer in layers for ws, b in layer for p in ws + [b]]
+
+    def model(x):
+        for i, layer in enumerate(layers):
+            acts = [sum((w * xi for w, xi in zip(ws, x)), b) for ws, b in layer]
+            x = [a.relu() for a in acts] if i < len(layers) - 1 else acts
+        return x[0]
+
+    return model, params
+
+
+def demo_step(model, params, X, y):
+    """micrograd's demo step: hinge loss, L2, zero_grad, backward, p.data -= lr * p.grad."""
+    def step(lr):
+        scores = [model(list(map(Value, row))) for row in X]
+        losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
+        loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
+        for p in params:
+            p.grad = 0.0
+        loss.backward()
+        with no_grad():
+            for p in params:
+                p.data -= lr.data * p.grad
+        return loss
+
+    return step
+
+
+def test_a_value_function_prints_as_float_python_and_replays_bit_for_bit():
+    a, b = Value(1.5, label="a"), Value(-0.25, label="b")
+
+    def f(x):
+        y = (a * x + b).tanh() + (x * a).exp() / (b - x) + x.sigmoid() * abs(b) - x ** 2
+        return (y + x.log() + x.sqrt() - x.relu() * 3.0).sin()
+
+    prog = autograd.trace(f, Value(0.5))
+    assert "np." not in prog.source and "exp(" in prog.source  # floats, not numpy calls
+    for x in (0.5, 2.0, 0.25, -0.25, 1e-300):  # (also where log and sqrt give nan)
+        assert prog(Value(x)).data == f(Value(x)).data or np.isnan(f(Value(x)).data)
+        assert type(prog(Value(x)).data) is float
+
+
+def test_a_value_program_keeps_ieee_results_where_python_floats_raise():
+    def f(x, y):
+        return x / y + (x * 1000.0).exp() + (y - y).log()
+
+    prog = autograd.trace(f, Value(1.0), Value(2.0))
+    out = prog(Value(1.0), Value(0.0))  # 1/0, exp(1000), log(0): inf, inf, -inf as eager
+    assert np.isnan(out.data) and np.isnan(f(Value(1.0), Value(0.0)).data)
+    assert prog(Value(-1.0), Value(0.0)).data == f(Value(-1.0), Value(0.0)).data == -np.inf
+
+
+def test_the_micrograd_demo_step_compiles_and_equals_eager_bit_for_bit():
+    X = np.random.default_rng(1).standard_normal((6, 2))
+    y = np.array([1, -1, 1, 1, -1, -1])  # (numpy ints, as the demo's)
+    model1, params1 = value_mlp()
+    model2, params2 = value_mlp()
+    eager, compiled = demo_step(model1, params1, X, y), autograd.compile(
+        demo_step(model2, params2, X, y))
+    for k in range(5):  # two traces, then replays; the learning rate changes every call
+        lr = 1.0 - 0.9 * k / 100
+        l1, l2 = eager(Value(lr)), compiled(Value(lr))
+        assert l1.data == l2.data and type(l2) is Value
+        assert [p.data for p in params1] == [p.data for p in params2]
+        assert [p.grad for p in params1] == [p.grad for p in params2]
+        assert all(type(p.data) is float and type(p.grad) is float for p in params2)
+    prog = next(iter(compiled.programs.values()))[0]
+    assert prog.verified and "greater(" in prog.source  # relu's mask is recorded
+
+
+def test_relu_masks_of_a_value_program_are_recorded_not_baked():
+    w = Value(1.0)
+
+    def f(x):
+        w.grad = 0.0
+        y = (w * x).relu() + abs(x - 1.0)
+        y.backward()
+        return y
+
+    prog = autograd.trace(f, Value(2.0))  # traced where relu and abs pass
+    for x in (-3.0, 0.0, 0.5, 4.0):
+        xs = Value(x)
+        prog(xs)
+        g_prog, gx_prog = w.grad, xs.grad
+        xe = Value(x)
+        f(xe)
+        assert (g_prog, gx_prog) == (w.grad, xe.grad)
+
+
+@pytest.mark.parametrize("read", [
+    lambda x: float(x * 2.0),
+    lambda x: x * 2.0 if x > 0 else x,
+    lambda x: x if bool(x) else x * 2.0,
+    lambda x: x * 2.0 if x.data > 0 else x,
+    lambda x: x * 2.0 if x == Value(1.0) else x,
+    lambda x: Value(float(x.data)),
+    lambda x: x.exp() if x.data.exp() != 0 else x,
+])
+def test_a_value_program_never_bakes_a_traced_float(read):
+    message = raises_trace_error(lambda x: read(x), Value(1.0))
+    assert HERE in message and "a Value" in message
+
+
+def test_a_values_data_and_grad_from_before_the_trace_are_read_at_every_call():
+    p = Value(3.0, label="p")
+    p.grad = 0.5  # a gradient f does not clear: backward adds to it, as eager does
+
+    def f(x):
+        y = p * x + p.data * 2.0  # (p.data: read at every call, no gradient through it)
+        y.backward()
+        return y
+
+    prog = autograd.trace(f, Value(2.0))
+    assert p.grad == 2.5
+    p.data, p.grad = 4.0, 1.0
+    assert prog(Value(5.0)).data == 28.0 and p.grad == 6.0
+    p.grad = 0.0  # eager would not add: the program refuses instead of guessing
+    with pytest.raises(RuntimeError, match="Value's .grad was nonzero when traced"):
+        prog(Value(5.0))
+
+
+def test_a_value_argument_is_part_of_the_signature_by_kind_only():
+    prog = autograd.trace(lambda x, n: x * n, Value(2.0), 3)
+    assert prog(Value(5.0), 3).data == 15.0
+    with pytest.raises(ValueError, match="Value, 4"):
+        prog(Value(5.0), 4)
+
+
+def test_a_value_program_keeps_the_sign_of_zero():
+    def f(x):
+        return (x + 0.0) * 1.0 - 0.0  # -0.0 + 0.0 is 0.0: x + 0 is not x for floats
+
+    prog = autograd.trace(f, Value(1.0))
+    assert np.signbit(prog(Value(-0.0)).data) == np.signbit(f(Value(-0.0)).data)
