@@ -866,6 +866,32 @@ def _trace(f: Callable, example_args: tuple, names: list[str] | None = None,
 
 
 # ----- the program -----------------------------------------------------------------------------
+BUFFER_BYTES = 1024  # intermediates from this size are written into kept arrays (out=)
+# ops that never return a view of an input: an array read only by them cannot escape
+_NO_VIEW = {"add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "square",
+            "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "softplus", "erf",
+            "maximum", "minimum", "where", "sum", "mean", "max", "min", "logsumexp",
+            "matmul", "linear", "cross_entropy", "cast", "greater", "greater_equal", "less",
+            "less_equal", "equal", "not_equal", "sign", "pad", "windows", "unwindows",
+            "untake", "concatenate", "stack", "copy"}
+_VIEWS = {"reshape", "transpose", "getitem"}  # may return a view of their input
+
+
+def _ufunc(name: str, extra: str = "") -> Callable:
+    return lambda a, out: f"np.{name}({', '.join(a)}{extra}, out={out})"
+
+
+# how an op writes into a given array: numpy's ufunc (the op's own kernel) with out=, the same
+# numbers as a new array; x @ w + b as the product into the array, then the bias added in place
+_UFUNC_FORMS: dict[str, Callable] = {
+    "add": _ufunc("add"), "sub": _ufunc("subtract"), "mul": _ufunc("multiply"),
+    "div": _ufunc("divide"), "neg": _ufunc("negative"), "exp": _ufunc("exp"),
+    "log": _ufunc("log"), "sqrt": _ufunc("sqrt"), "tanh": _ufunc("tanh"), "sin": _ufunc("sin"),
+    "cos": _ufunc("cos"), "abs": _ufunc("abs"), "maximum": _ufunc("maximum"),
+    "minimum": _ufunc("minimum"), "relu": _ufunc("maximum", ", 0"),
+    "matmul": _ufunc("matmul"),
+    "linear": lambda a, out: f"np.add(np.matmul({a[0]}, {a[1]}, out={out}), {a[2]}, out={out})",
+    **{op.name: _ufunc(op.name) for op in ops.COMPARISONS.values()}}
 _PREC = {"==": 6, "!=": 6, ">": 6, ">=": 6, "<": 6, "<=": 6, "+": 11, "-": 11, "*": 12, "/": 12,
          "@": 12}
 _ATOM = 100
@@ -973,6 +999,7 @@ class Program:
         self._out_objs = [tr.vars[r[1]] if r[0] == "v" else None for r in out_refs]
         self.constants: dict[str, Any] = {}
         self._scalar_templates = {}
+        self._local = threading.local()
         self.source = self._generate(tr, nargs, inputs)
         self._effect_copies = [c and not isinstance(o, Value) for c, (o, _, _) in
                                zip(self._copies(tr), effects)]  # (floats are never shared)
@@ -1112,6 +1139,10 @@ class Program:
             if ref is not None and ref[0] == "v":
                 pinned.add(res(ref[1]))
         pinned.update(res(r[1]) for r in self._data_refs)
+        escape = {res(r[1]) for r in self._out_refs + self._data_refs if r[0] == "v"}
+        escape.update(res(r[1]) for _, _, r in self._effects if r is not None and r[0] == "v")
+        buffered = self._bufferable(instrs, res, escape)
+        self._buf_specs: list[tuple] = []
 
         lines: list[str] = []
         pending: dict[int, tuple[str, int]] = {}  # inlinable var -> (expression, precedence)
@@ -1164,13 +1195,14 @@ class Program:
                     self._template_of(op, params, refs)
                 if template.startswith("xp."):
                     used_xp[0] = True
-                args = []
+                args, raw = [], []
                 for pos, (r, cast) in enumerate(zip(refs, casts)):
                     expr, prec = operand(r, ins, pos)
                     if cast is not None and not self._promotes(ins, pos, cast):
                         expr, prec = f"{_paren(expr, prec, _ATOM)}.astype({ops._lit(cast)})", \
                             _ATOM
                     args.append(_place(template, pos, expr, prec))
+                    raw.append(expr)
                 kw = {k: ops._lit(v) for k, v in params.items() if k != "index"}
                 if "{index}" in template:
                     kw["index"] = self._index(params["index"], const_name, tr)
@@ -1181,6 +1213,10 @@ class Program:
                         self.constants[helper] = _HELPERS[helper]
                 expr = template.format(*args, **kw)
                 prec = _template_prec(template)
+                if out in buffered:  # into this program's own array, kept across calls
+                    buf = f"_b{len(self._buf_specs)}"
+                    self._buf_specs.append((vars_[out].shape, vars_[out].dtype))
+                    expr, prec = _UFUNC_FORMS[op.name](raw, buf), _ATOM
                 if uses.get(out, 0) == 1 and out not in pinned:
                     pending[out] = (expr, prec)
                 else:
@@ -1218,6 +1254,7 @@ class Program:
         params = [names[v] for v, var in enumerate(vars_) if var.kind == "arg"]
         params += [names[v] for v in tr.cell_vars]
         params += [names[v] for v in tr.grad_in.values()]
+        params += [f"_b{i}" for i in range(len(self._buf_specs))]
         self._params_order = params
         head = [f"def {self.name}({', '.join(params)}):"]
         if used_xp[0]:
@@ -1285,6 +1322,37 @@ class Program:
             self._template_of(ins[1], ins[2], ins[3])
         pos = ins[3].index(r)
         return template.count(f"{{{pos}}}") > 1
+
+    def _bufferable(self, instrs: list, res: Callable, escape: set) -> set:
+        """The vars whose arrays the program may keep and overwrite at its next call (numpy's
+        ``out=``): an elementwise op's or a product's result of at least ``BUFFER_BYTES``
+        (numpy reuses smaller blocks itself) that does not escape: not a result, a
+        gradient stored or an optimizer's input, and read only by ops that never return
+        a view of an input, or by views that are themselves read only so (``t1.T @ g``)."""
+        ok: dict[int, bool] = {}
+        for ins in reversed(instrs):  # (a view's readers come after it)
+            if ins[0] == "op":
+                name, out = ins[1].name, ins[4]
+                safe = not ins[1].custom and (name in _NO_VIEW or name in _VIEWS and
+                                              ok.get(out, True) and out not in escape)
+                for r in ins[3]:
+                    if r[0] == "v":
+                        ok[res(r[1])] = ok.get(res(r[1]), True) and safe
+            elif ins[0] == "call":
+                for r in ins[3]:
+                    if r is not None and r[0] == "v":
+                        ok[res(r[1])] = False
+        out = set()
+        for ins in instrs:
+            if ins[0] != "op" or ins[1].name not in _UFUNC_FORMS or ins[1].custom:
+                continue
+            v = ins[4]
+            var = self._tr_vars[v]
+            if var.scalar or not var.shape or v in escape or not ok.get(v, True) or \
+                    int(np.prod(var.shape)) * var.dtype.itemsize < BUFFER_BYTES:
+                continue
+            out.add(v)
+        return out
 
     @staticmethod
     def _flush(pending: dict, lines: list, name_of: Callable) -> None:
@@ -1487,6 +1555,11 @@ class Program:
         vals += [t.data for t in self._cells]
         if self._grad_in:
             vals += [t.grad for t in self._grad_in]
+        if self._buf_specs:  # (per thread: two threads may run one program at once)
+            bufs = self._local.__dict__.get("bufs")
+            if bufs is None:
+                bufs = self._local.bufs = [np.empty(s, d) for s, d in self._buf_specs]
+            vals += bufs
         token = backend.quiet_enter()
         try:
             outs, grads, *datas = self._fn(*vals)

@@ -735,3 +735,97 @@ def test_a_value_program_keeps_the_sign_of_zero():
 
     prog = autograd.trace(f, Value(1.0))
     assert np.signbit(prog(Value(-0.0)).data) == np.signbit(f(Value(-0.0)).data)
+
+
+# ----- buffers: intermediates written into arrays the program keeps (out=) ------------------------
+TRACE = sys.modules["autograd.trace"]  # (autograd.trace is the function)
+
+
+@pytest.fixture
+def every_buffer(monkeypatch):
+    monkeypatch.setattr(TRACE, "BUFFER_BYTES", 0)  # (small arrays too)
+
+
+def test_large_intermediates_are_written_into_kept_arrays_with_the_same_bits():
+    rng = np.random.default_rng(0)
+    W = Tensor(rng.standard_normal((64, 32)), requires_grad=True, label="W")
+    b = Tensor(rng.standard_normal(32), requires_grad=True, label="b")
+
+    def f(x):
+        W.grad = b.grad = None
+        h = autograd.linear(x, W, b).relu()
+        loss = ((h * h).exp().tanh() - h / 3.0).sum()
+        loss.backward()
+        return loss
+
+    prog = autograd.trace(f, rng.standard_normal((16, 64)))
+    assert "out=_b" in prog.source and "np.add(np.matmul(" in prog.source
+    for _ in range(3):
+        x = rng.standard_normal((16, 64))
+        out = prog(x)
+        grads = W.grad, b.grad
+        assert same(out, f(Tensor(x))) and same(grads[0], W.grad) and same(grads[1], b.grad)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x, y: ((x * y).T, (x + y).reshape(-1), (x - y)[1:], x * 2.0),  # views escape
+    lambda x, y: (x * y + 1.0, (x * y + 1.0).sum()),
+])
+def test_no_result_of_a_call_shares_a_kept_array(every_buffer, f):
+    prog = autograd.trace(f, np.ones((3, 4)), np.ones((3, 4)))
+    rng = np.random.default_rng(1)
+    x1, y1 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    first = prog(x1, y1)
+    prog(rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))  # overwrites the buffers
+    for a, b in zip(first, f(Tensor(x1), Tensor(y1))):
+        assert same(a, b)
+
+
+def test_gradients_and_optimizer_inputs_are_never_kept_arrays(every_buffer):
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(nn.Linear(4, 8, seed=0), nn.ReLU(), nn.Linear(8, 3, seed=1))
+    opt = nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, labels):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    prog = autograd.trace(step, rng.standard_normal((5, 4)), np.array([0, 1, 2, 0, 1]))
+    assert "out=_b" in prog.source
+    prog(rng.standard_normal((5, 4)), np.array([2, 1, 0, 0, 1]))
+    kept = [p.grad.copy() for p in model.parameters()]
+    prog(rng.standard_normal((5, 4)), np.array([1, 1, 0, 2, 1]))
+    prog(rng.standard_normal((5, 4)), np.array([1, 0, 0, 2, 2]))
+    assert not any(np.shares_memory(p.grad, q.grad) for p in model.parameters()
+                   for q in model.parameters() if p is not q)
+    assert not all(same(k, p.grad) for k, p in zip(kept, model.parameters()))
+
+
+@settings(max_examples=30)
+@given(names=st.lists(st.sampled_from(sorted(OPS)), min_size=1, max_size=6),
+       seed=st.integers(0, 2**16))
+def test_random_programs_with_every_intermediate_buffered_equal_eager(names, seed):
+    f = random_program(names)
+    rng = np.random.default_rng(seed)
+    old = TRACE.BUFFER_BYTES
+    TRACE.BUFFER_BYTES = 0
+    try:
+        prog = autograd.trace(f, *[Tensor(rng.standard_normal(s), requires_grad=True)
+                                   for s in ((3, 4), (3, 4), (4, 4), (4,))])
+    finally:
+        TRACE.BUFFER_BYTES = old
+    calls = []
+    for _ in range(3):  # results of every call checked after the last one
+        a = [rng.standard_normal(s) for s in ((3, 4), (3, 4), (4, 4), (4,))]
+        ts = [Tensor(v, requires_grad=True) for v in a]
+        calls.append((a, prog(*ts), [t.grad for t in ts]))
+    for a, out, grads in calls:
+        ts = [Tensor(v, requires_grad=True) for v in a]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = f(*ts)
+        assert same(out[0], expected[0]) and same(out[1], expected[1]), names
+        assert all(same(g, t.grad) for g, t in zip(grads, ts)), names
