@@ -1141,8 +1141,8 @@ class Program:
         pinned.update(res(r[1]) for r in self._data_refs)
         escape = {res(r[1]) for r in self._out_refs + self._data_refs if r[0] == "v"}
         escape.update(res(r[1]) for _, _, r in self._effects if r is not None and r[0] == "v")
-        buffered = self._bufferable(instrs, res, escape)
-        self._buf_specs: list[tuple] = []
+        buffered = self._share_buffers(instrs, res, self._bufferable(instrs, res, escape),
+                                       uses, pinned)
 
         lines: list[str] = []
         pending: dict[int, tuple[str, int]] = {}  # inlinable var -> (expression, precedence)
@@ -1214,9 +1214,7 @@ class Program:
                 expr = template.format(*args, **kw)
                 prec = _template_prec(template)
                 if out in buffered:  # into this program's own array, kept across calls
-                    buf = f"_b{len(self._buf_specs)}"
-                    self._buf_specs.append((vars_[out].shape, vars_[out].dtype))
-                    expr, prec = _UFUNC_FORMS[op.name](raw, buf), _ATOM
+                    expr, prec = _UFUNC_FORMS[op.name](raw, f"_b{buffered[out]}"), _ATOM
                 if uses.get(out, 0) == 1 and out not in pinned:
                     pending[out] = (expr, prec)
                 else:
@@ -1353,6 +1351,55 @@ class Program:
                 continue
             out.add(v)
         return out
+
+    def _share_buffers(self, instrs: list, res: Callable, buffered: set, uses: dict,
+                       pinned: set) -> dict[int, int]:
+        """Which kept array each buffered var is written into: one array serves several
+        vars whose lifetimes do not overlap (as few arrays as a step needs at once, as
+        malloc's reuse of freed blocks gives: a small working set stays in cache). A var
+        lives from the line that computes it (an inlined one: its consumer's line) to the
+        last line that reads it or a view of it."""
+        at: dict[int, float] = {}  # var -> the line (instruction index) that computes it
+        waiting: dict[int, list[int]] = {}  # inlined vars -> the vars their expression holds
+        for i, ins in enumerate(instrs):
+            if ins[0] == "op":
+                out = ins[4]
+                tree = [out] + [w for r in ins[3] if r[0] == "v"
+                                for w in waiting.pop(res(r[1]), ())]
+                if uses.get(out, 0) == 1 and out not in pinned:
+                    waiting[out] = tree
+                else:
+                    at.update((w, i) for w in tree)
+            else:  # pending expressions are printed before an in-place update or a step
+                at.update((w, i - 0.5) for tree in waiting.values() for w in tree)
+                waiting.clear()
+        at.update((w, len(instrs)) for tree in waiting.values() for w in tree)
+        end: dict[int, float] = {}
+        for i, ins in reversed(list(enumerate(instrs))):
+            line = at.get(ins[4], i) if ins[0] == "op" else i
+            for r in self._refs_of(ins):
+                if r[0] == "v":
+                    v = res(r[1])
+                    end[v] = max(end.get(v, line), line)
+            if ins[0] == "op" and ins[1].name in _VIEWS and ins[3][0][0] == "v":
+                v = res(ins[3][0][1])  # a view keeps its base alive
+                end[v] = max(end.get(v, -1), end.get(ins[4], -1))
+        self._buf_specs: list[tuple] = []
+        last_end: list[float] = []
+        which: dict[int, int] = {}
+        for v in sorted(buffered, key=lambda v: at[v]):
+            spec = (self._tr_vars[v].shape, self._tr_vars[v].dtype)
+            free = [k for k, s in enumerate(self._buf_specs)
+                    if s == spec and last_end[k] < at[v]]
+            if free:
+                k = free[0]
+            else:
+                k = len(self._buf_specs)
+                self._buf_specs.append(spec)
+                last_end.append(0.0)
+            which[v] = k
+            last_end[k] = max(end.get(v, at[v]), at[v])
+        return which
 
     @staticmethod
     def _flush(pending: dict, lines: list, name_of: Callable) -> None:

@@ -829,3 +829,18 @@ def test_random_programs_with_every_intermediate_buffered_equal_eager(names, see
             expected = f(*ts)
         assert same(out[0], expected[0]) and same(out[1], expected[1]), names
         assert all(same(g, t.grad) for g, t in zip(grads, ts)), names
+
+
+def test_one_kept_array_serves_vars_whose_lifetimes_do_not_overlap(every_buffer):
+    def f(x):
+        a = x * 2.0
+        v = a.T  # a view: a's array lives as long as v is read
+        b = (x + 1.0) * 3.0
+        c = (b - 1.0) * (b + 1.0)
+        return (v.T * c + v.T).sum(), c
+
+    prog = autograd.trace(f, np.ones((4, 4)))
+    assert "out=_b0" in prog.source and len(prog._buf_specs) < prog.source.count("out=")
+    x = np.random.default_rng(3).standard_normal((4, 4))
+    for a, b in zip(prog(x), f(Tensor(x))):
+        assert same(a, b)
