@@ -57,20 +57,22 @@ def mlp(name: str, use_nn: bool = True):
     return autograd.compile(step), to_float
 
 
-def scalar_mlp():
-    """micrograd's demo step under ``autograd.compile``, written as a user would: the
+def scalar_step():
+    """micrograd's demo step, written for ``autograd.compile`` as a user would: the
     learning rate of the schedule is an argument (a Value: a Python float would be a
     constant of the program), the update reads its float as eager code does (``lr.data``),
     and the demo's accuracy, which the step discards, is left out (it compares scores in
-    Python, which a trace refuses: TraceError)."""
+    Python, which a trace refuses: TraceError). Returns (the step, not compiled yet, the
+    model's parameters, their initial values)."""
     import bench_tapegrad as B
 
     X, y, init = C.scalar_mlp_data()
     model = B.MLP(C.SCALAR_SIZES[0], list(C.SCALAR_SIZES[1:]))
     params = model.parameters()
+    for p, v in zip(params, init, strict=True):
+        p.data = v
     alpha = C.SCALAR_ALPHA
 
-    @autograd.compile
     def step(lr):
         inputs = [list(map(Value, xrow)) for xrow in X]
         scores = list(map(model, inputs))
@@ -84,6 +86,13 @@ def scalar_mlp():
             p.data -= lr.data * p.grad
         return total_loss
 
+    return step, params, init
+
+
+def scalar_mlp():
+    """The demo step under ``autograd.compile``, with the schedule's learning rate."""
+    fn, params, init = scalar_step()
+    step = autograd.compile(fn)
     k = 0
 
     def run():
