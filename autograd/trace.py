@@ -3,9 +3,10 @@ forward pass, the backward pass its ``backward``/``grad`` calls run, the in-plac
 an optimizer's ``step``) as a plain numpy program; ``compile`` caches one per signature.
 
 One mechanism: while a trace is open in a thread, the entry points of the engine (``Tensor``'s
-op application, in-place operators, ``backward``, ``detach``, the comparisons) are swapped for
-recording versions (so eager code pays nothing for this module), and every primitive appends
-``(op, parameters, input slots, output slot)`` to the program. The backward pass is recorded
+and ``Value``'s op application, in-place operators, ``backward``, ``detach``, the comparisons,
+``.data`` and ``.grad``) are swapped for recording versions (so eager code pays nothing for
+this module), and every primitive appends ``(op, parameters, input slots, output slot)`` to
+the program. The backward pass is recorded
 as ``create_graph`` records it: the op table's VJPs run on nodes. Each op prints itself with
 its ``code`` fact, so the printed program is the program that runs (``Program.source``).
 The swap is process-wide while a trace is open: other threads then take the entry points'
@@ -14,6 +15,11 @@ plain paths (their own ``state.tracer`` is None), with the same results, a littl
 Python numbers and numpy arrays that ``f`` reads from outside are constants of the program
 (their values when traced, as in ``jax.jit``): pass them as arguments, or hold them in a
 Tensor, to have them read at every call.
+
+A ``Value`` function becomes a straight-line float program. Inside it ``v.data`` of a traced
+Value is a stand-in Value (its arithmetic is recorded) and ``v.data = ...`` is a recorded
+write, so micrograd's ``p.data -= lr * p.grad`` replays; ``float()``, ``bool()`` and
+comparisons of a traced Value raise (a Value has no ``where`` for a mask to feed).
 
 Never a silently baked value: a value computed from a traced input is either recorded or read
 by Python, and a read raises ``TraceError`` naming the user's line: ``.data``, ``item()``,
