@@ -3,9 +3,10 @@ forward pass, the backward pass its ``backward``/``grad`` calls run, the in-plac
 an optimizer's ``step``) as a plain numpy program; ``compile`` caches one per signature.
 
 One mechanism: while a trace is open in a thread, the entry points of the engine (``Tensor``'s
-op application, in-place operators, ``backward``, ``detach``, the comparisons) are swapped for
-recording versions (so eager code pays nothing for this module), and every primitive appends
-``(op, parameters, input slots, output slot)`` to the program. The backward pass is recorded
+and ``Value``'s op application, in-place operators, ``backward``, ``detach``, the comparisons,
+``.data`` and ``.grad``) are swapped for recording versions (so eager code pays nothing for
+this module), and every primitive appends ``(op, parameters, input slots, output slot)`` to
+the program. The backward pass is recorded
 as ``create_graph`` records it: the op table's VJPs run on nodes. Each op prints itself with
 its ``code`` fact, so the printed program is the program that runs (``Program.source``).
 The swap is process-wide while a trace is open: other threads then take the entry points'
@@ -14,6 +15,11 @@ plain paths (their own ``state.tracer`` is None), with the same results, a littl
 Python numbers and numpy arrays that ``f`` reads from outside are constants of the program
 (their values when traced, as in ``jax.jit``): pass them as arguments, or hold them in a
 Tensor, to have them read at every call.
+
+A ``Value`` function becomes a straight-line float program. Inside it ``v.data`` of a traced
+Value is a stand-in Value (its arithmetic is recorded) and ``v.data = ...`` is a recorded
+write, so micrograd's ``p.data -= lr * p.grad`` replays; ``float()``, ``bool()`` and
+comparisons of a traced Value raise (a Value has no ``where`` for a mask to feed).
 
 Never a silently baked value: a value computed from a traced input is either recorded or read
 by Python, and a read raises ``TraceError`` naming the user's line: ``.data``, ``item()``,
@@ -40,8 +46,10 @@ import numpy as np
 from numpy import ndarray
 
 from . import backend, engine, functional, ops
+from . import value as value_module
 from .engine import Node, Op, state
 from .tensor import Tensor
+from .value import Value
 
 tensor_module = sys.modules[Tensor.__module__]  # (autograd.tensor is also a function's name)
 
@@ -81,12 +89,18 @@ def _read_error(obj: Any, what: str) -> TraceError:
 
 # ----- a trace in progress ---------------------------------------------------------------------
 class _Var:
-    """One value of the program: an input, a state tensor, an old .grad, or an op's output."""
+    """One value of the program: an input, a state tensor, an old .grad, or an op's output.
+    ``scalar``: a Value's float (printed as float Python), not an array."""
 
-    __slots__ = ("kind", "obj", "shape", "dtype", "index")
+    __slots__ = ("kind", "obj", "shape", "dtype", "index", "scalar")
 
-    def __init__(self, kind: str, obj: Any, shape: tuple, dtype: Any, index: int) -> None:
+    def __init__(self, kind: str, obj: Any, shape: tuple, dtype: Any, index: int,
+                 scalar: bool = False) -> None:
         self.kind, self.obj, self.shape, self.dtype, self.index = kind, obj, shape, dtype, index
+        self.scalar = scalar
+
+
+_F64 = np.dtype(np.float64)
 
 
 class _Tracer:
@@ -98,9 +112,12 @@ class _Tracer:
         self.instrs: list[tuple] = []
         self.consts: list[Any] = []
         self.const_names: dict[int, str] = {}  # const index -> label of the tensor it came from
-        self.cells: list[Tensor] = []  # state tensors, in order of first use
+        self.cells: list[Any] = []  # state tensors and Values, in order of first use
+        self.cell_vars: list[int] = []  # their vars (a Value's var_of moves when written)
+        self.data_set: dict[int, Value] = {}  # Values whose .data f assigned
         self.grad_in: dict[int, int] = {}  # id(tensor) -> var of its .grad read at entry
         self.guards: dict[int, tuple[Any, bool]] = {}  # id -> (tensor, .grad was None)
+        self.value_guards: dict[int, tuple[Any, bool]] = {}  # id -> (Value, .grad was 0.0)
         self.grad_set: dict[int, Any] = {}  # tensors whose .grad f assigned
         self.written: dict[int, Tensor] = {}  # state tensors changed in place
         self.grad_of: dict[int, Node] = {}  # var of a gradient -> the node it is for (names)
@@ -115,9 +132,9 @@ class _Tracer:
         except AttributeError:  # a node being built
             return False
 
-    def var(self, kind: str, obj: Any, shape: tuple, dtype: Any) -> int:
+    def var(self, kind: str, obj: Any, shape: tuple, dtype: Any, scalar: bool = False) -> int:
         v = len(self.vars)
-        self.vars.append(_Var(kind, obj, shape, dtype, v))
+        self.vars.append(_Var(kind, obj, shape, dtype, v, scalar))
         if obj is not None:
             self.var_of[id(obj)] = v
             self.keep.append(obj)
@@ -127,14 +144,54 @@ class _Tracer:
         self.var_of[id(obj)] = v
         self.keep.append(obj)
 
-    def var_of_tensor(self, t: Tensor) -> int:
-        """The var of a live tensor, registering a state tensor at its first use."""
+    def var_of_tensor(self, t: Any) -> int:
+        """The var of a live tensor (or Value), registering a state one at its first use."""
         v = self.var_of.get(id(t))
         if v is None:
-            data = _DATA.__get__(t)
-            v = self.var("cell", t, data.shape, data.dtype)
+            if isinstance(t, Value):
+                v = self.var("cell", t, (), _F64, scalar=True)
+            else:
+                data = _DATA.__get__(t)
+                v = self.var("cell", t, data.shape, data.dtype)
             self.cells.append(t)
+            self.cell_vars.append(v)
         return v
+
+    # Values: a straight-line float program
+    def ref_value(self, a: Any, what: str) -> tuple:
+        """A Value op's argument: a var, or a float literal (a Value made in f from
+        constants, or a number converted as eager converts it)."""
+        if isinstance(a, Node):
+            if self.is_live(a):
+                return ("v", self.var_of_tensor(a))
+            return ("k", _DATA.__get__(a))
+        return ("k", a if type(a) is float else value_module._scalar(a, what))
+
+    def stand_in(self, v: Value) -> Value:
+        """A leaf Value standing for a traced Value's float: ``v.data`` inside a trace, and
+        the gradients a first-order backward hands out. Arithmetic on it is recorded; Python
+        reading its number (float, bool, comparisons) raises TraceError."""
+        out = _leaf_value(_DATA.__get__(v))
+        self.alias(out, self.var_of_tensor(v))
+        return out
+
+    def write_value(self, target: Value, value: Any) -> None:
+        """``target.data = value``: the program assigns it at every call (``p.data -= lr *
+        p.grad`` under no_grad, micrograd's update); later reads see the new value."""
+        if isinstance(value, Node) and self.is_live(value):
+            if not isinstance(value, Value):
+                raise TypeError(f"Value.data: cannot assign a {type(value).__name__}")
+            v = self.var_of_tensor(value)
+            f = _DATA.__get__(value)
+        else:
+            f = _DATA.__get__(value) if isinstance(value, Value) else \
+                value_module._scalar(value, "Value.data")
+            holder = _leaf_value(f)
+            v = self.var("op", holder, (), _F64, scalar=True)
+            self.instrs.append(("op", _FLOAT, {}, [("k", f)], v, [None]))
+        self.alias(target, v)
+        self.data_set[id(target)] = target
+        _DATA.__set__(target, f)
 
     def const(self, value: Any, name: str = "") -> tuple:
         self.consts.append(value)
@@ -177,6 +234,26 @@ class _Tracer:
             return holder
         return self.vars[v].obj[0]
 
+    def read_value_grad(self, v: Value) -> Any:
+        """A Value's ``.grad`` from before the trace: 0.0 (eager's backward skips adding it:
+        the program assumes 0.0 again, a guard), or else an input read at every call."""
+        g = _GRAD.__get__(v)
+        if type(g) is not float:
+            raise TraceError(f"reading .grad of a Value, at {_user_line()}: it holds a "
+                             f"{type(g).__name__} from before the trace (create_graph?); "
+                             "set it inside the traced function (p.grad = 0.0)")
+        self.value_guards.setdefault(id(v), (v, g == 0.0))
+        if g == 0.0:
+            return g
+        w = self.grad_in.get(id(v))
+        if w is None:
+            holder = _leaf_value(g)
+            w = self.grad_in[id(v)] = self.var("gradin", holder, (), _F64, scalar=True)
+            self.vars[w].obj = (holder, v)
+            self.var_of[id(holder)] = w
+            return holder
+        return self.vars[w].obj[0]
+
     def labels(self, labels: Tensor, n: int, c: int) -> Any:
         """Class labels for cross_entropy: a traced tensor's range is checked by the program
         at every call (a recorded op), its dtype and shape now."""
@@ -212,6 +289,16 @@ _COPY = Op("copy", lambda xp, x, *, dtype=None: np.array(x, dtype=dtype, copy=Tr
 _LABELS = Op("check_labels", lambda xp, labels, *, classes: tensor_module._label_range(
     labels, classes), ops._no_vjp, reads=(), nondiff=(0,), code="check_labels({0}, {classes})")
 _HELPERS = {"check_labels": tensor_module._label_range}  # what ops print as a plain call
+# a float written into a Value's .data (a literal of the program)
+_FLOAT = Op("float", lambda xp, x: x, ops._no_vjp, reads=(), code="{0}")
+# the masks of Values' VJPs (relu's, abs's, pow's): floats 0.0 and 1.0, as backend.scalar's
+_SCALAR_MASKS = {
+    "greater": Op("greater", lambda xp, x, y: xp.greater(x, y), ops._no_vjp, reads=(),
+                  nondiff=(0, 1)),
+    "less": Op("less", lambda xp, x, y: xp.less(x, y), ops._no_vjp, reads=(), nondiff=(0, 1)),
+    "equal": Op("equal", lambda xp, x, y: xp.equal(x, y), ops._no_vjp, reads=(),
+                nondiff=(0, 1)),
+    "sign": Op("sign", lambda xp, x: xp.sign(x), ops._no_vjp, reads=(), nondiff=(0,))}
 
 
 def _run_op(tr: _Tracer, op: Op, args: tuple, params: dict | None, refs: list) -> Tensor:
@@ -241,6 +328,21 @@ def _traced_apply(op: Op, args: tuple, params: dict | None = None) -> Any:
         return _orig["_apply"](op, args, params)  # constants in, a constant out
     refs = [tr.ref(a, op.name) for a in args]
     return _run_op(tr, op, args, params, refs)
+
+
+def _traced_value_apply(op: Op, args: tuple, params: dict | None = None) -> Any:
+    tr = state.tracer
+    if tr is None or not any(isinstance(a, Node) and tr.is_live(a) for a in args):
+        return _orig["value_apply"](op, args, params)
+    refs = [tr.ref_value(a, op.name) for a in args]
+    tr.reads_ok += 1
+    try:
+        out = _orig["value_apply"](op, args, params)
+    finally:
+        tr.reads_ok -= 1
+    v = tr.var("op", out, (), _F64, scalar=True)
+    tr.instrs.append(("op", op, params or {}, refs, v, [None] * len(refs)))
+    return out
 
 
 def _traced_init(self: Tensor, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -331,7 +433,7 @@ def _traced_backprop(root: Node, seed: Any, create_graph: bool = False, oldest: 
     # arrays are: nothing later in f can backpropagate into them
     grads = _orig["backprop"](root, seed, True, oldest)
     for n, g in grads.items():  # names for the program: the gradient of y_pred is dy_pred
-        if isinstance(g, Tensor) and id(g) in tr.var_of and n.label:
+        if isinstance(g, Node) and id(g) in tr.var_of and n.label:
             tr.grad_of.setdefault(tr.var_of[id(g)], n)
     if not create_graph:
         seen: set[int] = set()
@@ -342,6 +444,8 @@ def _traced_backprop(root: Node, seed: Any, create_graph: bool = False, oldest: 
                 seen.add(v)
             elif isinstance(g, Tensor):
                 grads[n] = _DATA.__get__(g)
+            elif isinstance(g, Value):  # (floats never alias: no copies)
+                grads[n] = tr.stand_in(g) if tr.is_live(g) else _DATA.__get__(g)
     return grads
 
 
@@ -365,14 +469,51 @@ def _comparison(symbol: str) -> Callable:
     return compare
 
 
+def _value_comparison(symbol: str) -> Callable:
+    orig = getattr(Value, _DUNDER[symbol])
+
+    def compare(self: Value, other: Any) -> Any:
+        tr = state.tracer
+        if tr is not None and (tr.is_live(self) or isinstance(other, Node)
+                               and tr.is_live(other)):
+            raise _read_error(self, f"comparing ({symbol})")  # Value has no where to feed
+        return orig(self, other)
+
+    return compare
+
+
+def _value_read(name: str, what: str) -> Callable:
+    orig = getattr(Value, name)
+
+    def read(self: Value) -> Any:
+        tr = state.tracer
+        if tr is not None and not tr.reads_ok and tr.is_live(self):
+            raise _read_error(self, what)
+        return orig(self)
+
+    return read
+
+
+def _traced_value_repr(self: Value) -> str:
+    tr = state.tracer
+    if tr is None or not tr.is_live(self):
+        return _orig["value_repr"](self)
+    return "Value(<traced>)"
+
+
 def _node_mask(name: str, op: Op) -> Callable:
     orig = getattr(ops.node_ns, name)
+    scalar_op = _SCALAR_MASKS[name]
 
     def mask(*xs: Any) -> Any:
         tr = state.tracer
-        if tr is None or not any(isinstance(x, Tensor) and tr.is_live(x) for x in xs):
+        if tr is None:
             return orig(*xs)
-        return Tensor._apply(op, xs)
+        if any(isinstance(x, Tensor) and tr.is_live(x) for x in xs):
+            return Tensor._apply(op, xs)
+        if any(isinstance(x, Value) and tr.is_live(x) for x in xs):
+            return Value._apply(scalar_op, xs)
+        return orig(*xs)
 
     return mask
 
@@ -389,7 +530,7 @@ def _node_minus_onehot(p: Any, at: tuple) -> Any:
 
 def _node_where(c: Any, x: Any, y: Any) -> Any:
     tr = state.tracer
-    if tr is not None and isinstance(c, Tensor) and tr.is_live(c):
+    if tr is not None and isinstance(c, Node) and tr.is_live(c):
         return engine.apply(ops.WHERE, c, x, y)  # a traced mask stays an input, not a value
     return _orig["where"](c, x, y)
 
@@ -413,12 +554,17 @@ def _get_data(self: Node) -> Any:
     tr = state.tracer
     if tr is not None and not tr.reads_ok and tr.is_live(self) \
             and sys._getframe(1).f_code not in _ALLOWED:
+        if isinstance(self, Value):  # a traced float: arithmetic on it is recorded
+            return tr.stand_in(self)
         raise _read_error(self, f"reading the value ({sys._getframe(1).f_code.co_name})")
     return v
 
 
 def _set_data(self: Node, value: Any) -> None:
     tr = state.tracer
+    if tr is not None and not tr.reads_ok and isinstance(self, Value) and \
+            (tr.is_live(self) or isinstance(value, Node) and tr.is_live(value)):
+        return tr.write_value(self, value)
     if tr is not None and not tr.reads_ok and tr.is_live(self):
         raise TraceError(f"assigning .data of a traced tensor, at {_user_line()}: the program "
                          "would not repeat it; change it with an in-place operator under "
@@ -431,6 +577,10 @@ def _get_grad(self: Node) -> Any:
     tr = state.tracer
     if tr is None or tr.reads_ok or g is None and not tr.is_live(self):
         return g
+    if isinstance(self, Value):
+        if id(self) in tr.grad_set or _ID.__get__(self) >= tr.start:
+            return g  # set in f, or a Value of f's own
+        return tr.read_value_grad(self)
     if g is None or isinstance(g, Node) and tr.is_live(g):
         if id(self) not in tr.grad_set:  # a branch on `.grad is None` is guarded
             tr.guards.setdefault(id(self), (self, g is None))
@@ -480,6 +630,8 @@ def _swap_in() -> None:
                          backprop=engine.backprop, __repr__=Tensor.__repr__,
                          __array__=Tensor.__dict__.get("__array__"),
                          where=ops.node_ns.where, minus_onehot=ops.node_ns.minus_onehot,
+                         value_apply=Value._apply, value_float=Value.__float__,
+                         value_bool=Value.__bool__, value_repr=Value.__repr__,
                          **{f"node_{n}": getattr(ops.node_ns, n)
                             for n in ("greater", "less", "equal", "sign")})
             _ALLOWED.update(_allowed_codes())
@@ -492,6 +644,11 @@ def _swap_in() -> None:
         Tensor.__array__ = _no_array  # type: ignore[method-assign]
         for sym, name in _DUNDER.items():
             setattr(Tensor, name, _comparison(sym))
+            setattr(Value, name, _value_comparison(sym))
+        Value._apply = staticmethod(_traced_value_apply)  # type: ignore[method-assign]
+        Value.__float__ = _value_read("__float__", "float()")  # type: ignore[method-assign]
+        Value.__bool__ = _value_read("__bool__", "bool() (a Python branch)")  # type: ignore[method-assign]
+        Value.__repr__ = _traced_value_repr  # type: ignore[method-assign]
         engine.backprop = functional.backprop = _traced_backprop
         ops.node_ns.where = _node_where
         ops.node_ns.minus_onehot = _node_minus_onehot
@@ -516,6 +673,11 @@ def _swap_out() -> None:
         Tensor.__array__ = _orig["__array__"]  # type: ignore[method-assign]
         for name in _DUNDER.values():
             delattr(Tensor, name)  # back to Operators' own
+            delattr(Value, name)
+        Value._apply = staticmethod(_orig["value_apply"])  # type: ignore[method-assign]
+        Value.__float__ = _orig["value_float"]  # type: ignore[method-assign]
+        Value.__bool__ = _orig["value_bool"]  # type: ignore[method-assign]
+        Value.__repr__ = _orig["value_repr"]  # type: ignore[method-assign]
         engine.backprop = functional.backprop = _orig["backprop"]
         ops.node_ns.where = _orig["where"]
         ops.node_ns.minus_onehot = _orig["minus_onehot"]
@@ -589,15 +751,16 @@ def _flatten(x: Any, leaves: list, key: list) -> None:
             _flatten(item, leaves, key)
     elif x is None or isinstance(x, (bool, int, float, complex, str, bytes, np.generic)):
         key.append(("S", type(x), x))  # a Python value is part of the signature
-    elif isinstance(x, Node):
-        raise TypeError("trace: a Value argument cannot be traced; pass a Tensor")
+    elif isinstance(x, Value):
+        leaves.append(x)
+        key.append(("V", "Value"))
     else:
         key.append(("O", id(x)))  # an object (a model, an optimizer): by identity
 
 
 def _rebuild(x: Any, leaves: Any) -> Any:
     """``x`` with its array leaves replaced, in order, from the iterator ``leaves``."""
-    if isinstance(x, (Tensor, ndarray)):
+    if isinstance(x, (Tensor, ndarray, Value)):
         return next(leaves)
     if isinstance(x, (tuple, list)):
         items = [_rebuild(i, leaves) for i in x]
@@ -618,8 +781,11 @@ def _out_leaves(x: Any, out: list) -> None:
             _out_leaves(i, out)
 
 
+_OUT = type("_Out", (), {"__slots__": (), "__repr__": lambda self: "<output>"})()  # a result
+
+
 def _out_rebuild(x: Any, leaves: Any) -> Any:
-    if isinstance(x, Node):
+    if isinstance(x, Node) or x is _OUT:
         return next(leaves)
     if isinstance(x, (tuple, list)):
         items = [_out_rebuild(i, leaves) for i in x]
@@ -635,6 +801,12 @@ def _leaf_tensor(data: ndarray, label: str = "") -> Tensor:
     t._params, t._rg, t._saved, t._scope = None, False, None, None
     t._version = [0]
     return t
+
+
+def _leaf_value(data: float, label: str = "") -> Value:
+    v = _new(Value)
+    v._init_node(data, label=label)
+    return v
 
 
 # ----- tracing ---------------------------------------------------------------------------------
@@ -662,8 +834,12 @@ def _trace(f: Callable, example_args: tuple, names: list[str] | None = None,
     key: list = []
     _flatten(example_args, leaves, key)
     tr = _Tracer()
-    inputs = []
+    inputs: list[Any] = []
     for leaf in leaves:
+        if isinstance(leaf, Value):
+            tr.var("arg", leaf, (), _F64, scalar=True)
+            inputs.append(leaf)
+            continue
         if isinstance(leaf, Tensor):
             t = leaf
             data = _DATA.__get__(t)
@@ -681,12 +857,12 @@ def _trace(f: Callable, example_args: tuple, names: list[str] | None = None,
         _out_leaves(result, outs)
         out_refs = []
         for o in outs:
-            if isinstance(o, Tensor) and tr.is_live(o):
+            if tr.is_live(o):
                 out_refs.append(("v", tr.var_of_tensor(o)))
-            elif isinstance(o, Tensor):
-                out_refs.append(tr.const(_DATA.__get__(o)))
+            elif isinstance(o, Value):
+                out_refs.append(("k", _DATA.__get__(o)))
             else:
-                raise TraceError("trace: f returned a Value; Value functions cannot be traced")
+                out_refs.append(tr.const(_DATA.__get__(o)))
         labels = [str(o.label) for o in outs]
     finally:
         state.tracer = None
@@ -696,6 +872,32 @@ def _trace(f: Callable, example_args: tuple, names: list[str] | None = None,
 
 
 # ----- the program -----------------------------------------------------------------------------
+BUFFER_BYTES = 1024  # intermediates from this size are written into kept arrays (out=)
+# ops that never return a view of an input: an array read only by them cannot escape
+_NO_VIEW = {"add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "square",
+            "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "softplus", "erf",
+            "maximum", "minimum", "where", "sum", "mean", "max", "min", "logsumexp",
+            "matmul", "linear", "cross_entropy", "cast", "greater", "greater_equal", "less",
+            "less_equal", "equal", "not_equal", "sign", "pad", "windows", "unwindows",
+            "untake", "concatenate", "stack", "copy"}
+_VIEWS = {"reshape", "transpose", "getitem"}  # may return a view of their input
+
+
+def _ufunc(name: str, extra: str = "") -> Callable:
+    return lambda a, out: f"np.{name}({', '.join(a)}{extra}, out={out})"
+
+
+# how an op writes into a given array: numpy's ufunc (the op's own kernel) with out=, the same
+# numbers as a new array; x @ w + b as the product into the array, then the bias added in place
+_UFUNC_FORMS: dict[str, Callable] = {
+    "add": _ufunc("add"), "sub": _ufunc("subtract"), "mul": _ufunc("multiply"),
+    "div": _ufunc("divide"), "neg": _ufunc("negative"), "exp": _ufunc("exp"),
+    "log": _ufunc("log"), "sqrt": _ufunc("sqrt"), "tanh": _ufunc("tanh"), "sin": _ufunc("sin"),
+    "cos": _ufunc("cos"), "abs": _ufunc("abs"), "maximum": _ufunc("maximum"),
+    "minimum": _ufunc("minimum"), "relu": _ufunc("maximum", ", 0"),
+    "matmul": _ufunc("matmul"),
+    "linear": lambda a, out: f"np.add(np.matmul({a[0]}, {a[1]}, out={out}), {a[2]}, out={out})",
+    **{op.name: _ufunc(op.name) for op in ops.COMPARISONS.values()}}
 _PREC = {"==": 6, "!=": 6, ">": 6, ">=": 6, "<": 6, "<=": 6, "+": 11, "-": 11, "*": 12, "/": 12,
          "@": 12}
 _ATOM = 100
@@ -756,7 +958,7 @@ class Program:
         self._arg_names = arg_names
         self._inline_constants = inline_constants  # (explain: np.zeros(shape), not c0)
         self._template = result
-        self._from_arrays = [not isinstance(x, Tensor) for x in leaves]
+        self._from_arrays = [not isinstance(x, Node) for x in leaves]
         self._tr_vars = tr.vars
         self._consts = tr.consts
         self._cells = tr.cells
@@ -765,20 +967,26 @@ class Program:
         arg_pos = {id(t): i for i, t in enumerate(inputs)}  # an argument's guard: by position
         self._guards = [(arg_pos.get(id(t), t), was_none) for t, was_none in tr.guards.values()
                         if id(t) not in arg_pos or not self._from_arrays[arg_pos[id(t)]]]
-        self._cell_meta = [(_DATA.__get__(c).shape, _DATA.__get__(c).dtype) for c in tr.cells]
+        self._value_guards = [(arg_pos.get(id(v), v), was_zero)
+                              for v, was_zero in tr.value_guards.values()]
+        self._cell_meta = [(c, _DATA.__get__(c).shape, _DATA.__get__(c).dtype)
+                           for c in tr.cells if isinstance(c, Tensor)]  # (a Value's: float)
         self._grad_in = [tr.vars[v].obj[1] for v in tr.grad_in.values()]
         self._grad_in_vars = list(tr.grad_in.values())
         # effects: the final .grad of argument and state tensors that f assigned
         effects: list[tuple[Any, bool, Any]] = []
         arg_ids = {id(t): i for i, t in enumerate(inputs) if not self._from_arrays[i]}
         for obj in tr.grad_set.values():
-            if id(obj) in arg_ids or isinstance(obj, Tensor) and _ID.__get__(obj) < tr.start:
+            if id(obj) in arg_ids or isinstance(obj, Node) and _ID.__get__(obj) < tr.start:
                 # (a tensor older than the trace: state, also one no op of f read)
                 g = _GRAD.__get__(obj)
                 if g is None:
                     effects.append((obj, id(obj) in arg_ids, None))
-                elif isinstance(g, Tensor) and tr.is_live(g):
+                elif isinstance(g, Node) and tr.is_live(g):
                     effects.append((obj, id(obj) in arg_ids, ("v", tr.var_of[id(g)])))
+                elif isinstance(obj, Value):
+                    effects.append((obj, id(obj) in arg_ids, ("k", _DATA.__get__(g) if
+                                                               isinstance(g, Node) else g)))
                 else:
                     effects.append((obj, id(obj) in arg_ids,
                                     tr.const(np.asarray(_DATA.__get__(g) if isinstance(g, Node)
@@ -788,17 +996,30 @@ class Program:
         self._written = list(tr.written.values())
         self._written_args = [arg_ids[id(t)] for t in self._written if id(t) in arg_ids]
         self._written = [t for t in self._written if id(t) not in arg_ids]
+        # Values whose .data f assigned: the program returns their new floats
+        self._data_refs = [("v", tr.var_of[id(t)]) for t in tr.data_set.values()]
+        self._data_set: list[Any] = [arg_ids.get(id(t), t) for t in tr.data_set.values()]
+        self._data_args = [id(t) in arg_ids for t in tr.data_set.values()]
         self._out_refs = out_refs
         self._labels = labels
         self._out_objs = [tr.vars[r[1]] if r[0] == "v" else None for r in out_refs]
         self.constants: dict[str, Any] = {}
+        self._scalar_templates = {}
+        self._local = threading.local()
         self.source = self._generate(tr, nargs, inputs)
-        self._effect_copies = self._copies(tr)
+        self._effect_copies = [c and not isinstance(o, Value) for c, (o, _, _) in
+                               zip(self._copies(tr), effects)]  # (floats are never shared)
+        self._out_scalar = [var is not None and var.scalar or r[0] == "k"
+                            for r, var in zip(out_refs, self._out_objs)]
         first = self._out_objs[0] if len(out_refs) == 1 else None
         self._single = isinstance(result, Tensor) and first is not None and first.kind == "op"
         self._compile()
         # the example call's results, as a call of the program gives them
         self._finish_trace_call(tr, inputs)
+        # what the trace computed is not the program's: let it go (a Value step's graph is
+        # some 10^5 objects, which the cyclic GC would otherwise walk for as long as it lives)
+        self._tr_vars = []
+        self._template = _out_rebuild(result, iter([_OUT] * len(out_refs)))
 
     # ----- printing ----------------------------------------------------------------------------
     def _generate(self, tr: _Tracer, nargs: int, inputs: list) -> str:
@@ -817,7 +1038,8 @@ class Program:
         folded = []
         for ins in instrs:
             if ins[0] == "op" and ins[1].name in ("mul", "add", "sub", "div") \
-                    and not any(ins[5]):
+                    and not any(ins[5]) and not (vars_[ins[4]].scalar and ins[1].name in
+                                                 ("add", "sub")):  # (-0.0 + 0 is 0.0)
                 op, _, refs, out, _ = ins[1], ins[2], ins[3], ins[4], ins[5]
                 unit = 1 if op.name in ("mul", "div") else 0
                 for pos in (0, 1) if op.name in ("mul", "add") else (0,):
@@ -849,11 +1071,14 @@ class Program:
             taken.add(name)
             names[v] = name
 
+        for ins in instrs:  # the float kernels a Value program calls by name
+            if ins[0] == "op" and vars_[ins[4]].scalar:
+                taken.add(self._scalar_template(ins[1]).split("(", 1)[0])
         for v, var in enumerate(vars_):
             if var.kind == "arg":
                 give(v, sig_names[v])
-        for t in tr.cells:
-            give(tr.var_of[id(t)], str(t.label) or "p")
+        for t, v in zip(tr.cells, tr.cell_vars):
+            give(v, str(t.label) or "p")
         for v in tr.grad_in.values():
             give(v, names[tr.var_of[id(vars_[v].obj[1])]] + "_grad")
         objname = {}
@@ -888,6 +1113,7 @@ class Program:
         for _, _, ref in self._effects:
             if ref is not None and ref[0] == "v":
                 need.add(res(ref[1]))
+        need.update(res(r[1]) for r in self._data_refs)
         live = []
         for ins in reversed(instrs):
             if ins[0] == "op":
@@ -918,6 +1144,11 @@ class Program:
         for _, _, ref in self._effects:
             if ref is not None and ref[0] == "v":
                 pinned.add(res(ref[1]))
+        pinned.update(res(r[1]) for r in self._data_refs)
+        escape = {res(r[1]) for r in self._out_refs + self._data_refs if r[0] == "v"}
+        escape.update(res(r[1]) for _, _, r in self._effects if r is not None and r[0] == "v")
+        buffered = self._share_buffers(instrs, res, self._bufferable(instrs, res, escape),
+                                       uses, pinned)
 
         lines: list[str] = []
         pending: dict[int, tuple[str, int]] = {}  # inlinable var -> (expression, precedence)
@@ -966,16 +1197,18 @@ class Program:
         for ins in instrs:
             if ins[0] == "op":
                 _, op, params, refs, out, casts = ins
-                template = self._template_of(op, params, refs)
+                template = self._scalar_template(op) if vars_[out].scalar else \
+                    self._template_of(op, params, refs)
                 if template.startswith("xp."):
                     used_xp[0] = True
-                args = []
+                args, raw = [], []
                 for pos, (r, cast) in enumerate(zip(refs, casts)):
                     expr, prec = operand(r, ins, pos)
                     if cast is not None and not self._promotes(ins, pos, cast):
                         expr, prec = f"{_paren(expr, prec, _ATOM)}.astype({ops._lit(cast)})", \
                             _ATOM
                     args.append(_place(template, pos, expr, prec))
+                    raw.append(expr)
                 kw = {k: ops._lit(v) for k, v in params.items() if k != "index"}
                 if "{index}" in template:
                     kw["index"] = self._index(params["index"], const_name, tr)
@@ -986,6 +1219,8 @@ class Program:
                         self.constants[helper] = _HELPERS[helper]
                 expr = template.format(*args, **kw)
                 prec = _template_prec(template)
+                if out in buffered:  # into this program's own array, kept across calls
+                    expr, prec = _UFUNC_FORMS[op.name](raw, f"_b{buffered[out]}"), _ATOM
                 if uses.get(out, 0) == 1 and out not in pinned:
                     pending[out] = (expr, prec)
                 else:
@@ -1021,14 +1256,17 @@ class Program:
         self.body, self.output_names = lines, outs
         grads = [out_expr(ref) for _, _, ref in self._effects]
         params = [names[v] for v, var in enumerate(vars_) if var.kind == "arg"]
-        params += [names[tr.var_of[id(t)]] for t in tr.cells]
+        params += [names[v] for v in tr.cell_vars]
         params += [names[v] for v in tr.grad_in.values()]
+        params += [f"_b{i}" for i in range(len(self._buf_specs))]
         self._params_order = params
         head = [f"def {self.name}({', '.join(params)}):"]
         if used_xp[0]:
             self.constants["xp"] = backend.numpy_ns
+        datas = [out_expr(r) for r in self._data_refs]  # Values' new .data, if f set any
         body = lines + [f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''}), "
-                        f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"]
+                        f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"
+                        + (f", ({', '.join(datas)},)" if datas else "")]
         return "\n".join(head + ["    " + line for line in body]) + "\n"
 
     def _copies(self, tr: _Tracer) -> list[bool]:
@@ -1053,7 +1291,7 @@ class Program:
             obj = var.obj[0] if isinstance(var.obj, tuple) else var.obj
             data = _DATA.__get__(obj) if obj is not None else None
             copies.append(seen[var.index] > 1 or var.kind != "op" or data is None
-                          or data.base is not None)
+                          or getattr(data, "base", None) is not None)
         return copies
 
     def _effects_named(self, tr: _Tracer) -> list:
@@ -1084,9 +1322,90 @@ class Program:
 
     def _twice(self, ins: tuple, r: tuple) -> bool:
         """Whether the op's printed form uses this input more than once (x * x)."""
-        template = self._template_of(ins[1], ins[2], ins[3])
+        template = self._scalar_template(ins[1]) if self._tr_vars[ins[4]].scalar else \
+            self._template_of(ins[1], ins[2], ins[3])
         pos = ins[3].index(r)
         return template.count(f"{{{pos}}}") > 1
+
+    def _bufferable(self, instrs: list, res: Callable, escape: set) -> set:
+        """The vars whose arrays the program may keep and overwrite at its next call (numpy's
+        ``out=``): an elementwise op's or a product's result of at least ``BUFFER_BYTES``
+        (numpy reuses smaller blocks itself) that does not escape: not a result, a
+        gradient stored or an optimizer's input, and read only by ops that never return
+        a view of an input, or by views that are themselves read only so (``t1.T @ g``)."""
+        ok: dict[int, bool] = {}
+        for ins in reversed(instrs):  # (a view's readers come after it)
+            if ins[0] == "op":
+                name, out = ins[1].name, ins[4]
+                safe = not ins[1].custom and (name in _NO_VIEW or name in _VIEWS and
+                                              ok.get(out, True) and out not in escape)
+                for r in ins[3]:
+                    if r[0] == "v":
+                        ok[res(r[1])] = ok.get(res(r[1]), True) and safe
+            elif ins[0] == "call":
+                for r in ins[3]:
+                    if r is not None and r[0] == "v":
+                        ok[res(r[1])] = False
+        out = set()
+        for ins in instrs:
+            if ins[0] != "op" or ins[1].name not in _UFUNC_FORMS or ins[1].custom:
+                continue
+            v = ins[4]
+            var = self._tr_vars[v]
+            if var.scalar or not var.shape or v in escape or not ok.get(v, True) or \
+                    int(np.prod(var.shape)) * var.dtype.itemsize < BUFFER_BYTES:
+                continue
+            out.add(v)
+        return out
+
+    def _share_buffers(self, instrs: list, res: Callable, buffered: set, uses: dict,
+                       pinned: set) -> dict[int, int]:
+        """Which kept array each buffered var is written into: one array serves several
+        vars whose lifetimes do not overlap (as few arrays as a step needs at once, as
+        malloc's reuse of freed blocks gives: a small working set stays in cache). A var
+        lives from the line that computes it (an inlined one: its consumer's line) to the
+        last line that reads it or a view of it."""
+        at: dict[int, float] = {}  # var -> the line (instruction index) that computes it
+        waiting: dict[int, list[int]] = {}  # inlined vars -> the vars their expression holds
+        for i, ins in enumerate(instrs):
+            if ins[0] == "op":
+                out = ins[4]
+                tree = [out] + [w for r in ins[3] if r[0] == "v"
+                                for w in waiting.pop(res(r[1]), ())]
+                if uses.get(out, 0) == 1 and out not in pinned:
+                    waiting[out] = tree
+                else:
+                    at.update((w, i) for w in tree)
+            else:  # pending expressions are printed before an in-place update or a step
+                at.update((w, i - 0.5) for tree in waiting.values() for w in tree)
+                waiting.clear()
+        at.update((w, len(instrs)) for tree in waiting.values() for w in tree)
+        end: dict[int, float] = {}
+        for i, ins in reversed(list(enumerate(instrs))):
+            line = at.get(ins[4], i) if ins[0] == "op" else i
+            for r in self._refs_of(ins):
+                if r[0] == "v":
+                    v = res(r[1])
+                    end[v] = max(end.get(v, line), line)
+            if ins[0] == "op" and ins[1].name in _VIEWS and ins[3][0][0] == "v":
+                v = res(ins[3][0][1])  # a view keeps its base alive
+                end[v] = max(end.get(v, -1), end.get(ins[4], -1))
+        self._buf_specs: list[tuple] = []
+        last_end: list[float] = []
+        which: dict[int, int] = {}
+        for v in sorted(buffered, key=lambda v: at[v]):
+            spec = (self._tr_vars[v].shape, self._tr_vars[v].dtype)
+            free = [k for k, s in enumerate(self._buf_specs)
+                    if s == spec and last_end[k] < at[v]]
+            if free:
+                k = free[0]
+            else:
+                k = len(self._buf_specs)
+                self._buf_specs.append(spec)
+                last_end.append(0.0)
+            which[v] = k
+            last_end[k] = max(end.get(v, at[v]), at[v])
+        return which
 
     @staticmethod
     def _flush(pending: dict, lines: list, name_of: Callable) -> None:
@@ -1112,6 +1431,30 @@ class Program:
         if "index" in params:
             kw += ", index={index}"
         return f"xp.{op.name}({args}{kw})"
+
+    def _scalar_template(self, op: Op) -> str:
+        t = self._scalar_templates.get(op)
+        if t is None:
+            t = self._scalar_templates[op] = self._scalar_template_of(op)
+        return t
+
+    _scalar_templates: dict
+
+    def _scalar_template_of(self, op: Op) -> str:
+        """How a Value op prints: Python's own operators where they are the forward (+ - *
+        on floats), else a call of the kernel the forward runs (backend.scalar's IEEE-safe
+        ``exp``, ``div``, ``relu``, ...: math's raise where IEEE gives inf or nan), so that
+        the program computes bit for bit what eager computes."""
+        if op.name in ("add", "sub", "mul", "neg", "float"):
+            return op.code
+        args = ", ".join(f"{{{i}}}" for i in range(len(op.inputs)))
+        if op.custom:
+            name = _ident(op.name) + "_forward"
+            self.constants[name] = functools.partial(op.forward, backend.scalar)
+        else:
+            name = op.name
+            self.constants[name] = getattr(backend.scalar, name)
+        return f"{name}({args})"
 
     def _aval(self, r: tuple) -> Any:
         if r[0] == "k":
@@ -1194,6 +1537,8 @@ class Program:
             g = _GRAD.__get__(target)
             if isinstance(g, Tensor):
                 _GRAD.__set__(target, _DATA.__get__(g).copy())
+            elif isinstance(g, Value):
+                _GRAD.__set__(target, _DATA.__get__(g))
         vals = []
         for r in self._out_refs:
             if r[0] == "v":
@@ -1205,11 +1550,14 @@ class Program:
 
     def _outputs(self, vals: list, args: list) -> Any:
         out = []
-        for val, label, var in zip(vals, self._labels, self._out_objs):
+        for val, label, var, scalar in zip(vals, self._labels, self._out_objs,
+                                           self._out_scalar):
             if var is not None and var.kind == "cell":
                 out.append(var.obj)  # f returned a state tensor: the tensor itself
             elif var is not None and var.kind == "arg" and not self._from_arrays[var.index]:
                 out.append(args[var.index])
+            elif scalar:
+                out.append(_leaf_value(val, label))
             else:  # (a constant result is copied: each call hands out its own, as eager)
                 out.append(_leaf_tensor(np.asarray(val) if var is not None else np.array(val),
                                         label))
@@ -1227,7 +1575,7 @@ class Program:
         return self._run(leaves)
 
     def _check_guards(self, leaves: list) -> None:
-        for t, (shape, dtype) in zip(self._cells, self._cell_meta):
+        for t, shape, dtype in self._cell_meta:
             d = t.data
             if d.shape != shape or d.dtype is not dtype and d.dtype != dtype:
                 raise RuntimeError(f"{self.name}: a state tensor changed shape or dtype since "
@@ -1238,6 +1586,13 @@ class Program:
                     f"{self.name}: a tensor's .grad was {'None' if was_none else 'set'} when "
                     f"traced and is {'set' if was_none else 'None'} now; the program would "
                     "compute something else than f (call zero_grad consistently, or retrace)")
+        for v, was_zero in self._value_guards:
+            if ((leaves[v] if type(v) is int else v).grad == 0.0) != was_zero:
+                raise RuntimeError(
+                    f"{self.name}: a Value's .grad was {'0.0' if was_zero else 'nonzero'} when "
+                    f"traced and is {'nonzero' if was_zero else '0.0'} now; the program would "
+                    "compute something else than f (zero the gradients consistently, or "
+                    "retrace)")
 
     def _guards_hold(self, leaves: list) -> bool:
         try:
@@ -1248,16 +1603,24 @@ class Program:
 
     def _run(self, leaves: list) -> Any:
         # (outside a trace .data and .grad are the plain slots again: the fast reads)
-        vals = [x.data if isinstance(x, Tensor) else np.array(x)  # a copy, as Tensor(x)
+        vals = [x.data if isinstance(x, Node) else np.array(x)  # a copy, as Tensor(x)
                 for x in leaves] if leaves else []
         vals += [t.data for t in self._cells]
         if self._grad_in:
             vals += [t.grad for t in self._grad_in]
+        if self._buf_specs:  # (per thread: two threads may run one program at once)
+            bufs = self._local.__dict__.get("bufs")
+            if bufs is None:
+                bufs = self._local.bufs = [np.empty(s, d) for s, d in self._buf_specs]
+            vals += bufs
         token = backend.quiet_enter()
         try:
-            outs, grads = self._fn(*vals)
+            outs, grads, *datas = self._fn(*vals)
         finally:
             backend.quiet_exit(token)
+        if datas:  # Values' .data that f assigned (micrograd's update)
+            for v, is_arg, d in zip(self._data_set, self._data_args, datas[0]):
+                (leaves[v] if is_arg else v).data = d
         for (obj, is_arg, _), copy, g in zip(self._effects, self._effect_copies, grads):
             target: Any = leaves[obj] if is_arg else obj
             # an array the program made for this gradient alone is owned already
@@ -1346,8 +1709,8 @@ def _arg_names(f: Callable, args: tuple) -> list[str]:
 
 
 def _describe(key: Any) -> str:
-    return ", ".join(f"{k[1]} {np.dtype(k[2])}" if k[0] in ("T", "A") else repr(k[-1])
-                     for k in key)
+    return ", ".join(f"{k[1]} {np.dtype(k[2])}" if k[0] in ("T", "A") else "Value"
+                     if k[0] == "V" else repr(k[-1]) for k in key)
 
 
 # ----- compile ---------------------------------------------------------------------------------

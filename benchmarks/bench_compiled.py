@@ -1,13 +1,13 @@
 """tapegrad compiled: the same programs as bench_tapegrad, each step under ``autograd.compile``
-(traced at the first call, the recorded numpy program replayed afterwards). The scalar
-workloads have no compiled form yet (``Value`` functions are not traced)."""
+(traced at the first call, the recorded numpy program replayed afterwards; a ``Value`` step
+becomes a straight-line float program)."""
 
 from __future__ import annotations
 
 import bench_common as C
 
 import autograd
-from autograd import Tensor, no_grad
+from autograd import Tensor, Value, no_grad
 
 NAME = "tapegrad compiled"
 MLP_VIA = ""
@@ -57,5 +57,57 @@ def mlp(name: str, use_nn: bool = True):
     return autograd.compile(step), to_float
 
 
+def scalar_step():
+    """micrograd's demo step, written for ``autograd.compile`` as a user would: the
+    learning rate of the schedule is an argument (a Value: a Python float would be a
+    constant of the program), the update reads its float as eager code does (``lr.data``),
+    and the demo's accuracy, which the step discards, is left out (it compares scores in
+    Python, which a trace refuses: TraceError). Returns (the step, not compiled yet, the
+    model's parameters, their initial values)."""
+    import bench_tapegrad as B
+
+    X, y, init = C.scalar_mlp_data()
+    model = B.MLP(C.SCALAR_SIZES[0], list(C.SCALAR_SIZES[1:]))
+    params = model.parameters()
+    for p, v in zip(params, init, strict=True):
+        p.data = v
+    alpha = C.SCALAR_ALPHA
+
+    def step(lr):
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg_loss = alpha * sum(p * p for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        model.zero_grad()
+        total_loss.backward()
+        for p in model.parameters():
+            p.data -= lr.data * p.grad
+        return total_loss
+
+    return step, params, init
+
+
 def scalar_mlp():
-    raise ImportError("Value functions cannot be compiled yet")
+    """The demo step under ``autograd.compile``, with the schedule's learning rate."""
+    fn, params, init = scalar_step()
+    step = autograd.compile(fn)
+    k = 0
+
+    def run():
+        nonlocal k
+        loss = step(Value(C.scalar_lr(k)))
+        k += 1
+        return loss
+
+    for _ in range(2):  # compile's two traces, here rather than in the timed calls
+        run()
+    for p, v in zip(params, init, strict=True):  # then the common start again
+        p.data = v
+    k = 0
+    return run, _data
+
+
+def _data(v) -> float:
+    return float(v.data)

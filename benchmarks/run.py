@@ -48,7 +48,7 @@ SCALAR_WORKLOADS = ["scalar_mlp", "scalar_mlp_nogc"]
 WORKLOADS = TENSOR_WORKLOADS + SCALAR_WORKLOADS + ["deep_chain", "memory"]
 RUNS_ON = {w: ["numpy", "tapegrad", "compiled", "torch", "mygrad", "hips", "jax"]
            for w in TENSOR_WORKLOADS}
-RUNS_ON.update({w: ["tapegrad", "micrograd"] for w in SCALAR_WORKLOADS})
+RUNS_ON.update({w: ["tapegrad", "compiled", "micrograd"] for w in SCALAR_WORKLOADS})
 RUNS_ON.update({"deep_chain": ["tapegrad", "micrograd"], "memory": ["tapegrad", "numpy"]})
 LABELS = {
     "seed_linreg": "seed_linreg: 1000 epochs, 100x1 data, MSE",
@@ -60,6 +60,7 @@ LABELS = {
 GOALS = {"seed_linreg": 2.5, "mlp_small": 1.6, "mlp_large": 1.15}
 COMPILED_GOALS = {"seed_linreg": 1.15, "mlp_small": 1.05, "mlp_large": 1.0}  # issue 16
 GOAL_SPEEDUP = 8.0  # scalar_mlp, GC on: tapegrad at least this many times faster
+COMPILED_SPEEDUP = 30.0  # scalar_mlp, GC on: tapegrad compiled (issue 16)
 GOAL_US_PER_NODE = 2.0
 GOAL_BYTES_PER_NODE = 300.0
 FLAT_BYTES = 16 * 1024  # memory: drift over the measured steps counted as flat
@@ -438,8 +439,20 @@ def table(results: dict, summary: dict, engines: list, clock: str) -> list:
                              None if speed is None else speed >= GOAL_SPEEDUP)
         else:
             goal = goal_text("no slower than micrograd", None if speed is None else speed >= 1)
+        tc = per.get("compiled")
+        ccell, cgoal = "—", "—"
+        if tc and tc["status"] == "ok" and "ratio" in tc:
+            cspeed = 1.0 / tc["ratio"]
+            ccell = f"{fmt_time(tc['time'])}/step: {cspeed:.3g}x faster than micrograd"
+            if tc.get("ratios"):  # the spread over rounds, as speeds
+                ccell += f" ({1 / max(tc['ratios']):.3g}-{1 / min(tc['ratios']):.3g}x)"
+            if w == "scalar_mlp":
+                cgoal = goal_text(f">= {COMPILED_SPEEDUP:g}x faster than micrograd",
+                                  cspeed >= COMPILED_SPEEDUP)
+        elif tc:
+            ccell = cell(tc, ratio=False)
         mcell = cell(mg, ratio=False) + ("/step" if mg and mg["status"] == "ok" else "")
-        rows.append([LABELS[w], "—", tcell, goal, "—", "—", "—", "—", "—", "—", mcell])
+        rows.append([LABELS[w], "—", tcell, goal, ccell, cgoal, "—", "—", "—", "—", mcell])
     if "deep_chain" in results:
         rows += chain_rows(results["deep_chain"], clock)
     if "memory" in results and "tapegrad" in results["memory"]:

@@ -1,4 +1,4 @@
-"""What ``autograd.compile`` costs up front: the time of the two traced calls of each tensor
+"""What ``autograd.compile`` costs up front: the time of the two traced calls of each
 workload's step (compile traces the first call, and the second again to check that the program
 is the same), the replay and eager times per step, and how many replayed steps repay the
 traced calls' extra cost over eager ones.
@@ -25,10 +25,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
 import bench_common as C  # noqa: E402
+import bench_compiled  # noqa: E402
 import bench_tapegrad  # noqa: E402
 
 import autograd  # noqa: E402
-from autograd import Tensor, no_grad  # noqa: E402
+from autograd import Tensor, Value, no_grad  # noqa: E402
 
 
 def seed_step():
@@ -51,10 +52,15 @@ def seed_step():
     return step
 
 
-def make(workload: str):
-    if workload == "seed_linreg (one epoch)":
-        return seed_step()
-    return bench_tapegrad.mlp(workload)[0]
+def make(workload: str, compiled: bool = False):
+    if workload == "scalar_mlp":
+        if not compiled:
+            return bench_tapegrad.scalar_mlp()[0]
+        step = autograd.compile(bench_compiled.scalar_step()[0])  # (lr: an argument)
+        return lambda: step(Value(C.scalar_lr(0)))
+    step = seed_step() if workload == "seed_linreg (one epoch)" else \
+        bench_tapegrad.mlp(workload)[0]
+    return autograd.compile(step) if compiled else step
 
 
 def per_call(fn, seconds: float = 0.3) -> float:
@@ -70,10 +76,10 @@ def main() -> None:
     print("| step | 1st call (trace) | 2nd call (trace, compare) | replay (compiled) | eager "
           "| replayed steps that repay the two traces |")
     print("|---|---|---|---|---|---|")
-    for w in ("seed_linreg (one epoch)", "mlp_small", "mlp_large"):
+    for w in ("seed_linreg (one epoch)", "mlp_small", "mlp_large", "scalar_mlp"):
         firsts, seconds = [], []
-        for _ in range(5):
-            step = autograd.compile(make(w))
+        for _ in range(1 if w == "scalar_mlp" else 5):  # (a scalar trace takes seconds)
+            step = make(w, compiled=True)
             for times in (firsts, seconds):
                 t0 = time.perf_counter()
                 step()

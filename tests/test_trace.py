@@ -588,3 +588,259 @@ def test_random_programs_compiled_equal_eager_bit_for_bit(names, dtype, seed):
         assert same(out1[0], out2[0]) and same(out1[1], out2[1]), names
         for t1, t2 in zip(a, b):
             assert same(t1.grad, t2.grad), names
+
+
+# ----- Value functions: straight-line float programs ----------------------------------------------
+Value = autograd.Value
+
+
+def value_mlp(seed=0, sizes=(2, 4, 4, 1)):
+    """micrograd's MLP, as benchmarks/bench_tapegrad.py writes it: lists of Values."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers.append([([Value(w) for w in rng.uniform(-1, 1, n_in)], Value(0.0))
+                       for _ in range(n_out)])
+    params = [p for layer in layers for ws, b in layer for p in ws + [b]]
+
+    def model(x):
+        for i, layer in enumerate(layers):
+            acts = [sum((w * xi for w, xi in zip(ws, x)), b) for ws, b in layer]
+            x = [a.relu() for a in acts] if i < len(layers) - 1 else acts
+        return x[0]
+
+    return model, params
+
+
+def demo_step(model, params, X, y):
+    """micrograd's demo step: hinge loss, L2, zero_grad, backward, p.data -= lr * p.grad."""
+    def step(lr):
+        scores = [model(list(map(Value, row))) for row in X]
+        losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
+        loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
+        for p in params:
+            p.grad = 0.0
+        loss.backward()
+        with no_grad():
+            for p in params:
+                p.data -= lr.data * p.grad
+        return loss
+
+    return step
+
+
+def test_a_value_function_prints_as_float_python_and_replays_bit_for_bit():
+    a, b = Value(1.5, label="a"), Value(-0.25, label="b")
+
+    def f(x):
+        y = (a * x + b).tanh() + (x * a).exp() / (b - x) + x.sigmoid() * abs(b) - x ** 2
+        return (y + x.log() + x.sqrt() - x.relu() * 3.0).sin()
+
+    prog = autograd.trace(f, Value(0.5))
+    assert "np." not in prog.source and "exp(" in prog.source  # floats, not numpy calls
+    for x in (0.5, 2.0, 0.25, -0.25, 1e-300):  # (also where log and sqrt give nan)
+        assert prog(Value(x)).data == f(Value(x)).data or np.isnan(f(Value(x)).data)
+        assert type(prog(Value(x)).data) is float
+
+
+def test_a_value_program_keeps_ieee_results_where_python_floats_raise():
+    def f(x, y):
+        return x / y + (x * 1000.0).exp() + (y - y).log()
+
+    prog = autograd.trace(f, Value(1.0), Value(2.0))
+    out = prog(Value(1.0), Value(0.0))  # 1/0, exp(1000), log(0): inf, inf, -inf as eager
+    assert np.isnan(out.data) and np.isnan(f(Value(1.0), Value(0.0)).data)
+    assert prog(Value(-1.0), Value(0.0)).data == f(Value(-1.0), Value(0.0)).data == -np.inf
+
+
+def test_the_micrograd_demo_step_compiles_and_equals_eager_bit_for_bit():
+    X = np.random.default_rng(1).standard_normal((6, 2))
+    y = np.array([1, -1, 1, 1, -1, -1])  # (numpy ints, as the demo's)
+    model1, params1 = value_mlp()
+    model2, params2 = value_mlp()
+    eager, compiled = demo_step(model1, params1, X, y), autograd.compile(
+        demo_step(model2, params2, X, y))
+    for k in range(5):  # two traces, then replays; the learning rate changes every call
+        lr = 1.0 - 0.9 * k / 100
+        l1, l2 = eager(Value(lr)), compiled(Value(lr))
+        assert l1.data == l2.data and type(l2) is Value
+        assert [p.data for p in params1] == [p.data for p in params2]
+        assert [p.grad for p in params1] == [p.grad for p in params2]
+        assert all(type(p.data) is float and type(p.grad) is float for p in params2)
+    prog = next(iter(compiled.programs.values()))[0]
+    assert prog.verified and "greater(" in prog.source  # relu's mask is recorded
+
+
+def test_relu_masks_of_a_value_program_are_recorded_not_baked():
+    w = Value(1.0)
+
+    def f(x):
+        w.grad = 0.0
+        y = (w * x).relu() + abs(x - 1.0)
+        y.backward()
+        return y
+
+    prog = autograd.trace(f, Value(2.0))  # traced where relu and abs pass
+    for x in (-3.0, 0.0, 0.5, 4.0):
+        xs = Value(x)
+        prog(xs)
+        g_prog, gx_prog = w.grad, xs.grad
+        xe = Value(x)
+        f(xe)
+        assert (g_prog, gx_prog) == (w.grad, xe.grad)
+
+
+@pytest.mark.parametrize("read", [
+    lambda x: float(x * 2.0),
+    lambda x: x * 2.0 if x > 0 else x,
+    lambda x: x if bool(x) else x * 2.0,
+    lambda x: x * 2.0 if x.data > 0 else x,
+    lambda x: x * 2.0 if x == Value(1.0) else x,
+    lambda x: Value(float(x.data)),
+    lambda x: x.exp() if x.data.exp() != 0 else x,
+])
+def test_a_value_program_never_bakes_a_traced_float(read):
+    message = raises_trace_error(lambda x: read(x), Value(1.0))
+    assert HERE in message and "a Value" in message
+
+
+def test_a_values_data_and_grad_from_before_the_trace_are_read_at_every_call():
+    p = Value(3.0, label="p")
+    p.grad = 0.5  # a gradient f does not clear: backward adds to it, as eager does
+
+    def f(x):
+        y = p * x + p.data * 2.0  # (p.data: read at every call, no gradient through it)
+        y.backward()
+        return y
+
+    prog = autograd.trace(f, Value(2.0))
+    assert p.grad == 2.5
+    p.data, p.grad = 4.0, 1.0
+    assert prog(Value(5.0)).data == 28.0 and p.grad == 6.0
+    p.grad = 0.0  # eager would not add: the program refuses instead of guessing
+    with pytest.raises(RuntimeError, match="Value's .grad was nonzero when traced"):
+        prog(Value(5.0))
+
+
+def test_a_value_argument_is_part_of_the_signature_by_kind_only():
+    prog = autograd.trace(lambda x, n: x * n, Value(2.0), 3)
+    assert prog(Value(5.0), 3).data == 15.0
+    with pytest.raises(ValueError, match="Value, 4"):
+        prog(Value(5.0), 4)
+
+
+def test_a_value_program_keeps_the_sign_of_zero():
+    def f(x):
+        return (x + 0.0) * 1.0 - 0.0  # -0.0 + 0.0 is 0.0: x + 0 is not x for floats
+
+    prog = autograd.trace(f, Value(1.0))
+    assert np.signbit(prog(Value(-0.0)).data) == np.signbit(f(Value(-0.0)).data)
+
+
+# ----- buffers: intermediates written into arrays the program keeps (out=) ------------------------
+TRACE = sys.modules["autograd.trace"]  # (autograd.trace is the function)
+
+
+@pytest.fixture
+def every_buffer(monkeypatch):
+    monkeypatch.setattr(TRACE, "BUFFER_BYTES", 0)  # (small arrays too)
+
+
+def test_large_intermediates_are_written_into_kept_arrays_with_the_same_bits():
+    rng = np.random.default_rng(0)
+    W = Tensor(rng.standard_normal((64, 32)), requires_grad=True, label="W")
+    b = Tensor(rng.standard_normal(32), requires_grad=True, label="b")
+
+    def f(x):
+        W.grad = b.grad = None
+        h = autograd.linear(x, W, b).relu()
+        loss = ((h * h).exp().tanh() - h / 3.0).sum()
+        loss.backward()
+        return loss
+
+    prog = autograd.trace(f, rng.standard_normal((16, 64)))
+    assert "out=_b" in prog.source and "np.add(np.matmul(" in prog.source
+    for _ in range(3):
+        x = rng.standard_normal((16, 64))
+        out = prog(x)
+        grads = W.grad, b.grad
+        assert same(out, f(Tensor(x))) and same(grads[0], W.grad) and same(grads[1], b.grad)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x, y: ((x * y).T, (x + y).reshape(-1), (x - y)[1:], x * 2.0),  # views escape
+    lambda x, y: (x * y + 1.0, (x * y + 1.0).sum()),
+])
+def test_no_result_of_a_call_shares_a_kept_array(every_buffer, f):
+    prog = autograd.trace(f, np.ones((3, 4)), np.ones((3, 4)))
+    rng = np.random.default_rng(1)
+    x1, y1 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    first = prog(x1, y1)
+    prog(rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))  # overwrites the buffers
+    for a, b in zip(first, f(Tensor(x1), Tensor(y1))):
+        assert same(a, b)
+
+
+def test_gradients_and_optimizer_inputs_are_never_kept_arrays(every_buffer):
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(nn.Linear(4, 8, seed=0), nn.ReLU(), nn.Linear(8, 3, seed=1))
+    opt = nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, labels):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    prog = autograd.trace(step, rng.standard_normal((5, 4)), np.array([0, 1, 2, 0, 1]))
+    assert "out=_b" in prog.source
+    prog(rng.standard_normal((5, 4)), np.array([2, 1, 0, 0, 1]))
+    kept = [p.grad.copy() for p in model.parameters()]
+    prog(rng.standard_normal((5, 4)), np.array([1, 1, 0, 2, 1]))
+    prog(rng.standard_normal((5, 4)), np.array([1, 0, 0, 2, 2]))
+    assert not any(np.shares_memory(p.grad, q.grad) for p in model.parameters()
+                   for q in model.parameters() if p is not q)
+    assert not all(same(k, p.grad) for k, p in zip(kept, model.parameters()))
+
+
+@settings(max_examples=30)
+@given(names=st.lists(st.sampled_from(sorted(OPS)), min_size=1, max_size=6),
+       seed=st.integers(0, 2**16))
+def test_random_programs_with_every_intermediate_buffered_equal_eager(names, seed):
+    f = random_program(names)
+    rng = np.random.default_rng(seed)
+    old = TRACE.BUFFER_BYTES
+    TRACE.BUFFER_BYTES = 0
+    try:
+        prog = autograd.trace(f, *[Tensor(rng.standard_normal(s), requires_grad=True)
+                                   for s in ((3, 4), (3, 4), (4, 4), (4,))])
+    finally:
+        TRACE.BUFFER_BYTES = old
+    calls = []
+    for _ in range(3):  # results of every call checked after the last one
+        a = [rng.standard_normal(s) for s in ((3, 4), (3, 4), (4, 4), (4,))]
+        ts = [Tensor(v, requires_grad=True) for v in a]
+        calls.append((a, prog(*ts), [t.grad for t in ts]))
+    for a, out, grads in calls:
+        ts = [Tensor(v, requires_grad=True) for v in a]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = f(*ts)
+        assert same(out[0], expected[0]) and same(out[1], expected[1]), names
+        assert all(same(g, t.grad) for g, t in zip(grads, ts)), names
+
+
+def test_one_kept_array_serves_vars_whose_lifetimes_do_not_overlap(every_buffer):
+    def f(x):
+        a = x * 2.0
+        v = a.T  # a view: a's array lives as long as v is read
+        b = (x + 1.0) * 3.0
+        c = (b - 1.0) * (b + 1.0)
+        return (v.T * c + v.T).sum(), c
+
+    prog = autograd.trace(f, np.ones((4, 4)))
+    assert "out=_b0" in prog.source and len(prog._buf_specs) < prog.source.count("out=")
+    x = np.random.default_rng(3).standard_normal((4, 4))
+    for a, b in zip(prog(x), f(Tensor(x))):
+        assert same(a, b)
