@@ -17,6 +17,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .tape import explain, tape
 from .tensor import (
     Tensor,
+    class_labels,
     concatenate,
     cross_entropy,
     linear,
@@ -40,8 +41,7 @@ __all__ = [
     "Value", "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
-    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "scope", "set_scope",
-    "current_scope", "hide_frames", "pad", "windows",
-    "current_scope", "hide_frames", "trace", "compile", "Program", "TraceError",
-    "records_step", "ScopePath",
+    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
+    "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
+    "TraceError", "records_step", "ScopePath",
 ]

@@ -305,10 +305,11 @@ class Tensor(Operators, ArrayOperators, Node):
             raise TypeError(
                 f"np.asarray: this Tensor of shape {self.shape} requires grad, and an array of it "
                 "would carry no gradient; use t.detach().numpy() (or t.numpy()) for its values")
-        if copy or dtype is not None and np.dtype(dtype) != self.dtype:
-            return self.data.astype(self.dtype if dtype is None else dtype)
-        if copy is False and dtype is not None and np.dtype(dtype) != self.dtype:
+        cast = dtype is not None and np.dtype(dtype) != self.dtype
+        if cast and copy is False:
             raise ValueError("np.asarray: a copy is needed to change the dtype")
+        if copy or cast:
+            return self.data.astype(self.dtype if dtype is None else dtype)
         return self.numpy()
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
@@ -822,22 +823,30 @@ def windows(x: Any, kernel: Sequence[int], stride: int | Sequence[int] = 1,
 _INTP = np.dtype(np.intp)
 
 
-def _labels(labels: Any, n: int, c: int) -> np.ndarray:
-    """Validate class labels for logits of shape (n, c); return them as an index array."""
+def class_labels(labels: Any, shape: tuple[int, ...], what: str = "cross_entropy",
+                 noun: str = "logits") -> np.ndarray:
+    """Class labels (a list, an ndarray or an integer Tensor) for scores of ``shape`` (N, C),
+    as an integer array of shape (N,): TypeError for other dtypes, ValueError for another
+    shape. Their range is the caller's to check (a loss may ignore one label value)."""
     if isinstance(labels, Tensor):
-        if state.tracer is not None:  # traced labels: their range is checked at every call
-            return state.tracer.labels(labels, n, c)
         lab = labels.data
     elif isinstance(labels, (list, tuple)) and len(labels) == 0:
         lab = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
     else:
         lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integers, got dtype {lab.dtype}")
-    if lab.shape != (n,):
-        raise ValueError(f"cross_entropy: labels of shape {lab.shape} do not match logits "
-                         f"with {n} rows; expected shape {(n,)}")
-    return _label_range(lab, c)
+        raise TypeError(f"{what}: labels must be integers, got dtype {lab.dtype}")
+    if lab.shape != shape[:1]:
+        raise ValueError(f"{what}: labels of shape {lab.shape} do not match {noun} of shape "
+                         f"{shape}; expected shape {shape[:1]}")
+    return lab
+
+
+def _labels(labels: Any, n: int, c: int) -> np.ndarray:
+    """Validate class labels for logits of shape (n, c); return them as an index array."""
+    if isinstance(labels, Tensor) and state.tracer is not None:
+        return state.tracer.labels(labels, n, c)  # traced: the range is checked at every call
+    return _label_range(class_labels(labels, (n, c)), c)
 
 
 def _label_range(lab: np.ndarray, c: int) -> np.ndarray:

@@ -125,17 +125,7 @@ def _targets(x: Tensor, target: Any, weight: Any, ignore_index: int, what: str
     (column 0 where ignored), the mask of samples not ignored, the weights (C,) and each
     sample's weight (0 where ignored); no weights: None."""
     n, c = x.shape
-    if isinstance(target, Tensor):
-        t = target.data
-    elif isinstance(target, (list, tuple)) and len(target) == 0:
-        t = np.zeros(0, dtype=np.intp)  # np.asarray([]) would be float64
-    else:
-        t = np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"{what}: labels must be integers, got dtype {t.dtype}")
-    if t.shape != (n,):
-        raise ValueError(f"{what}: labels of shape {t.shape} do not match input of shape "
-                         f"{x.shape}; expected shape {(n,)}")
+    t = autograd.class_labels(target, x.shape, what, "input")
     keep = t != ignore_index
     bad = keep & ((t < 0) | (t >= c))
     if bad.any():

@@ -995,3 +995,9 @@ def test_nesting_a_scope_path_keeps_the_titles_and_a_plain_one_stays_plain():
     with scope("encoder"):
         with scope("attn"):
             assert type(current_scope()) is str  # no titles: nothing more made
+
+
+def test_the_public_names_are_listed_once_and_exist():
+    names = autograd.__all__
+    assert len(names) == len(set(names))
+    assert all(hasattr(autograd, n) for n in names)

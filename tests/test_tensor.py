@@ -418,7 +418,7 @@ def test_cross_entropy_gradients_match_finite_differences(n, c, data):
 @pytest.mark.parametrize("logits, labels, kind, message", [
     (np.zeros((2, 3)), [0.0, 1.0], TypeError, "labels must be integers, got dtype float64"),
     (np.zeros((2, 3)), [0, 1, 2], ValueError, r"labels of shape \(3,\) do not match logits "
-                                               r"with 2 rows; expected shape \(2,\)"),
+                                               r"of shape \(2, 3\); expected shape \(2,\)"),
     (np.zeros((2, 3)), [0, 3], ValueError, r"label 3 is out of range for 3 classes"),
     (np.zeros((2, 3)), np.array([-1, 0], dtype=np.int8), ValueError, "label -1 is out of range"),
     (np.zeros(3), [0, 1, 2], ValueError, r"logits must have shape \(N, C\), got \(3,\)"),
@@ -1437,6 +1437,8 @@ def test_numpy_shape_functions_and_asarray():
     b = np.array(u)  # a copy may be written
     b[0] = 5.0
     assert u.data[0] == 1.0 and np.asarray(u, dtype=np.float32).dtype == np.float32
+    with pytest.raises(ValueError, match="a copy is needed"):
+        np.asarray(u, dtype=np.float32, copy=False)
     with pytest.raises(TypeError, match=r"numpy\.sum on a Tensor: .*'out'.*axis=None"):
         np.sum(t, out=np.empty(()))
     x = np.zeros(2)
