@@ -12,6 +12,7 @@ from .engine import (
     scope,
     set_scope,
 )
+from .engine import state as thread_state
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tape import explain, tape
@@ -43,5 +44,5 @@ __all__ = [
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
     "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
-    "TraceError", "records_step", "ScopePath",
+    "TraceError", "records_step", "ScopePath", "thread_state",
 ]

@@ -71,6 +71,10 @@ _anomaly_lock = threading.Lock()
 
 
 class _State(threading.local):
+    """This thread's recording state, public as ``autograd.thread_state``: read it (``.scope``,
+    ``.grad_enabled``) rather than write it; ``nn.Module.__call__`` swaps ``.scope`` directly,
+    on the hot path, as ``set_scope`` would (and restores it in a ``finally``)."""
+
     def __init__(self) -> None:
         self.saved_modes: list[bool] = []  # what no_grad/enable_grad restore, per thread
         self.saved_anomaly: list[bool] = []  # what detect_anomaly restores, per thread
@@ -94,10 +98,14 @@ class no_grad:
     caller's mode is back at each ``yield``."""
 
     _mode = False
+    _wrapped: Callable | None = None  # the function, when used as ``@no_grad`` (no parentheses)
 
-    def __new__(cls, fn: Callable | None = None) -> Any:
-        self = super().__new__(cls)
-        return self if fn is None else self(fn)  # @no_grad: decorate at once
+    def __init__(self, fn: Callable | None = None) -> None:
+        # an __init__, not a __new__ returning the wrapper: `with no_grad():` runs in every
+        # training step, and a Python __new__ costs it twice as much
+        if fn is not None:
+            self._wrapped = self.__call__(fn)
+            functools.update_wrapper(self, fn)
 
     def __enter__(self) -> None:
         state.saved_modes.append(state.grad_enabled)  # thread-local: instances can be shared
@@ -106,10 +114,17 @@ class no_grad:
     def __exit__(self, *exc: object) -> None:
         state.grad_enabled = state.saved_modes.pop()
 
-    def __call__(self, fn: Callable) -> Callable:
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        # @no_grad on a method: bound as the function it wraps would be
+        return self if self._wrapped is None else self._wrapped.__get__(obj, owner)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._wrapped is not None:  # @no_grad on a function: this call is the function's
+            return self._wrapped(*args, **kwargs)
+        fn = args[0] if len(args) == 1 and not kwargs else None
         if not callable(fn):
-            raise TypeError(f"{type(self).__name__}: can decorate a function, not "
-                            f"{type(fn).__name__}")
+            what = type(args[0]).__name__ if len(args) == 1 else f"{len(args)} arguments"
+            raise TypeError(f"{type(self).__name__}: can decorate a function, not {what}")
         if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
             raise TypeError(f"{type(self).__name__}: cannot decorate the async function "
                             f"{getattr(fn, '__name__', fn)} (its body runs later, elsewhere); "

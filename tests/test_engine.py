@@ -1001,3 +1001,33 @@ def test_the_public_names_are_listed_once_and_exist():
     names = autograd.__all__
     assert len(names) == len(set(names))
     assert all(hasattr(autograd, n) for n in names)
+
+
+# ----- @no_grad without parentheses, on functions and methods ------------------------------------
+def test_bare_no_grad_decorates_functions_and_methods_and_keeps_their_names():
+    """``@no_grad`` (no parentheses) is an instance standing in for the function: calls go to
+    it with every argument, and on a method it binds ``self`` as the function would."""
+    @no_grad
+    def f(x, k=1):
+        """doc of f"""
+        return is_grad_enabled(), x * k
+
+    class M:
+        @no_grad
+        def m(self, a):
+            return is_grad_enabled(), self, a
+
+        @enable_grad
+        def e(self):
+            return is_grad_enabled()
+
+    obj = M()
+    assert f(2, k=3) == (False, 6) and f.__name__ == "f" and f.__doc__ == "doc of f"
+    assert obj.m(5) == (False, obj, 5) and M.m.__name__ == "m"
+    with no_grad():
+        assert obj.e() is True
+    assert is_grad_enabled()
+    with pytest.raises(TypeError, match="no_grad: can decorate a function, not int"):
+        no_grad()(3)
+    with pytest.raises(TypeError, match="no_grad: can decorate a function, not 2 arguments"):
+        no_grad()(f, f)
