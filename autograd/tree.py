@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Node
+from .value import Value
 
 __all__ = ["PyTreeDef", "register_pytree_node", "tree_flatten", "tree_leaves", "tree_map",
            "tree_unflatten"]
@@ -147,8 +148,8 @@ class PyTreeDef:
             return f"PyTreeDef(<{self.num_leaves} leaves>)"
 
 
-def _flatten(tree: Any, is_leaf: Callable[[Any], bool] | None, root: str
-             ) -> tuple[list[Any], PyTreeDef, list[str]]:
+def _flatten(tree: Any, is_leaf: Callable[[Any], bool] | None, root: str,
+             where: str = "tree_flatten") -> tuple[list[Any], PyTreeDef, list[str]]:
     """Leaves, structure and each leaf's path, walking the tree with an explicit stack
     (a user's tree may be deep; no recursion)."""
     leaves: list[Any] = []
@@ -157,12 +158,13 @@ def _flatten(tree: Any, is_leaf: Callable[[Any], bool] | None, root: str
     stack = [(tree, root)]
     while stack:
         x, path = stack.pop()
-        handlers = None if is_leaf is not None and is_leaf(x) else _handlers(x)
+        chosen = is_leaf is not None and is_leaf(x)
+        handlers = None if chosen else _handlers(x)
         if handlers is None:
-            if is_leaf is None and not isinstance(x, _LEAF_TYPES):
-                raise TypeError(f"tree_flatten: {path} is a {type(x).__name__}, which is "
-                                "neither a leaf (a number, an ndarray, a Value or a Tensor) nor "
-                                "a container (dict, list, tuple, namedtuple, dataclass, None, or "
+            if not chosen and not isinstance(x, _LEAF_TYPES):
+                raise TypeError(f"{where}: {path} is a {type(x).__name__}, which is neither a "
+                                "leaf (a number, an ndarray, a Value or a Tensor) nor a "
+                                "container (dict, list, tuple, namedtuple, dataclass, None, or "
                                 "a type given to autograd.tree.register_pytree_node)")
             nodes.append(None)
             leaves.append(x)
@@ -224,3 +226,47 @@ def tree_map(f: Callable[..., Any], tree: Any, *rest: Any,
                              f"{treedef}")
         others.append(r_leaves)
     return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+
+
+# ----- how the transforms (grad, jacobian, gradcheck, ...) read their arguments ------------------
+_NUMBERS = (int, float, np.number, np.bool_)
+
+
+def _is_number_list(x: Any) -> bool:
+    """A list or tuple of numbers, nested or not: to the transforms an array, as it always was
+    (``grad(f)([1.0, 2.0])`` gives f a Tensor), where JAX would see a list of leaves. An empty
+    one is an empty container."""
+    if type(x) is not list and type(x) is not tuple:
+        return False
+    stack = [x]
+    while stack:
+        items = stack.pop()
+        if not items:
+            return False
+        for item in items:
+            if type(item) is list or type(item) is tuple:
+                stack.append(item)
+            elif not isinstance(item, _NUMBERS):
+                return False
+    return True
+
+
+def _is_argument_leaf(x: Any) -> bool:
+    """Whether a transform takes ``x`` as it always did, as one argument (no tree)."""
+    return _handlers(x) is None or _is_number_list(x)
+
+
+def _arguments(tree: Any, root: str, where: str
+               ) -> tuple[list[Any], PyTreeDef, list[str], list[bool]]:
+    """A transform's argument as leaves, structure, paths, and which leaves were numbers
+    turned into 0-d arrays: in a tree that holds arrays or Tensors, numbers become 0-d
+    Tensors, so that ``f`` can combine them with the arrays (a Value and a Tensor never
+    mix); their gradients come back as floats."""
+    leaves, treedef, paths = _flatten(tree, _is_number_list, root, where)
+    for x, path in zip(leaves, paths):
+        if isinstance(x, (bool, np.bool_)):
+            raise TypeError(f"{where}: cannot differentiate with respect to {path}, a bool")
+    arrays = len(leaves) > 1 and any(not isinstance(x, (*_NUMBERS, Value)) for x in leaves)
+    promoted = [arrays and isinstance(x, _NUMBERS) for x in leaves]
+    leaves = [np.asarray(x, dtype=np.float64) if p else x for x, p in zip(leaves, promoted)]
+    return leaves, treedef, paths, promoted
