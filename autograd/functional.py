@@ -408,8 +408,8 @@ def _tree_hvp(f: Callable, x: Any, v: Any) -> Any:
         if v_shape != x_shape:
             raise ValueError(f"hvp: v{path[1:]} has shape {v_shape}, {path} has shape "
                              f"{x_shape}; they must be the same")
-        if isinstance(vi, Node) and not isinstance(xi, Node):
-            xs[k] = _lift(xi, "hvp")[0]  # the product depends on v: record it
+    if any(isinstance(vi, Node) for vi in vs):  # every leaf of the product depends on v:
+        xs = [xi if isinstance(xi, Node) else _lift(xi, "hvp")[0] for xi in xs]  # record it
     if not xs:
         return tree_unflatten(xdef, [])
     nums = tuple(range(len(xs)))

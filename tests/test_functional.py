@@ -841,3 +841,15 @@ def test_jacobian_of_a_function_returning_nothing_is_a_type_error():
     with pytest.raises(TypeError, match=r"jacobian: f must return a Value or a Tensor, or a "
                                         r"pytree of them, not \{\}"):
         jacobian(lambda p: {})({"w": np.ones(2)})
+
+
+def test_hvp_of_pytrees_is_differentiable_in_v():
+    f = lambda p: (p["w"] ** 3).sum() * p["s"]
+    p = {"w": np.array([1.0, 2.0]), "s": 1.0}
+    d = grad(lambda v: hvp(f, p, {"w": v, "s": 0.5})["w"].sum())(np.array([1.0, -1.0]))
+    np.testing.assert_allclose(d, 6.0 * p["w"])  # the column sums of H_ww = diag(6 w s)
+    v = Tensor([1.0, -1.0], requires_grad=True)  # a node outside any transform: recorded too
+    hv = hvp(f, p, {"w": v, "s": 0.5})
+    assert isinstance(hv["w"], Tensor) and isinstance(hv["s"], Tensor)  # both depend on v
+    hv["w"].sum().backward()
+    np.testing.assert_allclose(v.grad, 6.0 * p["w"])
