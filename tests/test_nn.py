@@ -1296,14 +1296,20 @@ def test_functional_call_replaces_a_shared_parameter_everywhere_and_in_container
             self.b = nn.Linear(2, 2, bias=False, seed=1)
             self.b.weight = self.a.weight  # tied
             self.extra = {"z": [nn.Parameter(np.ones(2))], "k": 3}
+            self.chain = {"y": nn.Parameter(np.ones((2, 3))), "x": nn.Parameter(np.ones(3))}
 
         def forward(self, x):
-            return self.b(self.a(x)) * self.extra["z"][0]
+            for w in self.chain.values():  # in the dict's order, which must be kept
+                x = x @ w if w.ndim == 2 else x + w  # (3,) + (3,): y first
+            return self.b(self.a(x[:2])) * self.extra["z"][0]
 
     m = Tied()
-    assert [n for n, _ in m.named_parameters()] == ["a.weight", "extra.z.0"]
+    assert [n for n, _ in m.named_parameters()] == ["a.weight", "extra.z.0", "chain.y",
+                                                     "chain.x"]
     w, z = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([2.0, -1.0])
-    out = nn.functional_call(m, {"a.weight": w, "extra.z.0": z}, Tensor([1.0, 3.0]))
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    out = nn.functional_call(m, {"a.weight": w, "extra.z.0": z, "chain.y": y,
+                                 "chain.x": np.array([0.0, 0.0, 7.0])}, Tensor([1.0, 3.0]))
     np.testing.assert_array_equal(out.data, [1.0 * 2.0, 3.0 * -1.0])  # swapped twice: identity
     assert m.b.weight is m.a.weight and type(m.extra["z"][0]) is nn.Parameter
     assert list(m.extra) == ["z", "k"]
