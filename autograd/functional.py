@@ -14,6 +14,10 @@ tape (``.item()``, ``float()``, arithmetic on ``.data``): its derivative would b
 zero, so it is a RuntimeError, as in PyTorch. A node that does not depend on an argument (a
 constant such as ``Tensor(1.0)``, the derivative of a linear function) has derivative zero for
 it, as an unused argument has in JAX.
+
+Arguments may be pytrees (``autograd.tree``): nested dicts, lists, tuples, namedtuples and
+dataclasses of the above, and the result comes back in their structure, as in JAX (see
+``_on_trees`` at the end of this module). A list of plain numbers is still one array.
 """
 
 from __future__ import annotations
