@@ -309,15 +309,18 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
 
 
 # ----- pytrees (issue 17 item 4): the transforms take and return nested containers ------------
-def _on_trees(flat: Callable[..., Callable], f: Callable, argnums: Argnums, where: str
-              ) -> Callable:
+def _on_trees(flat: Callable[..., Callable], f: Callable, argnums: Argnums, where: str,
+              kind: str | None = None) -> Callable:
     """The transform ``flat(f, argnums, where)``, written for leaf arguments, made to take
     pytrees (``autograd.tree``): the trees at ``argnums`` are flattened into one leaf argument
-    each, ``flat`` differentiates with respect to all of them, and the result is rebuilt in the
-    arguments' structure, as JAX does. ``where`` says how the result reads: ``grad`` (a
-    gradient per argument), ``value_and_grad``, ``jacobian`` (``f``'s output structure outside,
-    the arguments' inside) or ``hessian`` (the arguments' structure twice). Arguments that are
-    all leaves (and a jacobian's plain output) take ``flat`` itself, unchanged."""
+    each, ``flat`` differentiates with respect to all of them (``argnums`` a tuple), and the
+    result is rebuilt in the arguments' structure, as JAX does. ``kind`` (``where``, the
+    transform's name for errors, by default) says how the result reads: ``grad`` (a gradient
+    per argument), ``value_and_grad``, ``jacobian`` (``f``'s output structure outside, the
+    arguments' inside; ``f``'s output is flattened into a tuple of outputs) or ``hessian``
+    (the arguments' structure twice). Arguments that are all leaves take ``flat`` itself,
+    unchanged (except for ``jacobian``, whose output may be a tree)."""
+    kind = kind or where
 
     def run(*args: Any) -> Any:
         n = len(args)
@@ -325,14 +328,18 @@ def _on_trees(flat: Callable[..., Callable], f: Callable, argnums: Argnums, wher
         for i in nums:
             if not -n <= i < n:
                 raise ValueError(f"{where}: argnums {i} is out of range for {n} arguments")
-        if where != "jacobian" and all(_is_argument_leaf(args[i]) for i in nums):
+        if kind != "jacobian" and all(_is_argument_leaf(args[i]) for i in nums):
             return flat(f, argnums, where)(*args)
         nums = tuple(i % n for i in nums)
         leaves: list[Any] = []
         defs: list[PyTreeDef] = []
         promoted: list[bool] = []
         for i in nums:
-            ls, treedef, _, ps = _arguments(args[i], _arg_name(f, i), where)
+            try:
+                ls, treedef, _, ps = _arguments(args[i], f"args[{i}]", where)
+            except TypeError:  # again, to name the argument as f does (inspect is slow)
+                _arguments(args[i], _arg_name(f, i), where)
+                raise
             leaves += ls
             defs.append(treedef)
             promoted += ps
@@ -347,7 +354,7 @@ def _on_trees(flat: Callable[..., Callable], f: Callable, argnums: Argnums, wher
                 full[i] = tree_unflatten(treedef, xs[k:k + treedef.num_leaves])
                 k += treedef.num_leaves
             out = f(*full)
-            if where != "jacobian":
+            if kind != "jacobian":
                 return out
             # a non-container is one output, which ``flat`` checks as it always did
             outs, treedef, _ = _flatten(out, _is_plain, "the output", where)
@@ -369,11 +376,11 @@ def _on_trees(flat: Callable[..., Callable], f: Callable, argnums: Argnums, wher
             return trees[0] if isinstance(argnums, int) else tuple(trees)
 
         result = flat(flat_f, tuple(range(len(leaves))), where)(*leaves)
-        if where == "grad":
+        if kind == "grad":
             return regroup(result, floats=True)
-        if where == "value_and_grad":
+        if kind == "value_and_grad":
             return result[0], regroup(result[1], floats=True)
-        if where == "hessian":
+        if kind == "hessian":
             return regroup([regroup(row) for row in result])
         return tree_unflatten(out_def[0], [regroup(block) for block in result])
 

@@ -853,3 +853,16 @@ def test_hvp_of_pytrees_is_differentiable_in_v():
     assert isinstance(hv["w"], Tensor) and isinstance(hv["s"], Tensor)  # both depend on v
     hv["w"].sum().backward()
     np.testing.assert_allclose(v.grad, 6.0 * p["w"])
+
+
+def test_one_helper_gives_pytrees_to_a_transform_under_its_own_name():
+    """How a new transform (jacfwd, jacrev) takes pytrees: one line around its flat version."""
+    from autograd.functional import _jacobian, _on_trees
+
+    def jacfwd(f, argnums=0):
+        return _on_trees(_jacobian, f, argnums, "jacfwd", kind="jacobian")
+
+    J = jacfwd(lambda p: {"y": p["w"] * 2.0})({"w": np.ones(2)})
+    np.testing.assert_array_equal(J["y"]["w"], 2.0 * np.eye(2))
+    with pytest.raises(TypeError, match=r"^jacfwd: p\['s'\] is a str"):
+        jacfwd(lambda p: p["w"])({"w": np.ones(2), "s": "x"})
