@@ -760,8 +760,8 @@ def test_hessian_of_a_pytree_is_its_structure_twice_and_matches_finite_differenc
     assert H["scale"]["layer"][0].shape == (2, 2) and H["scale"]["scale"].shape == ()
     # rows against finite differences of the gradient, element by element
     g = grad(f)
-    for pick, row in [(lambda t: t["layer"][0][1, 0], lambda H: tree_map_index(H, (1, 0), 0)),
-                      (lambda t: t["layer"][1][1], lambda H: tree_map_index(H, (1,), 1)),
+    for pick, row in [(lambda t: t["layer"][0][1, 0], lambda H: _layer_row(H, (1, 0), 0)),
+                      (lambda t: t["layer"][1][1], lambda H: _layer_row(H, (1,), 1)),
                       (lambda t: t["scale"], lambda H: H["scale"])]:
         want = _numeric_grad(lambda q, pick=pick: Tensor(_data(pick(g(q)))), tree, eps=1e-5)
         _assert_trees_close(row(H), want, rtol=1e-5, atol=1e-7)
@@ -771,7 +771,7 @@ def test_hessian_of_a_pytree_is_its_structure_twice_and_matches_finite_differenc
         1, 2, 0), rtol=1e-13)
 
 
-def tree_map_index(H, idx, k):
+def _layer_row(H, idx, k):
     """The row of ``H["layer"][k]`` for element ``idx`` of that leaf."""
     row = H["layer"][k]
     return {"layer": [row["layer"][0][idx], row["layer"][1][idx]], "scale": row["scale"][idx]}
