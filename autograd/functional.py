@@ -14,10 +14,15 @@ tape (``.item()``, ``float()``, arithmetic on ``.data``): its derivative would b
 zero, so it is a RuntimeError, as in PyTorch. A node that does not depend on an argument (a
 constant such as ``Tensor(1.0)``, the derivative of a linear function) has derivative zero for
 it, as an unused argument has in JAX.
+
+Arguments may be pytrees (``autograd.tree``): nested dicts, lists, tuples, namedtuples and
+dataclasses of the above, and the result comes back in their structure, as in JAX (see
+``_on_trees`` at the end of this module). A list of plain numbers is still one array.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +30,14 @@ import numpy as np
 
 from .engine import Node, backprop, enable_grad, state
 from .tensor import Tensor, stack
+from .tree import (
+    PyTreeDef,
+    _arguments,
+    _flatten,
+    _handlers,
+    _is_argument_leaf,
+    tree_unflatten,
+)
 from .value import Value
 
 Argnums = int | Sequence[int]
@@ -135,7 +148,7 @@ def value_and_grad(f: Callable, argnums: Argnums = 0) -> Callable:
     """A function returning ``(f(*args), gradient)``; ``argnums`` as a tuple gives a tuple
     of gradients. The value is a float for plain arguments and a node for node arguments.
     ``f`` returns a one-element node; a plain number is a RuntimeError (see the module)."""
-    return _value_and_grad(f, argnums, "value_and_grad")
+    return _on_trees(_value_and_grad, f, argnums, "value_and_grad")
 
 
 def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
@@ -168,7 +181,7 @@ def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
 def grad(f: Callable, argnums: Argnums = 0) -> Callable:
     """The gradient of a one-element function, as a function (nests: ``grad(grad(f))``).
     ``f`` returns a one-element node; a plain number is a RuntimeError (see the module)."""
-    return _grad(f, argnums, "grad")
+    return _on_trees(_grad, f, argnums, "grad")
 
 
 def _grad(f: Callable, argnums: Argnums, where: str) -> Callable:
@@ -232,7 +245,10 @@ def jacobian(f: Callable, argnums: Argnums = 0) -> Callable:
     (also inside another transform's ``f``, where it depends on the outer variable), so
     ``jacobian(jacobian(f))`` is the second derivative. ``f`` returns nodes (see the module).
     """
+    return _on_trees(_jacobian, f, argnums, "jacobian")
 
+
+def _jacobian(f: Callable, argnums: Argnums, where: str = "jacobian") -> Callable:
     def jac(*args: Any) -> Any:
         _, lifted, wrt, was_node = _prepare(f, argnums, args, "jacobian")
         outer = state.transform_depth > 0  # (as in value_and_grad)
@@ -260,13 +276,19 @@ def hessian(f: Callable, argnums: Argnums = 0) -> Callable:
     shape ``in.shape + in.shape``. ``argnums`` as a tuple gives a tuple of tuples of blocks,
     ``H[i][j]`` for the i-th and j-th arguments (as in JAX). An ndarray for plain arguments, a
     node for node arguments: it nests like ``jacobian``."""
-    return jacobian(_grad(f, argnums, "hessian"), argnums)
+    return _on_trees(_hessian, f, argnums, "hessian")
+
+
+def _hessian(f: Callable, argnums: Argnums, where: str = "hessian") -> Callable:
+    return _jacobian(_grad(f, argnums, where), argnums)
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
     """The Hessian-vector product H(x) @ v of a one-element ``f``, without forming H; ``v`` has
     the shape of ``x``. A node when ``x`` or ``v`` is one (so it nests), else an ndarray (a float
     for a float ``x``)."""
+    if not (_is_argument_leaf(x) and _is_argument_leaf(v)):
+        return _tree_hvp(f, x, v)
     node, was_node = _lift(x, "hvp")
     if not isinstance(v, Node):
         v = np.asarray(v, dtype=np.float64)
@@ -284,3 +306,136 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
         return d.sum() if isinstance(d, Tensor) else d
 
     return _grad(directional, 0, "hvp")(x)
+
+
+# ----- pytrees (issue 17 item 4): the transforms take and return nested containers ------------
+def _on_trees(flat: Callable[..., Callable], f: Callable, argnums: Argnums, where: str,
+              kind: str | None = None) -> Callable:
+    """The transform ``flat(f, argnums, where)``, written for leaf arguments, made to take
+    pytrees (``autograd.tree``): the trees at ``argnums`` are flattened into one leaf argument
+    each, ``flat`` differentiates with respect to all of them (``argnums`` a tuple), and the
+    result is rebuilt in the arguments' structure, as JAX does. ``kind`` (``where``, the
+    transform's name for errors, by default) says how the result reads: ``grad`` (a gradient
+    per argument), ``value_and_grad``, ``jacobian`` (``f``'s output structure outside, the
+    arguments' inside; ``f``'s output is flattened into a tuple of outputs) or ``hessian``
+    (the arguments' structure twice). Arguments that are all leaves take ``flat`` itself,
+    unchanged (except for ``jacobian``, whose output may be a tree)."""
+    kind = kind or where
+
+    def run(*args: Any) -> Any:
+        n = len(args)
+        nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        for i in nums:
+            if not -n <= i < n:
+                raise ValueError(f"{where}: argnums {i} is out of range for {n} arguments")
+        if kind != "jacobian" and all(_is_argument_leaf(args[i]) for i in nums):
+            return flat(f, argnums, where)(*args)
+        nums = tuple(i % n for i in nums)
+        leaves: list[Any] = []
+        defs: list[PyTreeDef] = []
+        promoted: list[bool] = []
+        for i in nums:
+            try:
+                ls, treedef, _, ps = _arguments(args[i], f"args[{i}]", where)
+            except TypeError:  # again, to name the argument as f does (inspect is slow)
+                _arguments(args[i], _arg_name(f, i), where)
+                raise
+            leaves += ls
+            defs.append(treedef)
+            promoted += ps
+        if not leaves:
+            raise ValueError(f"{where}: the arguments to differentiate (argnums {argnums}) hold "
+                             "no leaves")
+        out_def: list[PyTreeDef] = []
+
+        def flat_f(*xs: Any) -> Any:
+            full, k = list(args), 0
+            for i, treedef in zip(nums, defs):
+                full[i] = tree_unflatten(treedef, xs[k:k + treedef.num_leaves])
+                k += treedef.num_leaves
+            out = f(*full)
+            if kind != "jacobian":
+                return out
+            # a non-container is one output, which ``flat`` checks as it always did
+            outs, treedef, _ = _flatten(out, _is_plain, "the output", where)
+            if not outs:
+                raise TypeError(f"{where}: f must return a Value or a Tensor, or a pytree of "
+                                f"them, not {out!r}")
+            out_def[:] = [treedef]
+            return tuple(outs)
+
+        def regroup(gs: Sequence[Any], floats: bool = False) -> Any:
+            """Leaf results, one per leaf argument, as the arguments' trees."""
+            if floats:
+                gs = [float(g) if p and isinstance(g, np.ndarray) else g
+                      for g, p in zip(gs, promoted)]
+            trees, k = [], 0
+            for treedef in defs:
+                trees.append(tree_unflatten(treedef, gs[k:k + treedef.num_leaves]))
+                k += treedef.num_leaves
+            return trees[0] if isinstance(argnums, int) else tuple(trees)
+
+        result = flat(flat_f, tuple(range(len(leaves))), where)(*leaves)
+        if kind == "grad":
+            return regroup(result, floats=True)
+        if kind == "value_and_grad":
+            return result[0], regroup(result[1], floats=True)
+        if kind == "hessian":
+            return regroup([regroup(row) for row in result])
+        return tree_unflatten(out_def[0], [regroup(block) for block in result])
+
+    return run
+
+
+def _is_plain(x: Any) -> bool:
+    return _handlers(x) is None
+
+
+def _arg_name(f: Callable, i: int) -> str:
+    """How errors call argument ``i`` of ``f``: its parameter's name where it has one."""
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY,
+                                              params[i].POSITIONAL_OR_KEYWORD):
+        return params[i].name
+    return f"args[{i}]"
+
+
+def _tree_hvp(f: Callable, x: Any, v: Any) -> Any:
+    """``hvp`` for pytrees ``x`` and ``v`` of one structure: the gradient of the directional
+    derivative ``<grad f(x), v>``, summed over the leaves, as ``hvp`` takes it for one array."""
+    xs, xdef, paths, promoted = _arguments(x, "x", "hvp")
+    vs, vdef, _, _ = _arguments(v, "v", "hvp")
+    if vdef != xdef:
+        raise ValueError(f"hvp: v has the structure {vdef}, x has {xdef}; they must be the same")
+    for k, (xi, vi, path) in enumerate(zip(xs, vs, paths)):
+        x_shape = _shape(xi) if isinstance(xi, Node) else np.shape(xi)
+        if not isinstance(vi, Node):
+            vs[k] = vi = (float(vi) if isinstance(xi, (Value, float, int, np.number))
+                          else np.asarray(vi, dtype=np.float64))
+        v_shape = _shape(vi) if isinstance(vi, Node) else np.shape(vi)
+        if v_shape != x_shape:
+            raise ValueError(f"hvp: v{path[1:]} has shape {v_shape}, {path} has shape "
+                             f"{x_shape}; they must be the same")
+    if any(isinstance(vi, Node) for vi in vs):  # every leaf of the product depends on v:
+        xs = [xi if isinstance(xi, Node) else _lift(xi, "hvp")[0] for xi in xs]  # record it
+    if not xs:
+        return tree_unflatten(xdef, [])
+    nums = tuple(range(len(xs)))
+
+    def leaf_f(*leaves: Any) -> Any:
+        return f(tree_unflatten(xdef, leaves))
+
+    def directional(*leaves: Any) -> Any:
+        total = None
+        for g, vi in zip(_grad(leaf_f, nums, "hvp")(*leaves), vs):
+            d = g * vi
+            d = d.sum() if isinstance(d, Tensor) else d
+            total = d if total is None else total + d
+        return total
+
+    hv = _grad(directional, nums, "hvp")(*xs)
+    return tree_unflatten(xdef, [float(h) if p and isinstance(h, np.ndarray) else h
+                                 for h, p in zip(hv, promoted)])

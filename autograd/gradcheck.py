@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from .engine import Node, backprop, enable_grad, no_grad
 from .tensor import Tensor
+from .tree import _arguments, _is_argument_leaf, tree_unflatten
 from .value import Value
 
 
@@ -98,9 +100,16 @@ def gradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
     shapes and dtypes, and that neither ``f`` nor its backward pass changes the inputs it is
     given (in place or through ``.data``). ``order=2`` also checks second
     derivatives. Returns True or raises ``GradcheckError``.
+
+    An input may be a pytree (``autograd.tree``: dicts, lists, tuples, namedtuples,
+    dataclasses of the above); each leaf is checked, and named by its path
+    (``input 0['w']``).
     """
     if not inputs:
         raise ValueError("gradcheck: no inputs to check")
+    if not all(_is_argument_leaf(x) for x in inputs):
+        return _gradcheck_trees(f, inputs, dict(eps=eps, atol=atol, rtol=rtol, fast=fast,
+                                                order=order, seed=seed))
     prepared = [_prepare(x, i) for i, x in enumerate(inputs)]
     kinds = [k for k, _ in prepared]
     raws = [r for _, r in prepared]
@@ -244,3 +253,32 @@ def _check_projections(out, nodes, raws, out0, evaluate, eps, atol, rtol, rng,
             if not abs(a - n) <= atol + rtol * abs(n):
                 _report(i, f"(random projection {t})", a, n, np.array([abs(a - n)]),
                         np.array([n]), atol, rtol)
+
+
+# ----- pytrees (issue 17 item 4) ------------------------------------------------------------------
+def _gradcheck_trees(f: Callable, inputs: tuple, options: dict[str, Any]) -> bool:
+    """``gradcheck`` of pytree inputs: the leaves are checked as inputs of their own, and a
+    failure names the leaf by its path instead of its position among the leaves."""
+    leaves: list[Any] = []
+    names: list[str] = []
+    defs = []
+    for i, x in enumerate(inputs):
+        ls, treedef, paths, _ = _arguments(x, f"input {i}", "gradcheck")
+        leaves += ls
+        names += paths
+        defs.append(treedef)
+    if not leaves:
+        raise ValueError("gradcheck: the inputs hold no leaves to check")
+
+    def flat_f(*xs: Any) -> Any:
+        trees, k = [], 0
+        for treedef in defs:
+            trees.append(tree_unflatten(treedef, xs[k:k + treedef.num_leaves]))
+            k += treedef.num_leaves
+        return f(*trees)
+
+    try:
+        return gradcheck(flat_f, *leaves, **options)
+    except GradcheckError as e:
+        message = re.sub(r"\binput (\d+)", lambda m: names[int(m.group(1))], str(e))
+        raise GradcheckError(message) from None

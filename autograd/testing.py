@@ -91,7 +91,9 @@ def check_gradients(f: Callable, *strategies: st.SearchStrategy, **options: Any)
 
     Keyword options go to ``gradcheck`` (eps, atol, rtol, order, fast) or to hypothesis's
     ``settings`` (max_examples, deadline, derandomize, ...). A failure is shrunk to a minimal
-    example and re-raised as ``GradcheckError``.
+    example and re-raised as ``GradcheckError``. A strategy may draw pytrees (such as
+    ``st.fixed_dictionaries({"w": arrays((2, 3)), "b": arrays(3)})``), which ``gradcheck``
+    checks leaf by leaf, naming a failing leaf by its path (``input 0['b']``).
     """
     check_keys = {"eps", "atol", "rtol", "order", "fast", "seed"}
     setting_keys = set(inspect.signature(settings).parameters) - {"parent"}

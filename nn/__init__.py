@@ -41,7 +41,7 @@ from .lr_scheduler import (
     OneCycleLR,
     StepLR,
 )
-from .module import Module, Parameter
+from .module import Module, Parameter, functional_call
 from .normalization import BatchNorm1d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
 from .serialization import LoadError
@@ -56,6 +56,7 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d",
     "NLLLoss", "BCELoss", "L1Loss", "HuberLoss", "RMSprop", "lr_scheduler", "LRScheduler",
     "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "utils",
+    "functional_call",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -450,3 +450,88 @@ class Module:
                     else m._repr(ancestors | {id(m)}))
             lines.append(f"  ({name}): " + body.replace("\n", "\n  "))
         return "\n".join(lines + [")"])
+
+
+# ----- functional_call (issue 17 item 4) ----------------------------------------------------------
+def functional_call(module: Module, params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                    *args: Any, strict: bool = False, **kwargs: Any) -> Any:
+    """``module(*args, **kwargs)`` run with the tensors in ``params`` (by ``state_dict``
+    names: parameters and buffers) in place of its own, as ``torch.func.functional_call``, so
+    that a model's loss is a function of a dict of parameters:
+    ``hessian(lambda p: loss(nn.functional_call(model, p, x), y))(params)``.
+
+    ``params`` is a dict, or a tuple of dicts (a name in two of them is a ValueError). A Tensor
+    is used as it is (a node: gradients flow to it); an array is copied into a constant Tensor
+    of the model's dtype. Names left out use the model's own tensors, unless ``strict`` (then
+    they are a ValueError); a name the model does not have, or a shape that differs, is a
+    ValueError naming it. A parameter shared by several modules is replaced everywhere (torch's
+    ``tie_weights=True``). The model is never changed: its own tensors are back in place when
+    the call returns or raises. (A buffer the module updates in place, such as BatchNorm's
+    running statistics in training mode, is updated in the tensor given, as in PyTorch.)
+    """
+    dicts = [params] if isinstance(params, Mapping) else list(params)
+    given: dict[str, Any] = {}
+    for d in dicts:
+        if not isinstance(d, Mapping):
+            raise TypeError(f"functional_call: params must be a dict of tensors or a tuple of "
+                            f"dicts, got {type(d).__name__}")
+        for name, value in d.items():
+            if name in given:
+                raise ValueError(f"functional_call: '{name}' is given in two dicts")
+            given[name] = value
+    own: dict[str, Tensor] = dict(module.named_parameters())
+    for name, b in module.named_buffers():
+        own.setdefault(name, b)
+    unknown = [n for n in given if n not in own]
+    if unknown:
+        raise ValueError(f"functional_call: {type(module).__name__} has no parameter or buffer "
+                         f"named {unknown} (its names: {list(own)})")
+    missing = [n for n in own if n not in given]
+    if strict and missing:
+        raise ValueError(f"functional_call: missing names {missing} (strict=True)")
+    subs: dict[int, Tensor] = {}
+    for name, value in given.items():
+        old = own[name]
+        if not isinstance(value, Tensor):
+            if not isinstance(value, (np.ndarray, np.generic, list, tuple, int, float)):
+                raise TypeError(f"functional_call: '{name}' is a {type(value).__name__}; a "
+                                "Tensor or an array expected")
+            value = Tensor(value, dtype=old.dtype)
+        if value.shape != old.shape:
+            raise ValueError(f"functional_call: '{name}' has shape {value.shape}, the model's "
+                             f"{old.shape}")
+        subs[id(old)] = value
+    swapped: list[tuple[Module, str, Any]] = []
+    try:
+        for m in list(module.modules()):
+            for attr, value in list(vars(m).items()):
+                new = _swapped(value, subs)
+                if new is not value:
+                    # object.__setattr__: Module.__setattr__ would label the tensor and mark
+                    # the module structure changed (dropping the cached scope paths)
+                    object.__setattr__(m, attr, new)
+                    swapped.append((m, attr, value))
+        return module(*args, **kwargs)
+    finally:
+        for m, attr, value in reversed(swapped):
+            object.__setattr__(m, attr, value)
+
+
+def _swapped(value: Any, subs: dict[int, Tensor]) -> Any:
+    """``value`` with each object whose id is in ``subs`` replaced, looking inside lists,
+    tuples and dicts as ``_flatten`` does (a new container, in the same order); ``value``
+    itself when nothing in it is replaced."""
+    new = subs.get(id(value))
+    if new is not None:
+        return new
+    if isinstance(value, (list, tuple)):
+        items = [_swapped(v, subs) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        if isinstance(value, list):
+            return items
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, dict):
+        entries = {k: _swapped(v, subs) for k, v in value.items()}
+        return value if all(entries[k] is v for k, v in value.items()) else entries
+    return value

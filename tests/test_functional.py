@@ -536,7 +536,9 @@ def test_what_f_returns_is_checked_and_named():
     for bad in (None, "1.0", [1.0], True):
         with pytest.raises(TypeError, match="must return a Value or a Tensor"):
             grad(lambda x, bad=bad: bad)(1.0)
-        with pytest.raises(TypeError, match="must return a Value or a Tensor"):
+        # (jacobian takes a list as a pytree of outputs: a list of floats left the tape)
+        with pytest.raises(RuntimeError if bad == [1.0] else TypeError,
+                           match="must return a Value or a Tensor|f returned a float"):
             jacobian(lambda x, bad=bad: bad)(1.0)
 
 
@@ -584,3 +586,283 @@ def test_a_transform_of_a_function_that_left_the_tape_says_so_and_gives_no_zero(
 def test_hessian_through_a_reduction_to_0d(f, d, x):
     want = np.diag(np.atleast_1d(d(x))).reshape(x.shape + x.shape)
     np.testing.assert_allclose(hessian(f)(x), want, rtol=1e-14)
+
+
+# ----- pytrees: the transforms take and return nested containers (issue 17 item 4) ------------
+import collections  # noqa: E402
+import dataclasses  # noqa: E402
+
+from autograd.tree import tree_flatten, tree_unflatten  # noqa: E402
+
+Pair = collections.namedtuple("Pair", "w b")
+
+
+@dataclasses.dataclass
+class Params:
+    w: object
+    b: object
+
+
+X3 = np.array([[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0]])
+
+
+def _numeric_grad(f, tree, eps=1e-6):
+    """Central differences of a one-element f, leaf by leaf, in the tree's structure (f gets
+    Values for a tree of numbers, else Tensors, as the transforms give it)."""
+    leaves, treedef = tree_flatten(tree)
+    raws = [np.array(getattr(leaf, "data", leaf), dtype=float) for leaf in leaves]
+    scalars = all(r.ndim == 0 and not isinstance(x, (Tensor, np.ndarray))
+                  for r, x in zip(raws, leaves))
+    node = (lambda r: Value(float(r))) if scalars else Tensor
+    if eps == 0:  # the value itself
+        with no_grad():
+            return _data(f(tree_unflatten(treedef, [node(r) for r in raws])))
+    grads = []
+    for k, raw in enumerate(raws):
+        g = np.zeros(raw.shape)
+        for idx in np.ndindex(raw.shape):
+            parts = []
+            for step in (eps, -eps):
+                moved = [r.copy() for r in raws]
+                moved[k][idx] += step
+                with no_grad():
+                    out = f(tree_unflatten(treedef, [node(m) for m in moved]))
+                parts.append(float(_data(out)))
+            g[idx] = (parts[0] - parts[1]) / (2 * eps)
+        grads.append(g)
+    return tree_unflatten(treedef, grads)
+
+
+def _data(x):
+    return getattr(x, "data", x)
+
+
+def _assert_trees_close(got, want, rtol=1e-6, atol=1e-8):
+    got_leaves, got_def = tree_flatten(got)
+    want_leaves, want_def = tree_flatten(want)
+    assert got_def == want_def, (got_def, want_def)
+    for g, w in zip(got_leaves, want_leaves):
+        np.testing.assert_allclose(getattr(g, "data", g), getattr(w, "data", w), rtol=rtol,
+                                   atol=atol)
+
+
+def _dense_loss(p):
+    """A small layer's loss of a params tree with a weight, a bias and a float scale."""
+    h = (Tensor(X3) @ p["layer"][0] + p["layer"][1]).tanh()
+    return (h * h).sum() * p["scale"]
+
+
+TREE_ARGS = {
+    "dict": ({"w": np.array([0.3, -0.2]), "b": 0.5},
+             lambda p: ((Tensor(X3) @ p["w"] + p["b"]).sigmoid()).sum()),
+    "nested dict of list": ({"layer": [np.array([[0.2, -0.4], [0.7, 0.1]]),
+                                       np.array([0.1, -0.3])], "scale": 1.5}, _dense_loss),
+    "list": ([np.array([0.3, -0.2]), np.array([[1.0, 2.0]])],
+             lambda p: (p[0] * p[1]).sin().sum()),
+    "tuple": ((1.5, np.array([0.3, -0.2, 0.8])), lambda p: (p[1] * p[0]).exp().sum()),
+    "namedtuple": (Pair(np.array([0.3, -0.2]), 0.7),
+                   lambda p: (Tensor(X3) @ p.w + p.b).tanh().sum()),
+    "dataclass": (Params(np.array([0.3, -0.2]), np.array([0.1, 0.2, 0.3])),
+                  lambda p: ((Tensor(X3) @ p.w) * p.b).cos().sum()),
+    "floats only": ({"a": 1.5, "b": [-0.5, Pair(2.0, 0.25)]},
+                    lambda p: p["a"] * p["b"][0].exp() + p["b"][1].w * p["b"][1].b ** 2),
+    "Tensor leaves": ({"w": Tensor([0.3, -0.2]), "b": Tensor(0.5)},
+                      lambda p: ((Tensor(X3) @ p["w"]) * p["b"]).tanh().sum()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TREE_ARGS))
+def test_grad_of_a_pytree_comes_back_in_its_structure_and_matches_finite_differences(name):
+    tree, f = TREE_ARGS[name]
+    g = grad(f)(tree)
+    assert tree_flatten(g)[1] == tree_flatten(tree)[1]
+    _assert_trees_close(g, _numeric_grad(f, tree))
+    value, g2 = value_and_grad(f)(tree)
+    _assert_trees_close(g2, g, rtol=0, atol=0)
+    assert float(_data(value)) == pytest.approx(float(_numeric_grad(f, tree, eps=0)), rel=1e-14)
+
+
+def test_pytree_gradients_keep_each_leafs_kind():
+    g = grad(TREE_ARGS["dict"][1])({"w": np.array([0.3, -0.2]), "b": 0.5})
+    assert type(g["b"]) is float and isinstance(g["w"], np.ndarray)  # a float stays a float
+    g = grad(TREE_ARGS["floats only"][1])(TREE_ARGS["floats only"][0])
+    assert all(type(leaf) is float for leaf in tree_flatten(g)[0])
+    g = grad(TREE_ARGS["Tensor leaves"][1])(TREE_ARGS["Tensor leaves"][0])
+    assert isinstance(g["w"], Tensor) and isinstance(g["b"], Tensor)  # a node for a node
+    assert type(g) is dict and list(g) == ["b", "w"]  # rebuilt with sorted keys, as JAX
+
+
+def test_numbers_in_a_tree_of_arrays_combine_with_them():
+    """A float beside arrays becomes a 0-d Tensor (a Value and a Tensor never mix)."""
+    seen = []
+    f = lambda p: seen.append(type(p["s"])) or (p["w"] * p["s"]).sum()
+    assert grad(f)({"w": np.array([1.0, 2.0]), "s": 2.0})["s"] == 3.0
+    assert seen == [Tensor]
+    assert grad(lambda p: p["a"] * p["b"])({"a": 2.0, "b": 3.0}) == {"a": 3.0, "b": 2.0}
+
+
+def test_grad_with_argnums_over_trees_and_plain_arguments():
+    f = lambda p, x, q: ((x @ p["w"]) * q[0]).sum() + q[1] * 2.0
+    p, x, q = {"w": np.array([1.0, -1.0])}, X3, [np.array(0.5), 3.0]
+    gp, gq = grad(f, argnums=(0, 2))(p, x, q)
+    np.testing.assert_allclose(gp["w"], X3.sum(axis=0) * 0.5)
+    assert type(gq) is list and gq[1] == 2.0
+    np.testing.assert_allclose(gq[0], (X3 @ p["w"]).sum())
+    assert grad(f, argnums=-1)(p, x, q)[1] == 2.0
+    with pytest.raises(ValueError, match="argnums 3 is out of range for 3 arguments"):
+        grad(f, argnums=(0, 3))(p, x, q)
+
+
+def test_a_list_of_numbers_is_still_an_array_and_a_list_of_arrays_a_tree():
+    np.testing.assert_allclose(grad(lambda x: (x * x).sum())([1.0, 2.0]), [2.0, 4.0])
+    g = grad(lambda x: (x[0] * x[1]).sum())([np.array([1.0, 2.0]), np.array([3.0, 4.0])])
+    assert type(g) is list
+    np.testing.assert_allclose(g[0], [3.0, 4.0])
+    np.testing.assert_allclose(g[1], [1.0, 2.0])
+
+
+def test_jacobian_of_pytrees_is_output_structure_outside_input_structure_inside():
+    def f(p):
+        return {"y": (p["w"] * p["s"]).tanh(), "pair": ((p["w"] ** 2).sum(), p["s"] * 3.0)}
+
+    p = {"w": np.array([0.3, -0.2, 0.5]), "s": 0.7}
+    J = jacobian(f)(p)
+    assert list(J) == ["pair", "y"] and type(J["pair"]) is tuple
+    assert set(J["y"]) == {"s", "w"}
+    assert J["y"]["w"].shape == (3, 3) and J["y"]["s"].shape == (3,)
+    assert J["pair"][0]["w"].shape == (3,) and J["pair"][1]["s"].shape == ()
+    rows = [(lambda o: o["y"][1], {"w": J["y"]["w"][1], "s": J["y"]["s"][1]}),
+            (lambda o: o["pair"][0], J["pair"][0]), (lambda o: o["pair"][1], J["pair"][1])]
+    for out_leaf, got in rows:
+        _assert_trees_close(got, _numeric_grad(lambda q, o=out_leaf: o(f(q)), p))
+    Jw = jacobian(lambda w: f({"w": w, "s": 0.7})["y"])(p["w"])  # the flat jacobian agrees
+    np.testing.assert_allclose(J["y"]["w"], Jw, rtol=1e-15)
+
+
+def test_jacobian_of_a_tree_with_argnums_gives_a_tuple_per_output():
+    f = lambda a, b: [a["x"] * b, a["x"].sum()]
+    J = jacobian(f, argnums=(0, 1))({"x": np.array([1.0, 2.0])}, np.array([3.0, 4.0]))
+    assert type(J) is list and type(J[0]) is tuple and list(J[0][0]) == ["x"]
+    np.testing.assert_array_equal(J[0][0]["x"], np.diag([3.0, 4.0]))
+    np.testing.assert_array_equal(J[0][1], np.diag([1.0, 2.0]))
+    np.testing.assert_array_equal(J[1][0]["x"], [1.0, 1.0])
+    np.testing.assert_array_equal(J[1][1], [0.0, 0.0])
+
+
+def test_hessian_of_a_pytree_is_its_structure_twice_and_matches_finite_differences():
+    tree, f = TREE_ARGS["nested dict of list"]
+    H = hessian(f)(tree)
+    treedef = tree_flatten(tree)[1]
+    assert list(H) == ["layer", "scale"] and type(H["layer"]) is list
+    for row in (H["layer"][0], H["layer"][1], H["scale"]):
+        assert tree_flatten(row)[1] == treedef  # each row: the tree again
+    assert H["layer"][0]["layer"][1].shape == (2, 2, 2)
+    assert H["scale"]["layer"][0].shape == (2, 2) and H["scale"]["scale"].shape == ()
+    # rows against finite differences of the gradient, element by element
+    g = grad(f)
+    for pick, row in [(lambda t: t["layer"][0][1, 0], lambda H: _layer_row(H, (1, 0), 0)),
+                      (lambda t: t["layer"][1][1], lambda H: _layer_row(H, (1,), 1)),
+                      (lambda t: t["scale"], lambda H: H["scale"])]:
+        want = _numeric_grad(lambda q, pick=pick: Tensor(_data(pick(g(q)))), tree, eps=1e-5)
+        _assert_trees_close(row(H), want, rtol=1e-5, atol=1e-7)
+    # symmetric: H[a][b] is H[b][a] transposed
+    np.testing.assert_allclose(H["layer"][0]["scale"], H["scale"]["layer"][0], rtol=1e-13)
+    np.testing.assert_allclose(H["layer"][0]["layer"][1], H["layer"][1]["layer"][0].transpose(
+        1, 2, 0), rtol=1e-13)
+
+
+def _layer_row(H, idx, k):
+    """The row of ``H["layer"][k]`` for element ``idx`` of that leaf."""
+    row = H["layer"][k]
+    return {"layer": [row["layer"][0][idx], row["layer"][1][idx]], "scale": row["scale"][idx]}
+
+
+def test_hvp_of_pytrees_equals_the_hessian_times_v():
+    tree, f = TREE_ARGS["nested dict of list"]
+    v = {"layer": [np.array([[1.0, -0.5], [0.25, 2.0]]), np.array([0.5, -1.0])], "scale": 0.3}
+    hv = hvp(f, tree, v)
+    assert tree_flatten(hv)[1] == tree_flatten(tree)[1] and type(hv["scale"]) is float
+    leaves, treedef = tree_flatten(tree)
+    n = [np.size(x) for x in leaves]
+    H = hessian(lambda flat: f(_unravel(flat, leaves, treedef)))(
+        np.concatenate([np.ravel(x) for x in leaves]))
+    want = H @ np.concatenate([np.ravel(x) for x in tree_flatten(v)[0]])
+    np.testing.assert_allclose(np.concatenate([np.ravel(x) for x in tree_flatten(hv)[0]]),
+                               want, rtol=1e-12)
+    assert sum(n) == want.size
+
+
+def _unravel(flat, leaves, treedef):
+    parts, k = [], 0
+    for x in leaves:
+        size = np.size(x)
+        parts.append(flat[k:k + size].reshape(np.shape(x)) if np.ndim(x) else flat[k])
+        k += size
+    return tree_unflatten(treedef, parts)
+
+
+def test_hvp_of_pytrees_checks_structure_and_shapes():
+    f = lambda p: (p["w"] ** 3).sum() * p["s"]
+    p = {"w": np.ones(2), "s": 1.0}
+    with pytest.raises(ValueError, match=r"hvp: v has the structure PyTreeDef\(\{'w': \*\}\), "
+                                         r"x has PyTreeDef\(\{'s': \*, 'w': \*\}\)"):
+        hvp(f, p, {"w": np.ones(2)})
+    with pytest.raises(ValueError, match=r"hvp: v\['w'\] has shape \(3,\), x\['w'\] has shape "
+                                         r"\(2,\)"):
+        hvp(f, p, {"w": np.ones(3), "s": 1.0})
+
+
+def test_pytree_transforms_nest():
+    f = TREE_ARGS["dict"][1]
+    p = {"w": np.array([0.3, -0.2]), "b": 0.5}
+    v = {"w": np.array([1.0, 2.0]), "b": -1.0}
+    # grad of <grad f(p), v>: the Hessian-vector product, through trees at both levels
+    inner = lambda q: (grad(f)(q)["w"] * v["w"]).sum() + grad(f)(q)["b"] * v["b"]
+    _assert_trees_close(grad(inner)(p), hvp(f, p, v), rtol=1e-12)
+
+
+def test_a_bad_leaf_in_a_pytree_argument_is_a_type_error_naming_its_path():
+    with pytest.raises(TypeError, match=r"^grad: params\['layer'\]\[2\] is a str"):
+        grad(lambda params: params["layer"][0])({"layer": [1.0, 2.0, "3"]})
+    with pytest.raises(TypeError, match=r"^hessian: args\[0\]\.b is a object"):
+        hessian(lambda *a: a[0].w)(Pair(1.0, object()))
+    with pytest.raises(TypeError, match=r"^jacobian: cannot differentiate with respect to "
+                                        r"p\['flag'\], a bool"):
+        jacobian(lambda p: p["x"])({"x": np.ones(2), "flag": True})
+
+
+def test_a_pytree_with_no_leaves_is_a_value_error():
+    with pytest.raises(ValueError, match=r"grad: the arguments to differentiate \(argnums 0\) "
+                                         "hold no leaves"):
+        grad(lambda p: Value(1.0))({"a": [], "b": None})
+
+
+def test_jacobian_of_a_function_returning_nothing_is_a_type_error():
+    with pytest.raises(TypeError, match=r"jacobian: f must return a Value or a Tensor, or a "
+                                        r"pytree of them, not \{\}"):
+        jacobian(lambda p: {})({"w": np.ones(2)})
+
+
+def test_hvp_of_pytrees_is_differentiable_in_v():
+    f = lambda p: (p["w"] ** 3).sum() * p["s"]
+    p = {"w": np.array([1.0, 2.0]), "s": 1.0}
+    d = grad(lambda v: hvp(f, p, {"w": v, "s": 0.5})["w"].sum())(np.array([1.0, -1.0]))
+    np.testing.assert_allclose(d, 6.0 * p["w"])  # the column sums of H_ww = diag(6 w s)
+    v = Tensor([1.0, -1.0], requires_grad=True)  # a node outside any transform: recorded too
+    hv = hvp(f, p, {"w": v, "s": 0.5})
+    assert isinstance(hv["w"], Tensor) and isinstance(hv["s"], Tensor)  # both depend on v
+    hv["w"].sum().backward()
+    np.testing.assert_allclose(v.grad, 6.0 * p["w"])
+
+
+def test_one_helper_gives_pytrees_to_a_transform_under_its_own_name():
+    """How a new transform (jacfwd, jacrev) takes pytrees: one line around its flat version."""
+    from autograd.functional import _jacobian, _on_trees
+
+    def jacfwd(f, argnums=0):
+        return _on_trees(_jacobian, f, argnums, "jacfwd", kind="jacobian")
+
+    J = jacfwd(lambda p: {"y": p["w"] * 2.0})({"w": np.ones(2)})
+    np.testing.assert_array_equal(J["y"]["w"], 2.0 * np.eye(2))
+    with pytest.raises(TypeError, match=r"^jacfwd: p\['s'\] is a str"):
+        jacfwd(lambda p: p["w"])({"w": np.ones(2), "s": "x"})

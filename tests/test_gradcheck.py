@@ -319,3 +319,30 @@ def test_gradcheck_of_a_function_that_left_the_tape_says_so():
                                              r"Value: .*left the tape"):
         ag.gradcheck(lambda x: x.data * 2.0, np.array([1.0, 2.0]))
     assert ag.gradcheck(lambda x: np.ones(3), np.array([1.0, 2.0]))  # a constant: zero gradients
+
+
+# ----- pytrees (issue 17 item 4) ----------------------------------------------------------------
+import collections  # noqa: E402
+
+Pair = collections.namedtuple("Pair", "w b")
+SQUARE_BUG = primitive("square_bug_tree", lambda xp, x: x * x,
+                       lambda xp, g, out, x: (g * x,))  # half the true gradient
+
+
+def test_gradcheck_takes_pytree_inputs():
+    params = {"w": A23, "b": C3, "scale": 0.7}
+    f = lambda p, xs: ((Tensor(B23.T) @ p["w"] + p["b"]).tanh() * p["scale"] * xs[0]).sum() \
+        + xs[1].w.sin().sum()
+    assert gradcheck(f, params, [np.array(0.5), Pair(C3, None)])
+    assert gradcheck(f, params, [np.array(0.5), Pair(C3, None)], order=2)
+    assert gradcheck(f, params, [np.array(0.5), Pair(C3, None)], fast=True)
+
+
+def test_gradcheck_of_pytrees_names_the_failing_leaf_by_its_path():
+    with pytest.raises(GradcheckError, match=r"^gradcheck: input 1\['b'\]\.w, element \(0,\): "
+                                             r"analytic"):
+        gradcheck(lambda p, q: (p[0] * q["b"].w).sum() + SQUARE_BUG(q["b"].w).sum(),
+                  [C3], {"a": 1.0, "b": Pair(C3, None)})
+    with pytest.raises(TypeError, match=r"gradcheck: input 0\['a'\] is a str"):
+        gradcheck(lambda p: p["b"], {"a": "x", "b": C3})
+

@@ -1187,3 +1187,146 @@ def test_titled_paths_are_made_once_and_again_when_the_model_changes():
     from nn.module import _paths_cache
 
     assert len(_paths_cache[net][2]) <= 16  # and their paths do not pile up
+
+
+# ----- functional_call (issue 17 item 4) ----------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+FC = np.load(Path(__file__).parent / "fixtures" / "functional_call.npz")
+
+
+def _fc_model():
+    """PyTorch's MLP of the fixture, in our layout (Linear weights (in, out))."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    params = {name: FC[f"param/{name}"].T.copy() if name.endswith("weight")
+              else FC[f"param/{name}"] for name in model.state_dict()}
+    return model, params
+
+
+def _fc_loss(model, x, y):
+    return lambda p: F.mse_loss(nn.functional_call(model, p, Tensor(x)), Tensor(y))
+
+
+def test_functional_call_hessian_of_a_models_loss_matches_pytorch_and_finite_differences():
+    model, params = _fc_model()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    loss = _fc_loss(model, FC["x"], FC["y"])
+    H = autograd.hessian(loss)(params)
+    assert list(H) == sorted(params) and all(list(row) == sorted(params) for row in H.values())
+    for a in params:
+        for b in params:
+            want = FC[f"hessian/{a}/{b}"]  # PyTorch's, weights (out, in): to our layout
+            if a.endswith("weight"):
+                want = np.swapaxes(want, 0, 1)
+            if b.endswith("weight"):
+                want = np.swapaxes(want, -1, -2)
+            np.testing.assert_allclose(H[a][b], want, rtol=1e-10, atol=1e-13)
+    # and against central differences of the gradient, one parameter element at a time
+    g = autograd.grad(loss)
+    for a in params:
+        for idx in np.ndindex(params[a].shape):
+            row = {}
+            for step in (1e-5, -1e-5):
+                moved = {k: v.copy() for k, v in params.items()}
+                moved[a][idx] += step
+                for k, v in g(moved).items():
+                    row[k] = row.get(k, 0.0) + np.sign(step) * v / 2e-5
+            for b in params:
+                np.testing.assert_allclose(H[a][b][idx], row[b], rtol=1e-5, atol=1e-8)
+    for k, v in model.state_dict().items():  # the model is unchanged
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_functional_call_grad_of_a_params_dict_is_the_backward_grad_and_pytorchs():
+    model, params = _fc_model()
+    model.load_state_dict(params)
+    value, g = autograd.value_and_grad(_fc_loss(model, FC["x"], FC["y"]))(params)
+    F.mse_loss(model(Tensor(FC["x"])), Tensor(FC["y"])).backward()
+    assert value == pytest.approx(float(FC["loss"]), rel=1e-13)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(g[name], p.grad, rtol=1e-13, atol=1e-16)
+        want = FC[f"grad/{name}"].T if name.endswith("weight") else FC[f"grad/{name}"]
+        np.testing.assert_allclose(g[name], want, rtol=1e-12, atol=1e-15)
+    # the model's own Parameters as the dict: gradients come back as nodes with those values
+    g_nodes = autograd.grad(_fc_loss(model, FC["x"], FC["y"]))(dict(model.named_parameters()))
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(g_nodes[name].data, p.grad, rtol=1e-13, atol=1e-16)
+
+
+def test_functional_call_runs_with_the_given_tensors_and_restores_the_model():
+    model = nn.Sequential(nn.Linear(2, 3, seed=0), nn.ReLU(), nn.Linear(3, 1, seed=1))
+    own = list(model.parameters())
+    x = np.array([[1.0, -2.0], [0.5, 0.25]])
+    w0 = np.arange(6.0).reshape(2, 3) / 10
+    out = nn.functional_call(model, {"0.weight": w0}, x)  # the others: the model's own
+    want = np.maximum(x @ w0 + model[0].bias.data, 0) @ model[2].weight.data + model[2].bias.data
+    np.testing.assert_allclose(out.data, want, rtol=1e-15)
+    assert list(model.parameters()) == own and all(type(p) is nn.Parameter for p in own)
+    assert model[0].weight is own[0] and not np.array_equal(model[0].weight.data, w0)
+    np.testing.assert_allclose(model(Tensor(x)).data, nn.functional_call(model, {}, x).data)
+    with pytest.raises(ValueError, match=r"linear: .*\(2, 5\) and \(2, 3\)"):  # inside forward
+        nn.functional_call(model, {"0.weight": w0}, np.ones((2, 5)))
+    assert model[0].weight is own[0] and list(model.parameters()) == own  # restored anyway
+
+
+def test_functional_call_passes_keyword_arguments_and_replaces_buffers():
+    bn = nn.BatchNorm1d(2).eval()
+    x = np.array([[1.0, 2.0], [3.0, 5.0]])
+    mean, var = np.array([1.0, -1.0]), np.array([4.0, 0.25])
+    out = nn.functional_call(bn, {"running_mean": mean, "running_var": var}, x)
+    np.testing.assert_allclose(out.data, (x - mean) / np.sqrt(var + bn.eps), rtol=1e-14)
+    np.testing.assert_array_equal(bn.running_mean.data, [0.0, 0.0])
+
+    class Scale(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.ones(2))
+
+        def forward(self, x, *, power=1):
+            return x * self.w ** power
+
+    s = Scale()
+    out = nn.functional_call(s, ({"w": np.array([2.0, 3.0])},), Tensor([1.0, 1.0]), power=2)
+    np.testing.assert_array_equal(out.data, [4.0, 9.0])
+
+
+def test_functional_call_replaces_a_shared_parameter_everywhere_and_in_containers():
+    class Tied(nn.Module):
+        def __init__(self):
+            self.a = nn.Linear(2, 2, bias=False, seed=0)
+            self.b = nn.Linear(2, 2, bias=False, seed=1)
+            self.b.weight = self.a.weight  # tied
+            self.extra = {"z": [nn.Parameter(np.ones(2))], "k": 3}
+            self.chain = {"y": nn.Parameter(np.ones((2, 3))), "x": nn.Parameter(np.ones(3))}
+
+        def forward(self, x):
+            for w in self.chain.values():  # in the dict's order, which must be kept
+                x = x @ w if w.ndim == 2 else x + w  # (3,) + (3,): y first
+            return self.b(self.a(x[:2])) * self.extra["z"][0]
+
+    m = Tied()
+    assert [n for n, _ in m.named_parameters()] == ["a.weight", "extra.z.0", "chain.y",
+                                                     "chain.x"]
+    w, z = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([2.0, -1.0])
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    out = nn.functional_call(m, {"a.weight": w, "extra.z.0": z, "chain.y": y,
+                                 "chain.x": np.array([0.0, 0.0, 7.0])}, Tensor([1.0, 3.0]))
+    np.testing.assert_array_equal(out.data, [1.0 * 2.0, 3.0 * -1.0])  # swapped twice: identity
+    assert m.b.weight is m.a.weight and type(m.extra["z"][0]) is nn.Parameter
+    assert list(m.extra) == ["z", "k"]
+
+
+def test_functional_call_refuses_unknown_names_missing_names_when_strict_and_wrong_shapes():
+    model = nn.Linear(2, 3, seed=0)
+    with pytest.raises(ValueError, match=r"Linear has no parameter or buffer named "
+                                         r"\['weights'\]"):
+        nn.functional_call(model, {"weights": np.ones((2, 3))}, np.ones(2))
+    with pytest.raises(ValueError, match=r"missing names \['bias'\] \(strict=True\)"):
+        nn.functional_call(model, {"weight": np.ones((2, 3))}, np.ones(2), strict=True)
+    with pytest.raises(ValueError, match=r"'weight' has shape \(3, 2\), the model's \(2, 3\)"):
+        nn.functional_call(model, {"weight": np.ones((3, 2))}, np.ones(2))
+    with pytest.raises(ValueError, match="'bias' is given in two dicts"):
+        nn.functional_call(model, ({"bias": np.ones(3)}, {"bias": np.ones(3)}), np.ones(2))
+    with pytest.raises(TypeError, match="'bias' is a str; a Tensor or an array expected"):
+        nn.functional_call(model, {"bias": "zeros"}, np.ones(2))
+    with pytest.raises(TypeError, match="a dict of tensors"):
+        nn.functional_call(model, [np.ones(3)], np.ones(2))

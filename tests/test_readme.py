@@ -65,3 +65,12 @@ def test_the_readmes_derived_program_is_what_trace_prints(tmp_path, monkeypatch,
     exec(compile(block, "README.md trace block", "exec"), {})
     printed = capsys.readouterr().out
     assert shown.startswith("def seed_step(") and printed.startswith(shown + "\n")
+
+
+# ----- pytrees (issue 17 item 4): the example prints what its comments say ----------------------
+def test_the_readmes_pytree_example_prints_what_it_promises(tmp_path, monkeypatch, capsys):
+    [block] = [b for b in BLOCKS if "nn.functional_call" in b]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md pytree block", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["(2, 3) (1, 2, 3)",
+                                                    "{'b': 12.0, 'w': 4.0}"]

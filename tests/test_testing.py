@@ -164,3 +164,15 @@ def test_importing_without_hypothesis_names_the_test_extra(monkeypatch):
 def test_check_gradients_names_an_unknown_option():
     with pytest.raises(TypeError, match=r"check_gradients: unknown option\(s\) \['tol'\]: .*atol"):
         check_gradients(lambda x: (x * x).sum(), arrays((3,)), tol=1e-3)
+
+
+# ----- pytrees (issue 17 item 4) ----------------------------------------------------------------
+def test_check_gradients_draws_pytrees_and_names_a_failing_leaf():
+    params = st.fixed_dictionaries({"w": arrays((2, 3)), "b": arrays(3),
+                                    "s": st.floats(0.5, 2.0)})
+    check_gradients(lambda p, x: ((x @ p["w"] + p["b"]).tanh() * p["s"]).sum(), params,
+                    arrays((4, 2)), max_examples=10)
+    bad = primitive("square_bug_in_a_tree", lambda xp, x: x * x,
+                    lambda xp, g, out, x: (g * x,))  # half the true gradient
+    with pytest.raises(GradcheckError, match=r"input 0\['b'\], element \(0,\)"):
+        check_gradients(lambda p: bad(p["b"]).sum() + p["w"].sum(), params, max_examples=10)
