@@ -18,7 +18,8 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from .engine import Node, ScopePath
+from . import engine
+from .engine import Node, ScopePath, backprop
 from .tape import format_array, format_params
 
 INSTALL_HINT = (
@@ -53,6 +54,7 @@ class Digraph(graphviz.Digraph):
     drawn = 0
     visited = 0
     cut = False
+    health: GradHealth | None = None
 
     def pipe(self, *args: Any, **kwargs: Any) -> Any:
         """Render through ``dot`` and return the output (also used for Jupyter display)."""
@@ -223,9 +225,114 @@ def _title(parts: list[str], classes: dict[str, str]) -> str:
     return parts[-1]
 
 
+VANISHING = 1e-7  # an edge's gradient norm below this times the largest one: vanishing
+EXPLODING = 1e7  # above this times the median norm (or nan or inf): exploding
+# edge colours by gradient norm relative to the largest, strongest first (viridis steps)
+_RAMP = [(1e-1, "#440154", "3"), (1e-2, "#3b528b", "2.5"), (1e-3, "#21918c", "2"),
+         (1e-5, "#5ec962", "1.5"), (VANISHING, "#b5de2b", "1.2")]
+_VANISH_EDGE = {"color": "#adb5bd", "style": "dashed"}
+_EXPLODE_EDGE = {"color": "#e03131", "penwidth": "3.5"}
+
+
+def _norm(g: Any) -> float:
+    """The 2-norm of a gradient, without overflow (a scaled sum of squares); nan stays nan."""
+    a = np.abs(np.asarray(g.data if isinstance(g, Node) else g, dtype=np.float64))
+    if a.size == 0:
+        return 0.0
+    big = a.max()
+    if not np.isfinite(big) or big == 0.0:
+        return float(big)
+    return float(big * np.sqrt(np.sum(np.square(a / big))))
+
+
+@dataclass
+class GradHealth:
+    """The gradient norm along each drawn edge and what ``draw_graph(grad_health=True)``
+    flagged: the ``median`` of the finite nonzero norms and the ``largest`` of those that are
+    not exploding, and per scope path ("" outside any) the number of ``vanishing`` (0 or
+    < 1e-7 x largest) and ``exploding`` (nan, inf or > 1e7 x median) edges in it."""
+
+    norms: dict = field(default_factory=dict)  # (tail name, head name) -> norm
+    largest: float = 0.0
+    median: float = 0.0
+    vanishing: Counter = field(default_factory=Counter)
+    exploding: Counter = field(default_factory=Counter)
+
+    def kind(self, norm: float) -> str:
+        """"exploding", "vanishing" or "ok"."""
+        if not np.isfinite(norm) or norm > EXPLODING * self.median > 0.0:
+            return "exploding"
+        return "vanishing" if norm < VANISHING * self.largest or norm == 0.0 else "ok"
+
+    def edge_attrs(self, norm: float) -> dict:
+        """The colour, width and tooltip of an edge carrying a gradient of this norm."""
+        kind, tip = self.kind(norm), {"tooltip": f"gradient norm {norm:.3g}"}
+        if kind != "ok":
+            return {**(_EXPLODE_EDGE if kind == "exploding" else _VANISH_EDGE), **tip}
+        rel = norm / self.largest
+        color, width = next((c, w) for bound, c, w in _RAMP if rel >= bound)
+        return {"color": color, "penwidth": width, **tip}
+
+
+def _grad_health(root: Node) -> GradHealth:
+    """One backward pass from ``root`` (its ``.grad`` as the seed when a backward gave it one,
+    else ones for a one-element root), recording the norm of the gradient along each edge:
+    into an op, the gradient it sent that input; out of it, the one its output received.
+    No ``.grad`` is written, and anomaly mode does not stop it: the nans are what to draw."""
+    data = root.data
+    if root.grad is not None and isinstance(data, np.ndarray):
+        seed = root._make_seed(root.grad)
+    elif not isinstance(data, np.ndarray) or data.size == 1:
+        seed = root._make_seed(None)
+    else:
+        raise ValueError(f"draw_graph: grad_health needs the gradient of the root, of shape "
+                         f"{tuple(data.shape)}: call backward(grad) on it first, or draw a "
+                         f"one-element result (a loss)")
+    h = GradHealth()
+    norms = h.norms
+
+    def observe(n: Node, g: Any, sent: list) -> None:
+        norms[(f"op{n._id}", f"v{n._id}")] = _norm(g)
+        for a, ga, _, _ in sent:
+            key = (f"v{a._id}", f"op{n._id}")
+            norms[key] = float(np.hypot(norms.get(key, 0.0), _norm(ga)))  # x * x: both
+
+    prev = engine.state.anomaly
+    engine.state.anomaly = False
+    try:
+        backprop(root, seed, observe=observe)
+    finally:
+        engine.state.anomaly = prev
+    finite = [x for x in norms.values() if np.isfinite(x) and x > 0.0]
+    h.median = float(np.median(finite)) if finite else 0.0
+    # the largest of the norms that are not exploding: what the others vanish next to
+    h.largest = max((x for x in finite if x <= EXPLODING * h.median), default=0.0)
+    return h
+
+
+def _legend(h: GradHealth, titles: dict[str, str]) -> str:
+    """An HTML-like table: the colour ramp, and the boxes with vanishing or exploding edges."""
+    rows = [f"<tr><td colspan='2'><b>gradient norm along each edge</b> "
+            f"(largest {h.largest:.3g})</td></tr>"]
+    for bound, color, _ in _RAMP:
+        rows.append(f"<tr><td bgcolor='{color}' width='30'></td>"
+                    f"<td align='left'>&#8805; {bound:g} x largest</td></tr>")
+    rows.append(f"<tr><td bgcolor='{_VANISH_EDGE['color']}'></td><td align='left'>vanishing:"
+                f" &lt; {VANISHING:g} x largest (dashed)</td></tr>")
+    rows.append(f"<tr><td bgcolor='{_EXPLODE_EDGE['color']}'></td><td align='left'>exploding:"
+                f" nan, inf or &gt; {EXPLODING:g} x median ({h.median:.3g})</td></tr>")
+    for what, counts in (("exploding", h.exploding), ("vanishing", h.vanishing)):
+        for path, k in counts.items():
+            where = html.escape(titles.get(path, path) if path else "outside modules")
+            rows.append(f"<tr><td colspan='2' align='left'>{what}: {k} edge(s) in "
+                        f"{where}</td></tr>")
+    return "<<table border='0' cellborder='1' cellspacing='0'>" + "".join(rows) + "</table>>"
+
+
 def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True,
                show_grad: bool = True, show_tape: bool = False, max_nodes: int = 500,
-               clusters: bool = True, model: Any = None) -> Digraph:
+               clusters: bool = True, model: Any = None,
+               grad_health: bool = False) -> Digraph:
     """Draw the graph that computed ``root`` (a ``Value`` or a ``Tensor``).
 
     One node per value (label; data, or for tensors shape, dtype and values or min / mean /
@@ -247,7 +354,17 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
     nodes (values, ops, constants and the cut marker) are drawn, so the nodes nearest the root
     are kept, and a marker shows where the graph was cut. It never visits more than
     ``max_nodes`` values: the returned graph's ``visited`` says how many, ``drawn`` how many
-    nodes it has and ``cut`` whether it was cut.
+    nodes it has (the legend aside) and ``cut`` whether it was cut.
+
+    ``grad_health=True`` runs one backward pass from ``root`` (seeded with its ``.grad`` if a
+    backward gave it one, else ones for a one-element root; no ``.grad`` is written) and
+    colours each edge by the norm of the gradient along it (the gradient an op sends an
+    input; out of an op, the one its output receives), darker and wider for larger norms
+    relative to the largest. Vanishing gradients (norm 0 or < 1e-7 x the largest: dashed grey)
+    and exploding ones (nan, inf, or > 1e7 x the median norm: thick red) are counted per
+    box (the op's), whose border turns blue or red and whose title says how many; a legend
+    lists the scale and the flagged boxes. The counts are in the graph's ``health`` (a
+    ``GradHealth``).
     """
     if max_nodes < 2:
         raise ValueError(f"draw_graph: max_nodes must be at least 2, not {max_nodes}")
@@ -287,11 +404,31 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
     # the titles travel with each path object: equal paths from two models may differ
     titled = {(p, p.titles): p for n in w.ops if isinstance(p := n._scope, ScopePath)}
     titles = _titles([p for p in groups if p is not None], list(titled.values()), model)
+    box_of = {name: path for path, members in groups.items() for name, _ in members}
+    health = _grad_health(root) if grad_health else None
+    edge_attrs: list[dict] = []
+    for tail, head, tag in w.edges:
+        attrs = {"label": tag, "fontsize": "9"} if tag else {}
+        norm = None if health is None else health.norms.get((tail, head))
+        if norm is not None and health is not None:
+            attrs.update(health.edge_attrs(norm))
+            kind = health.kind(norm)
+            if kind != "ok":  # counted in the box of the op the gradient flows through
+                op_box = box_of[head if head.startswith("op") else tail]
+                getattr(health, kind)[op_box or ""] += 1
+        edge_attrs.append(attrs)
     boxes: dict[str, graphviz.Digraph] = {}
     for key, title in titles.items():
         boxes[key] = box = graphviz.Digraph(name=f"cluster_{key}")
-        box.attr(label=_html([title]), style="rounded,dashed", color="#868e96",
-                 fontname="Helvetica")
+        lines, color = [title], "#868e96"
+        if health is not None:
+            for kind, flag in (("vanishing", "#1c7ed6"), ("exploding", "#e03131")):
+                count = getattr(health, kind)[key]
+                if count:
+                    lines.append(f"{kind} gradients ({count} edges)")
+                    color = flag
+        box.attr(label=_html(lines), style="rounded,dashed", color=color,
+                 fontname="Helvetica", penwidth="1" if color == "#868e96" else "2.5")
     for path, members in groups.items():
         for name, attrs in members:
             (dot if path is None else boxes[path]).node(name, **attrs)
@@ -302,13 +439,14 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
     # A value passed from one box to the next skips a rank: the next box's parameters take
     # that rank, inside their box, so boxes stack instead of stepping sideways (a 2-layer
     # MLP's step: 1263 px wide, not 1785).
-    box_of = {name: path for path, members in groups.items() for name, _ in members}
     computed = {f"v{n._id}" for n in w.ops}
-    for tail, head, tag in w.edges:
-        attrs = {"label": tag, "fontsize": "9"} if tag else {}
+    for (tail, head, _), attrs in zip(w.edges, edge_attrs):
         if tail in computed and box_of[tail] != box_of[head]:
             attrs["minlen"] = "2"
         dot.edge(tail, head, **attrs)
+    if health is not None:
+        dot.node("legend", _legend(health, titles), shape="plaintext", fontsize="9")
+        dot.health = health
     if w.cut:
         note = [f"graph cut at max_nodes={max_nodes}:", "ops farther from the output not drawn"]
         if show_tape:

@@ -491,3 +491,108 @@ def test_a_plain_scope_path_is_titled_by_the_model_given():
         y = (x * 2.0).sum()
     assert [t[0] for t in parse(draw_graph(y))[2].values()] == ["0"]
     assert [t[0] for t in parse(draw_graph(y, model=model))[2].values()] == ["0: Linear"]
+
+
+# ----- gradient health -----
+def edge_colours(dot: graphviz.Digraph) -> dict[tuple[str, str], str]:
+    """The stroke colour of each edge in the SVG."""
+    root = ET.fromstring(dot.pipe(format="svg"))
+    out = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") == "edge":
+            path = next(iter(g.iter(f"{SVG}path")))
+            out[tuple(g.findtext(f"{SVG}title").split("->"))] = path.get("stroke")
+    return out
+
+
+def dead_relu_model():
+    import nn
+
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 2, seed=1))
+    model[0].bias.data[:] = -100.0  # every ReLU is dead: no gradient reaches layer 0
+    return model
+
+
+def test_grad_health_norms_are_the_gradients_along_each_edge():
+    x, W, b, xw, h, r, loss = mlp_step()
+    dot = draw_graph(loss, grad_health=True)
+    assert W.grad is None and b.grad is None  # its own backward pass writes no .grad
+    loss.backward()
+    norms = dot.health.norms
+    assert norms[(v(W), op(xw))] == pytest.approx(np.linalg.norm(W.grad), rel=1e-12)
+    assert norms[(v(b), op(h))] == pytest.approx(np.linalg.norm(b.grad), rel=1e-12)
+    assert norms[(op(r), v(r))] == pytest.approx(np.linalg.norm(r.grad), rel=1e-12)
+    assert norms[(op(h), v(h))] == pytest.approx(np.linalg.norm(h.grad), rel=1e-12)
+    assert (v(x), op(xw)) not in norms  # data gets no gradient: the edge is not coloured
+    assert dot.health.largest == max(norms.values())
+    colours = edge_colours(dot)
+    assert colours[(op(loss), v(loss))] == "#3b528b"  # 1 of the largest (sqrt(32) = 5.66)
+    assert colours[(v(W), op(xw))] == "#440154"  # the largest: the darkest
+    assert colours[(v(x), op(xw))] == "black"
+    assert not dot.health.vanishing and not dot.health.exploding
+
+
+def test_grad_health_flags_vanishing_gradients_per_module_box_with_a_legend():
+    model = dead_relu_model()
+    loss = model(np.ones((5, 3))).sum()
+    dot = draw_graph(loss, grad_health=True)
+    # inside layer 0: its output, weight and bias edges; ReLU's input; layer 2's weight
+    assert dot.health.vanishing == {"0": 3, "1": 1, "2": 1}
+    _, _, clusters = parse(dot)
+    assert clusters["cluster_0"] == ["0: Linear", "vanishing gradients (3 edges)"]
+    assert clusters["cluster_2"] == ["2: Linear", "vanishing gradients (1 edges)"]
+    assert 'color="#1c7ed6"' in dot.source  # the boxes' blue border
+    hidden = loss.inputs[0].inputs[0].inputs[0]  # layer 0's output (sum <- 2 <- relu <- 0)
+    grey = {e for e, c in edge_colours(dot).items() if c == "#adb5bd"}
+    assert {(v(model[0].weight), op(hidden)), (v(model[0].bias), op(hidden)),
+            (op(hidden), v(hidden)), (v(hidden), op(loss.inputs[0].inputs[0])),
+            (v(model[2].weight), op(loss.inputs[0]))} == grey
+    nodes, _, _ = parse(dot)
+    legend = " ".join(nodes["legend"])
+    assert "gradient norm along each edge" in legend
+    assert "vanishing: 3 edge(s) in 0: Linear" in legend and "exploding" in legend
+
+
+def test_grad_health_flags_nan_as_exploding_and_uses_the_roots_grad_as_seed():
+    from autograd import where
+
+    x = Tensor([0.0, 1.0, 4.0], requires_grad=True, label="x")
+    with scope("norm"):
+        y = where(x > 0, x.sqrt(), 0.0)  # the masked-where trap: nan into x
+    with pytest.raises(ValueError, match=r"grad_health needs the gradient of the root, of "
+                                         r"shape \(3,\)"):
+        draw_graph(y, grad_health=True)
+    y.backward(np.array([1.0, 2.0, 0.0]))
+    dot = draw_graph(y, grad_health=True)
+    sqrt = y.inputs[1]
+    assert np.isnan(dot.health.norms[(v(x), op(sqrt))])
+    assert dot.health.norms[(op(y), v(y))] == pytest.approx(np.sqrt(5.0))
+    assert dot.health.exploding == {"norm": 1}
+    assert edge_colours(dot)[(v(x), op(sqrt))] == "#e03131"
+    _, _, clusters = parse(dot)
+    assert clusters["cluster_norm"] == ["norm", "exploding gradients (1 edges)"]
+
+
+def test_grad_health_on_a_value_graph_and_off_by_default():
+    a, b, c, ab, out = micrograd_abc()
+    plain = draw_graph(out)
+    assert plain.health is None and "legend" not in plain.source
+    dot = draw_graph(out, grad_health=True)
+    assert dot.health.norms[(v(a), op(ab))] == 3.0  # |d out / d a| = |b|
+    assert dot.health.norms[(v(b), op(ab))] == 2.0
+
+
+def test_grad_health_thresholds_are_relative_to_the_largest_and_the_median_norm():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="x")
+    u = Tensor([1.0, 2.0], requires_grad=True, label="u")
+    big = (x * 1e12).sum()  # x's gradient is 1e12 x the others: exploding (> 1e7 x median)
+    small = (u * 1e-3).sum()  # u's is 1e-3 x the others: fine
+    loss = big + small
+    dot = draw_graph(loss, grad_health=True)
+    h = dot.health
+    assert h.norms[(v(x), op(big.inputs[0]))] == pytest.approx(1e12 * np.sqrt(2))
+    assert h.kind(h.norms[(v(x), op(big.inputs[0]))]) == "exploding"
+    assert h.kind(h.norms[(v(u), op(small.inputs[0]))]) == "ok"
+    assert h.exploding == {"": 1} and not h.vanishing
+    assert h.kind(h.largest * 0.99e-7) == "vanishing" and h.kind(h.largest * 1.01e-7) == "ok"
+    assert h.kind(h.median * 1.01e7) == "exploding" and h.kind(h.median * 0.99e7) == "ok"
