@@ -398,7 +398,7 @@ def _fold_runs(paths: list[str], ops: list, titles: dict[str, str]) -> dict[str,
 
 
 def _collapse(w: _Walk, groups: dict, edges: list, titles: dict[str, str], depth: int | None,
-              fold: bool, root: Node, box_attrs: Any) -> tuple[dict, list, dict, dict]:
+              fold: bool, root: Node, health: GradHealth | None) -> tuple[dict, list, dict, dict]:
     """Replace each module deeper than ``depth`` names, and each run of identical blocks
     (``fold``), by one box node ``box_<path>`` titled with the module (``x N`` for a run)
     and the shapes going in and out. Returns the new groups, edges (tail, head, attrs) and
@@ -461,19 +461,21 @@ def _collapse(w: _Walk, groups: dict, edges: list, titles: dict[str, str], depth
                  "in " + ", ".join(_shape_of(nodes[v]) for v in ins[key]) if ins[key] else "",
                  "out " + ", ".join(_shape_of(nodes[v]) for v in outs[key]),
                  f"{n_ops} ops, {sum(int(np.size(p.data)) for p in params)} parameters"]
-        parent = key.rpartition(".")[0] or None
-        new_groups.setdefault(parent, []).append(
-            (f"box_{key}", box_attrs(_html([x for x in lines if x], bold_first=True))))
+        attrs = {"shape": "box3d", "style": "filled", "fillcolor": "#e7f5ff"}
+        for kind, flag in (("vanishing", "#1c7ed6"), ("exploding", "#e03131")):
+            count = sum(k for p, k in getattr(health, kind).items() if p and key_of(p) == key) \
+                if health is not None else 0
+            if count:
+                lines.append(f"{kind} gradients ({count} edges)")
+                attrs.update(color=flag, penwidth="2.5")
+        attrs["label"] = _html([x for x in lines if x], bold_first=True)
+        new_groups.setdefault(key.rpartition(".")[0] or None, []).append((f"box_{key}", attrs))
     kept = {p: t for p, t in titles.items() if key_of(p) is None}
     return new_groups, new_edges, kept, rename
 
 
 def _shape_of(n: Node) -> str:
     return str(tuple(n.data.shape)) if isinstance(n.data, np.ndarray) else "scalar"
-
-
-def _box_attrs(label: str) -> dict:
-    return {"shape": "box3d", "style": "filled", "fillcolor": "#e7f5ff", "label": label}
 
 
 def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True,
@@ -602,7 +604,7 @@ def draw_graph(root: Node, *, rankdir: str | None = None, show_data: bool = True
     rename: dict[str, str] = {}
     if depth is not None or fold:
         groups, edges, titles, rename = _collapse(w, groups, list(zip(w.edges, edge_attrs)),
-                                                  titles, depth, fold, root, _box_attrs)
+                                                  titles, depth, fold, root, health)
         box_of = {name: path for path, members in groups.items() for name, _ in members}
     boxes: dict[str, graphviz.Digraph] = {}
     for key, title in titles.items():

@@ -551,6 +551,10 @@ def test_grad_health_flags_vanishing_gradients_per_module_box_with_a_legend():
     legend = " ".join(nodes["legend"])
     assert "gradient norm along each edge" in legend
     assert "vanishing: 3 edge(s) in 0: Linear" in legend and "exploding" in legend
+    # drawn as boxes (depth=1), the modules keep their flags
+    nodes, _, _ = parse(draw_graph(loss, grad_health=True, depth=1))
+    assert nodes["box_0"][-1] == "vanishing gradients (3 edges)"
+    assert nodes["box_1"][-1] == "vanishing gradients (1 edges)"
 
 
 def test_grad_health_flags_nan_as_exploding_and_uses_the_roots_grad_as_seed():
