@@ -112,10 +112,10 @@ def _call(n: Node, k: int, safe: str) -> str:
     return f"{op.name}({', '.join(names)})"
 
 
-def nonfinite_gradient(ga: Any, n: Node, a: Node, g: Any, grads: dict) -> str:
+def nonfinite_gradient(n: Node, a: Node, g: Any, grads: dict) -> str:
     """The message of the FloatingPointError raised when the backward of ``n`` gave its input
-    ``a`` the non-finite gradient ``ga`` from the upstream gradient ``g``; ``grads`` holds
-    what backward has computed so far."""
+    ``a`` a non-finite gradient from the upstream gradient ``g``; ``grads`` holds what
+    backward has computed so far."""
     name = n._op.name
     head = (f"detect_anomaly: the backward of '{name}' produced a non-finite gradient (nan or "
             f"inf); that '{name}' was created at {_source(traces.get(n))}")

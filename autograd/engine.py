@@ -726,7 +726,7 @@ def _check_finite(ga: Any, n: Node, a: Node, g: Any, grads: dict) -> None:
     ok = math.isfinite(data) if isinstance(data, float) else bool(np.all(np.isfinite(data)))
     if not ok:  # the report reads the graph and what backward has computed so far
         from .anomaly import nonfinite_gradient
-        raise FloatingPointError(nonfinite_gradient(ga, n, a, g, grads))
+        raise FloatingPointError(nonfinite_gradient(n, a, g, grads))
 
 
 class detect_anomaly:
