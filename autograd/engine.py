@@ -77,11 +77,12 @@ class _State(threading.local):
 
     def __init__(self) -> None:
         self.saved_modes: list[bool] = []  # what no_grad/enable_grad restore, per thread
-        self.saved_anomaly: list[bool] = []  # what detect_anomaly restores, per thread
+        self.saved_anomaly: list[tuple[bool, bool]] = []  # what detect_anomaly restores
         self.scopes: list[str | None] = []  # the paths that open scopes will restore
 
     grad_enabled = True
     anomaly = False
+    anomaly_forward = False  # detect_anomaly(forward=True): check each recorded op's output
     transform_depth = 0  # how many grad/value_and_grad calls are evaluating their f
     scope: str | None = None  # the current scope path, which new tensors record
     tracer: Any = None  # the autograd.trace recording in this thread, if one is
@@ -521,6 +522,9 @@ def record_anomaly(out: Node) -> None:
     captured as a constant and changed afterwards, a write through ``.data``)."""
     traces[out] = _creation_site()
     fingerprints[out] = [_fingerprint(v) for v in _read_values(out)]
+    if state.anomaly_forward:
+        from .anomaly import check_forward  # (imported when asked for: it imports the engine)
+        check_forward(out)
 
 
 def _read_values(n: Node) -> list:
@@ -688,7 +692,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 else:
                     ga = a._fix_grad(ga, op, g, xp)  # un-broadcast, check, cast, own
                 if anomaly:
-                    _check_finite(ga, n)
+                    _check_finite(ga, n, a, g, grads)
                 old = get(a)
                 if old is None:
                     grads[a] = ga
@@ -732,32 +736,42 @@ def _sum(x: Any, y: Any) -> Any:
     return np.asarray(s) if isinstance(s, np.generic) else s
 
 
-def _check_finite(ga: Any, n: Node) -> None:
+def _check_finite(ga: Any, n: Node, a: Node, g: Any, grads: dict) -> None:
     data = ga.data if isinstance(ga, Node) else ga
     ok = math.isfinite(data) if isinstance(data, float) else bool(np.all(np.isfinite(data)))
-    if not ok:
-        where = traces.get(n, "<created outside detect_anomaly>")
-        raise FloatingPointError(
-            f"detect_anomaly: the backward of '{n._op.name}' produced a non-finite gradient "
-            f"(nan or inf); that '{n._op.name}' was created at {where}"
-        )
+    if not ok:  # the report reads the graph and what backward has computed so far
+        from .anomaly import nonfinite_gradient
+        raise FloatingPointError(nonfinite_gradient(n, a, g, grads))
 
 
 class detect_anomaly:
     """Context manager: record where each node is created and stop the backward pass at the
     first op whose VJP yields a non-finite gradient (FloatingPointError naming the op and the
-    source line). Slower; for debugging."""
+    source line). When that gradient is a zero upstream gradient times an infinite local
+    derivative (``where(x > 0, x.log(), 0.0)`` at x = 0: the masked-``where`` trap), the
+    message also names the op that sent the zero (the ``where``, with its line) and shows the
+    double-``where`` fix. ``forward=True`` also stops at the first recorded op whose output
+    holds a nan or inf, with the statistics of its inputs (off by default: a masked ``log(0)``
+    is a legitimate -inf). Slower; for debugging. Off, it costs nothing."""
+
+    def __init__(self, forward: bool = False) -> None:
+        if type(forward) is not bool:
+            raise TypeError(f"detect_anomaly: forward must be a bool, got "
+                            f"{type(forward).__name__}")
+        self.forward = forward
 
     def __enter__(self) -> detect_anomaly:
-        state.saved_anomaly.append(state.anomaly)  # thread-local: instances can be shared
+        # thread-local: instances can be shared
+        state.saved_anomaly.append((state.anomaly, state.anomaly_forward))
         state.anomaly = True
+        state.anomaly_forward = self.forward
         with _anomaly_lock:
             anomaly_users[0] += 1
             anomaly_users[1] = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        state.anomaly = state.saved_anomaly.pop()
+        state.anomaly, state.anomaly_forward = state.saved_anomaly.pop()
         with _anomaly_lock:
             anomaly_users[0] -= 1
 

@@ -45,6 +45,7 @@ from .module import Module, Parameter, functional_call
 from .normalization import BatchNorm1d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
 from .serialization import LoadError
+from .summary import Summary, summary
 
 __all__ = [
     "Parameter", "Module", "Linear", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "Dropout",
@@ -57,6 +58,7 @@ __all__ = [
     "NLLLoss", "BCELoss", "L1Loss", "HuberLoss", "RMSprop", "lr_scheduler", "LRScheduler",
     "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "utils",
     "functional_call",
+    "summary", "Summary",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

@@ -74,3 +74,15 @@ def test_the_readmes_pytree_example_prints_what_it_promises(tmp_path, monkeypatc
     exec(compile(block, "README.md pytree block", "exec"), {})
     assert capsys.readouterr().out.splitlines() == ["(2, 3) (1, 2, 3)",
                                                     "{'b': 12.0, 'w': 4.0}"]
+# ----- the Debugging section's example prints what its comments say -----
+def test_the_debugging_example_explains_the_trap_and_prints_the_summary(tmp_path, monkeypatch,
+                                                                         capsys):
+    block = next(b for b in BLOCKS if "detect_anomaly" in b and "nn.summary" in b)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md debugging block", "exec"), {})
+    out = capsys.readouterr().out
+    assert "the backward of 'sqrt' produced a non-finite gradient" in out
+    assert "masked-where trap" in out and "README.md debugging block:" in out
+    assert "safe = where(cond, x, 1.0)\n    out = where(cond, safe.sqrt(), 0.0)" in out
+    assert "[0.   0.5  0.25]" in out
+    assert "  0 (Linear)  (16, 8)  " in out and "Total params: 41" in out

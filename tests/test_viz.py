@@ -491,3 +491,238 @@ def test_a_plain_scope_path_is_titled_by_the_model_given():
         y = (x * 2.0).sum()
     assert [t[0] for t in parse(draw_graph(y))[2].values()] == ["0"]
     assert [t[0] for t in parse(draw_graph(y, model=model))[2].values()] == ["0: Linear"]
+
+
+# ----- gradient health -----
+def edge_colours(dot: graphviz.Digraph) -> dict[tuple[str, str], str]:
+    """The stroke colour of each edge in the SVG."""
+    root = ET.fromstring(dot.pipe(format="svg"))
+    out = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") == "edge":
+            path = next(iter(g.iter(f"{SVG}path")))
+            out[tuple(g.findtext(f"{SVG}title").split("->"))] = path.get("stroke")
+    return out
+
+
+def dead_relu_model():
+    import nn
+
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 2, seed=1))
+    model[0].bias.data[:] = -100.0  # every ReLU is dead: no gradient reaches layer 0
+    return model
+
+
+def test_grad_health_norms_are_the_gradients_along_each_edge():
+    x, W, b, xw, h, r, loss = mlp_step()
+    dot = draw_graph(loss, grad_health=True)
+    assert W.grad is None and b.grad is None  # its own backward pass writes no .grad
+    loss.backward()
+    norms = dot.health.norms
+    assert norms[(v(W), op(xw))] == pytest.approx(np.linalg.norm(W.grad), rel=1e-12)
+    assert norms[(v(b), op(h))] == pytest.approx(np.linalg.norm(b.grad), rel=1e-12)
+    assert norms[(op(r), v(r))] == pytest.approx(np.linalg.norm(r.grad), rel=1e-12)
+    assert norms[(op(h), v(h))] == pytest.approx(np.linalg.norm(h.grad), rel=1e-12)
+    assert (v(x), op(xw)) not in norms  # data gets no gradient: the edge is not coloured
+    assert dot.health.largest == max(norms.values())
+    colours = edge_colours(dot)
+    assert colours[(op(loss), v(loss))] == "#3b528b"  # 1 of the largest (sqrt(32) = 5.66)
+    assert colours[(v(W), op(xw))] == "#440154"  # the largest: the darkest
+    assert colours[(v(x), op(xw))] == "black"
+    assert not dot.health.vanishing and not dot.health.exploding
+
+
+def test_grad_health_flags_vanishing_gradients_per_module_box_with_a_legend():
+    model = dead_relu_model()
+    loss = model(np.ones((5, 3))).sum()
+    dot = draw_graph(loss, grad_health=True)
+    # inside layer 0: its output, weight and bias edges; ReLU's input; layer 2's weight
+    assert dot.health.vanishing == {"0": 3, "1": 1, "2": 1}
+    _, _, clusters = parse(dot)
+    assert clusters["cluster_0"] == ["0: Linear", "vanishing gradients (3 edges)"]
+    assert clusters["cluster_2"] == ["2: Linear", "vanishing gradients (1 edges)"]
+    assert 'color="#1c7ed6"' in dot.source  # the boxes' blue border
+    hidden = loss.inputs[0].inputs[0].inputs[0]  # layer 0's output (sum <- 2 <- relu <- 0)
+    grey = {e for e, c in edge_colours(dot).items() if c == "#adb5bd"}
+    assert {(v(model[0].weight), op(hidden)), (v(model[0].bias), op(hidden)),
+            (op(hidden), v(hidden)), (v(hidden), op(loss.inputs[0].inputs[0])),
+            (v(model[2].weight), op(loss.inputs[0]))} == grey
+    nodes, _, _ = parse(dot)
+    legend = " ".join(nodes["legend"])
+    assert "gradient norm along each edge" in legend
+    assert "vanishing: 3 edge(s) in 0: Linear" in legend and "exploding" in legend
+    # drawn as boxes (depth=1), the modules keep their flags
+    nodes, _, _ = parse(draw_graph(loss, grad_health=True, depth=1))
+    assert nodes["box_0"][-1] == "vanishing gradients (3 edges)"
+    assert nodes["box_1"][-1] == "vanishing gradients (1 edges)"
+
+
+def test_grad_health_flags_nan_as_exploding_and_uses_the_roots_grad_as_seed():
+    from autograd import where
+
+    x = Tensor([0.0, 1.0, 4.0], requires_grad=True, label="x")
+    with scope("norm"):
+        y = where(x > 0, x.sqrt(), 0.0)  # the masked-where trap: nan into x
+    with pytest.raises(ValueError, match=r"grad_health needs the gradient of the root, of "
+                                         r"shape \(3,\)"):
+        draw_graph(y, grad_health=True)
+    y.backward(np.array([1.0, 2.0, 0.0]))
+    dot = draw_graph(y, grad_health=True)
+    sqrt = y.inputs[1]
+    assert np.isnan(dot.health.norms[(v(x), op(sqrt))])
+    assert dot.health.norms[(op(y), v(y))] == pytest.approx(np.sqrt(5.0))
+    assert dot.health.exploding == {"norm": 1}
+    assert edge_colours(dot)[(v(x), op(sqrt))] == "#e03131"
+    _, _, clusters = parse(dot)
+    assert clusters["cluster_norm"] == ["norm", "exploding gradients (1 edges)"]
+
+
+def test_grad_health_on_a_value_graph_and_off_by_default():
+    a, b, c, ab, out = micrograd_abc()
+    plain = draw_graph(out)
+    assert plain.health is None and "legend" not in plain.source
+    dot = draw_graph(out, grad_health=True)
+    assert dot.health.norms[(v(a), op(ab))] == 3.0  # |d out / d a| = |b|
+    assert dot.health.norms[(v(b), op(ab))] == 2.0
+
+
+def test_grad_health_thresholds_are_relative_to_the_largest_and_the_median_norm():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="x")
+    u = Tensor([1.0, 2.0], requires_grad=True, label="u")
+    big = (x * 1e12).sum()  # x's gradient is 1e12 x the others: exploding (> 1e7 x median)
+    small = (u * 1e-3).sum()  # u's is 1e-3 x the others: fine
+    loss = big + small
+    dot = draw_graph(loss, grad_health=True)
+    h = dot.health
+    assert h.norms[(v(x), op(big.inputs[0]))] == pytest.approx(1e12 * np.sqrt(2))
+    assert h.kind(h.norms[(v(x), op(big.inputs[0]))]) == "exploding"
+    assert h.kind(h.norms[(v(u), op(small.inputs[0]))]) == "ok"
+    assert h.exploding == {"": 1} and not h.vanishing
+    assert h.kind(h.largest * 0.99e-7) == "vanishing" and h.kind(h.largest * 1.01e-7) == "ok"
+    assert h.kind(h.median * 1.01e7) == "exploding" and h.kind(h.median * 0.99e7) == "ok"
+
+
+# ----- large graphs: depth, folded blocks, the backward graph -----
+def blocks_model(widths=(4, 4, 4, 4)):
+    import nn
+
+    class Block(nn.Module):
+        def __init__(self, n, seed):
+            self.lin = nn.Linear(4, n, seed=seed)
+            self.act = nn.Tanh()
+
+        def forward(self, x):
+            return self.act(self.lin(x))[:, :4]
+
+    return nn.Sequential(nn.Linear(3, 4, seed=0), *[Block(n, i) for i, n in enumerate(widths)],
+                         nn.Linear(4, 1, seed=9))
+
+
+def test_depth_collapses_each_module_at_that_depth_into_one_box_with_its_shapes():
+    model = blocks_model()
+    x = Tensor(np.ones((5, 3)), label="x")
+    loss = model(x).sum()
+    dot = draw_graph(loss, depth=1)
+    nodes, edges, clusters = parse(dot)
+    assert clusters == {}
+    assert set(nodes) == {v(x), op(loss), v(loss)} | {f"box_{i}" for i in range(6)}
+    assert edges == {(v(x), "box_0"), ("box_0", "box_1"), ("box_1", "box_2"),
+                     ("box_2", "box_3"), ("box_3", "box_4"), ("box_4", "box_5"),
+                     ("box_5", op(loss)), (op(loss), v(loss))}
+    assert nodes["box_0"] == ["0: Linear", "in (5, 3)", "out (5, 4)", "1 ops, 16 parameters"]
+    assert nodes["box_2"] == ["2: Block", "in (5, 4)", "out (5, 4)", "3 ops, 20 parameters"]
+    assert nodes["box_5"] == ["5: Linear", "in (5, 4)", "out (5, 1)", "1 ops, 5 parameters"]
+    assert 'shape=box3d' in dot.source
+    cut = draw_graph(loss, depth=1, max_nodes=12)  # the cut marker points at boxes too
+    nodes, edges, _ = parse(cut)
+    assert cut.cut and all(h in nodes for t, h in edges if t == "cut")
+    assert any(h.startswith("box_") for t, h in edges if t == "cut")
+
+
+def test_depth_two_keeps_the_outer_boxes_and_collapses_the_inner_modules():
+    model = blocks_model()
+    loss = model(np.ones((5, 3))).sum()
+    dot = draw_graph(loss, depth=2)
+    nodes, edges, clusters = parse(dot)
+    assert set(clusters) == {f"cluster_{i}" for i in range(6)}
+    assert clusters["cluster_1"] == ["1: Block"]
+    inside = re.search(r"subgraph cluster_1 \{(.*?)\n\t\}", dot.source, re.S).group(1)
+    assert '"box_1.lin" [' in inside and '"box_1.act" [' in inside
+    assert nodes["box_1.act"] == ["act: Tanh", "in (5, 4)", "out (5, 4)", "1 ops, 0 parameters"]
+    assert nodes["box_1.lin"] == ["lin: Linear", "in (5, 4)", "out (5, 4)",
+                                  "1 ops, 20 parameters"]
+    assert ("box_1.lin", "box_1.act") in edges
+    # modules no deeper than 2 are drawn in full: the Linear layers at depth 1
+    assert "box_0" not in nodes and clusters["cluster_0"][0] == "0: Linear"
+
+
+def test_fold_draws_a_run_of_identical_blocks_as_one_box_marked_x_n():
+    model = blocks_model()
+    loss = model(np.ones((5, 3))).sum()
+    dot = draw_graph(loss, fold=True)
+    nodes, edges, clusters = parse(dot)
+    assert nodes["box_1"] == ["1-4: Block x 4", "in (5, 4)", "out (5, 4)",
+                              "12 ops, 80 parameters"]
+    assert not any(k.startswith("box_") and k != "box_1" for k in nodes)
+    assert set(clusters) == {"cluster_0", "cluster_5"}  # the other layers stay drawn in full
+    first, last = model[0], model[5]
+    into = [t for t, h in edges if h == "box_1"]
+    out_of = [h for t, h in edges if t == "box_1"]
+    assert len(into) == 1 and nodes[into[0]][0] == "(5, 4) float64"  # layer 0's output
+    assert len(out_of) == 1 and nodes[out_of[0]] == ["linear"]  # layer 5's op
+    assert first.weight.label == "0.weight" and last.weight.label == "5.weight"
+    # with depth too: every layer a box, the run one box
+    nodes, edges, _ = parse(draw_graph(loss, depth=1, fold=True))
+    assert {k for k in nodes if k.startswith("box_")} == {"box_0", "box_1", "box_5"}
+    assert ("box_0", "box_1") in edges and ("box_1", "box_5") in edges
+
+
+def test_fold_keeps_blocks_apart_when_their_shapes_differ():
+    model = blocks_model(widths=(4, 4, 6, 4, 4))  # block 3 is wider: runs 1-2 and 4-5
+    loss = model(np.ones((5, 3))).sum()
+    nodes, _, clusters = parse(draw_graph(loss, fold=True))
+    assert nodes["box_1"][0] == "1-2: Block x 2" and nodes["box_4"][0] == "4-5: Block x 2"
+    assert "cluster_3" in clusters and "box_3" not in nodes
+
+
+def test_backward_draws_the_gradient_computation_and_what_it_reads():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="x")
+    t = x.tanh()
+    y = (t * x).sum()
+    dot = draw_graph(y, backward=True)
+    assert x.grad is None  # nothing written
+    nodes, edges, _ = parse(dot)
+    grads = [k for k, texts in nodes.items() if texts[0] == "grad x"]
+    assert len(grads) == 1
+    y.backward()
+    shown = nodes[grads[0]][2]
+    assert shown == "[" + ", ".join(f"{g:.4g}" for g in x.grad) + "]"  # the same gradient
+    assert nodes[v(t)][0] == "saved: tanh output"  # a forward value backward reads
+    assert nodes[v(x)][0] == "x"
+    assert fills(dot)[v(t)] == "#fff3bf" and fills(dot)[grads[0]] == "#b7e4c7"
+    seed = [k for k, texts in nodes.items() if texts[0] == "seed"]
+    assert len(seed) == 1 and nodes[seed[0]][1:] == ["() float64", "1"]
+    # the forward ops are not drawn: backward reads their values, it does not rerun them
+    assert op(t) not in nodes and op(y) not in nodes
+    assert {n for n in nodes if n.startswith("op")} and all(
+        int(n[2:]) > y._id for n in nodes if n.startswith("op"))
+
+
+def test_backward_of_a_value_graph_labels_each_leafs_gradient():
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    out = a * b + a
+    nodes, _, _ = parse(draw_graph(out, backward=True))
+    texts = {k: t for k, t in nodes.items() if t[0].startswith("grad")}
+    assert sorted(t[0:2] for t in texts.values()) == [["grad a", "data -2"],
+                                                      ["grad b", "data 2"]]
+
+
+def test_depth_fold_and_backward_reject_bad_combinations():
+    loss = (Tensor([1.0], requires_grad=True) * 2.0).sum()
+    for depth in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="depth must be a positive int"):
+            draw_graph(loss, depth=depth)
+    with pytest.raises(ValueError, match="need clusters=True"):
+        draw_graph(loss, depth=1, clusters=False)
+    with pytest.raises(ValueError, match="draw backward=True without it"):
+        draw_graph(loss, backward=True, grad_health=True)
