@@ -289,6 +289,11 @@ _COPY = Op("copy", lambda xp, x, *, dtype=None: np.array(x, dtype=dtype, copy=Tr
 _LABELS = Op("check_labels", lambda xp, labels, *, classes: tensor_module._label_range(
     labels, classes), ops._no_vjp, reads=(), nondiff=(0,), code="check_labels({0}, {classes})")
 _HELPERS = {"check_labels": tensor_module._label_range}  # what ops print as a plain call
+# the cross-entropy from the parts of the softmax its backward computes: a program that runs
+# both shares them (the fused forward's own operations, in its order: the same bits)
+_CE_PARTS = Op("cross_entropy", lambda xp, zs, total, labels: xp.log(xp.reshape(
+    total, (len(labels),))) - zs[xp.arange(len(labels)), labels], ops._no_vjp, reads=(),
+    nondiff=(0, 1, 2), code="np.log({1}[:, 0]) - {0}[np.arange(len({1})), {2}]")
 # a float written into a Value's .data (a literal of the program)
 _FLOAT = Op("float", lambda xp, x: x, ops._no_vjp, reads=(), code="{0}")
 # the masks of Values' VJPs (relu's, abs's, pow's): floats 0.0 and 1.0, as backend.scalar's
@@ -692,8 +697,12 @@ class _StepCall:
 
     def __init__(self, opt: Any, method: Callable, params: list[Tensor]) -> None:
         self.opt, self.method, self.params = opt, method, params
+        # an object may offer the update alone, from checked arrays (nn's optimizers do)
+        self.arrays = getattr(opt, "_step_arrays", None)
 
     def __call__(self, *grads: Any) -> None:
+        if self.arrays is not None:
+            return self.arrays(grads)
         for p, g in zip(self.params, grads):
             _GRAD.__set__(p, g)
         self.method(self.opt)
@@ -703,7 +712,9 @@ def records_step(method: Callable) -> Callable:
     """Decorator for ``Optimizer.step``: under ``autograd.trace`` the step becomes one line of
     the program, which runs this very method at every call (bit for bit the eager update,
     with the optimizer's state and hyperparameters read afresh: schedules work). The object
-    lists its tensors in ``params``."""
+    lists its tensors in ``params``; if it also has ``_step_arrays(grads)`` (the update from
+    one gradient array per parameter, None to skip one), the program calls that instead,
+    with its gradients: no ``.grad`` stored and checked again on the way."""
 
     @functools.wraps(method)
     def step(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -1055,7 +1066,7 @@ class Program:
                     continue
                 continue
             folded.append(ins)
-        instrs = folded
+        instrs = _share_softmax(folded, inplace_targets)
         self._alias = alias
 
         # names: arguments, state, old gradients, then what users named (labels, gradients)
@@ -1668,6 +1679,42 @@ class Program:
 
     def __repr__(self) -> str:
         return f"Program({self.name}: {self.source.count(chr(10)) - 2} lines)"
+
+
+def _share_softmax(instrs: list, written: set) -> list:
+    """Cross-entropy's forward and its VJP both shift the logits by their row maximum,
+    exponentiate and sum: where a program does both, compute the parts once, before the
+    forward (they read only the logits), and take the forward from them (``_CE_PARTS``)."""
+    def find(op: Op, refs: list, rows: bool = False) -> int | None:
+        for k, ins in enumerate(instrs):  # (rows: a reduction over axis 1, dims kept)
+            if ins[0] == "op" and ins[1] is op and ins[3] == refs and (ins[2] == {} if not rows
+                    else ins[2]["axis"] in (1, -1, (1,), (-1,)) and ins[2]["keepdims"]):
+                return k
+        return None
+
+    for k, ins in enumerate(instrs):
+        if ins[0] != "op" or ins[1] is not ops.CROSS_ENTROPY or ins[3][0][0] != "v" \
+                or any(ins[5]):
+            continue
+        z = ins[3][0]
+        at = [find(ops.MAX, [z], rows=True)]
+        if at[0] is not None:
+            at.append(find(ops.SUB, [z, ("v", instrs[at[0]][4])]))
+        if at[-1] is not None:
+            at.append(find(ops.EXP, [("v", instrs[at[-1]][4])]))
+        if at[-1] is not None:
+            at.append(find(ops.SUM, [("v", instrs[at[-1]][4])], rows=True))
+        if None in at or min(at) < k or z[1] in written \
+                or any(any(instrs[j][5]) or instrs[j][4] in written for j in at):
+            continue
+        parts = [instrs[j] for j in at]  # (ordered: each reads the one before)
+        zs, total = parts[1][4], parts[3][4]
+        fused = ("op", _CE_PARTS, {}, [("v", zs), ("v", total), ins[3][1]], ins[4],
+                 [None, None, None])
+        rest = [x for j, x in enumerate(instrs) if j not in at]
+        rest[k:k + 1] = parts + [fused]
+        return _share_softmax(rest, written)  # (another cross-entropy, if any: at most a few)
+    return instrs
 
 
 def _paren(expr: str, prec: int, need: int) -> str:

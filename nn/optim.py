@@ -8,7 +8,7 @@ recorded before the step and backpropagated after it raises instead of using sta
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -136,13 +136,13 @@ class Optimizer:
 
         Every gradient is checked before any parameter changes, so a bad one (wrong shape)
         raises and leaves the whole model as it was."""
-        todo = []
-        states = iter(self.state)  # one per parameter, group after group
+        grads: list[np.ndarray | None] = []
         for group in self.param_groups:
-            for p, st in zip(group["params"], states):
+            for p in group["params"]:
                 g = p.grad
                 if type(g) is not np.ndarray:
                     if g is None:
+                        grads.append(None)
                         continue
                     g = _grad_array(p)  # a Tensor after backward(create_graph=True)
                 if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
@@ -150,10 +150,25 @@ class Optimizer:
                     raise ValueError(
                         f"{type(self).__name__}.step: parameter {i} of shape {p.data.shape} "
                         f"has a gradient of shape {np.shape(g)}; they must match")
-                todo.append((p, g, st, group))
-        for p, g, st, group in todo:
-            self._update(p.data, g, st, group)  # in place, on the raw array ...
-            p.mark_changed()  # ... so the version check sees it, as for p -= ...
+                grads.append(g)
+        self._step_arrays(grads)
+
+    def _step_arrays(self, grads: Sequence[np.ndarray | None]) -> None:
+        """The update itself, from one checked gradient array per parameter (None: skip it).
+        A compiled program calls it directly (``records_step``), with the gradients it
+        computed: the same arithmetic as ``step``, without storing and re-checking ``.grad``."""
+        if len(grads) != sum(len(group["params"]) for group in self.param_groups):
+            raise RuntimeError(f"{type(self).__name__}.step: {len(grads)} gradients for "
+                               f"{len(self.params)} parameters (a parameter group was added "
+                               "after the step was traced: compile the function again)")
+        states = iter(self.state)  # one per parameter, group after group
+        at = iter(grads)
+        for group in self.param_groups:
+            for p, st in zip(group["params"], states):
+                g = next(at)
+                if g is not None:
+                    self._update(p.data, g, st, group)  # in place, on the raw array ...
+                    p.mark_changed()  # ... so the version check sees it, as for p -= ...
 
     def _update(self, w: np.ndarray, g: np.ndarray, st: dict[str, Any],
                 group: dict[str, Any]) -> None:

@@ -150,6 +150,8 @@ def test_a_whole_nn_training_step_compiles_bit_for_bit(opt_cls, hyper, loss_name
     assert sum(len(v) for v in compiled.programs.values()) == 1
     prog = next(iter(compiled.programs.values()))[0]
     assert "d_0_weight" in prog.source and f"{type(opt2).__name__.lower()}(" in prog.source
+    if loss_name == "ce":  # the softmax's parts computed once, for the forward and the VJP
+        assert prog.source.count(".max(axis=1") == 1 and "xp.cross_entropy" not in prog.source
 
 
 def test_an_optimizers_hyperparameters_are_read_at_every_call():
@@ -844,3 +846,31 @@ def test_one_kept_array_serves_vars_whose_lifetimes_do_not_overlap(every_buffer)
     x = np.random.default_rng(3).standard_normal((4, 4))
     for a, b in zip(prog(x), f(Tensor(x))):
         assert same(a, b)
+
+
+# ----- an optimizer's step in a program: the update from the program's arrays --------------------
+def test_a_compiled_step_refuses_parameters_added_after_the_trace():
+    """The program holds one gradient per parameter it saw; a group added later would be
+    updated from whatever stale .grad it has (eager code zeroes it first): an error instead."""
+    model = nn.Linear(3, 2)
+    extra = Tensor(np.ones(2), requires_grad=True)
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    x = Tensor(np.ones((4, 3)))
+
+    @autograd.compile
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x)
+    w = model.weight.data.copy()
+    step(x)
+    assert not np.array_equal(w, model.weight.data)  # the program's step did update
+    opt.add_param_group({"params": [extra]})
+    extra.grad = np.ones(2)
+    with pytest.raises(RuntimeError, match=r"SGD.step: 2 gradients for 3 parameters .*compile"):
+        step(x)
+    assert np.array_equal(extra.data, np.ones(2))
