@@ -1704,14 +1704,15 @@ def _share_softmax(instrs: list, written: set) -> list:
             at.append(find(ops.EXP, [("v", instrs[at[-1]][4])]))
         if at[-1] is not None:
             at.append(find(ops.SUM, [("v", instrs[at[-1]][4])], rows=True))
-        if None in at or min(at) < k or z[1] in written \
-                or any(any(instrs[j][5]) or instrs[j][4] in written for j in at):
+        found = [j for j in at if j is not None]
+        if len(found) < 4 or min(found) < k or z[1] in written \
+                or any(any(instrs[j][5]) or instrs[j][4] in written for j in found):
             continue
-        parts = [instrs[j] for j in at]  # (ordered: each reads the one before)
+        parts = [instrs[j] for j in found]  # (ordered: each reads the one before)
         zs, total = parts[1][4], parts[3][4]
-        fused = ("op", _CE_PARTS, {}, [("v", zs), ("v", total), ins[3][1]], ins[4],
+        fused: tuple = ("op", _CE_PARTS, {}, [("v", zs), ("v", total), ins[3][1]], ins[4],
                  [None, None, None])
-        rest = [x for j, x in enumerate(instrs) if j not in at]
+        rest = [x for j, x in enumerate(instrs) if j not in found]
         rest[k:k + 1] = parts + [fused]
         return _share_softmax(rest, written)  # (another cross-entropy, if any: at most a few)
     return instrs
