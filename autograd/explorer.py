@@ -16,6 +16,7 @@ import html
 import json
 import linecache
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import backend
 from .engine import Node, traces
-from .tape import Tape, _replay, _step_lines, format_array, format_data, format_params, tape
+from .tape import Tape, _replay, _step_lines, format_data, format_number, format_params, tape
 
 DETAIL_LIMIT = 400  # above this many drawn nodes, Graphviz lays out short labels (see explore)
 # Graphviz's effort on a large graph: network simplex and crossing minimisation are capped
@@ -101,8 +102,9 @@ def explore(root: Node, *, max_nodes: int = 10_000, detail_limit: int = DETAIL_L
     svg = dot.pipe(format="svg").decode("utf-8")
     t = tape(root)
     steps, grads = _replay(t)
-    forward, backward = _forward(t), _backward(t, steps)
-    data = {"name": t.name(root), "nodes": _nodes(t, grads), "clusters": _clusters(dot.source),
+    fmt = format_data if detailed else _brief
+    forward, backward = _forward(t, fmt), _backward(t, steps, detailed)
+    data = {"name": t.name(root), "nodes": _nodes(t, grads, fmt), "clusters": _clusters(dot.source),
             "forward": forward, "backward": backward, "detailed": detailed, "cut": dot.cut}
     return Explorer(_page(svg, data), t.name(root), dot.drawn, detailed,
                     len(forward) + len(backward))
@@ -164,7 +166,7 @@ def _source(n: Node) -> str:
     return f"{where}: {text}" if text else where
 
 
-def _nodes(t: Tape, grads: dict) -> dict[str, list]:
+def _nodes(t: Tape, grads: dict, fmt: Callable[[Any], str]) -> dict[str, list]:
     """The panel of every node the drawing may hold, as (field, text) rows, by drawing name."""
     out: dict[str, list] = {}
     entry = {e.output: e for e in t}
@@ -183,13 +185,13 @@ def _nodes(t: Tape, grads: dict) -> dict[str, list]:
             rows.append(["inputs", ", ".join(t.name(a) for a in e.inputs)])
         rows += [["shape", str(tuple(n.data.shape)) if array else "() (a Value: a scalar)"],
                  ["dtype", str(n.data.dtype) if array else "float64 (Python float)"],
-                 ["value", format_array(n.data)], ["value stats", _stats(n.data)]]
+                 ["value", fmt(n.data)], ["value stats", _stats(n.data)]]
         g = grads.get(n)
         if g is None:
             why = "does not require grad" if not n.requires_grad else "no path to the output"
             rows += [["grad", f"none ({why})"], ["grad stats", ""]]
         else:
-            rows += [["grad", format_array(g)], ["grad stats", _stats(g)]]
+            rows += [["grad", fmt(g)], ["grad stats", _stats(g)]]
         rows.append(["source", _source(n) if e is not None else
                      "a leaf: made by the user, not by an op"])
         out[key] = rows
@@ -205,20 +207,51 @@ def _nodes(t: Tape, grads: dict) -> dict[str, list]:
     return out
 
 
-def _forward(t: Tape) -> list[dict]:
+def _brief(x: Any) -> str:
+    """``format_data``, fast: values of up to six elements, else min / mean / max (numpy's
+    array printing costs about 0.5 ms a call: too slow for the thousands of a large graph)."""
+    if not isinstance(x, np.ndarray):
+        return format_number(x)
+    head = f"{tuple(x.shape)} {x.dtype}"
+    if x.size <= 6:
+        return head + " [" + ", ".join(format_number(v) for v in x.ravel().tolist()) + "]"
+    if x.dtype.kind in "biu":
+        return f"{head} min {x.min()} max {x.max()}"
+    with backend.quiet():
+        return f"{head} min {x.min():.4g} mean {x.mean():.4g} max {x.max():.4g}"
+
+
+def _forward(t: Tape, fmt: Callable[[Any], str]) -> list[dict]:
     return [{"node": f"v{e.output._id}", "op": f"op{e.output._id}",
              "text": f"forward {e.index + 1} of {len(t)}: {t.describe(e)}\n"
-                     f"    = {format_data(e.output.data)}",
+                     f"    = {fmt(e.output.data)}",
              "grad": "", "sends": []} for e in t]
 
 
-def _backward(t: Tape, steps: list) -> list[dict]:
+def _backward(t: Tape, steps: list, detailed: bool) -> list[dict]:
+    """Each backward step: the node, the gradient arriving and what it sends, and its text:
+    ``explain``'s, or for a large graph a short one (the gradients, without local
+    derivatives and formulas)."""
     total = len(steps)
-    return [{"node": f"v{s.entry.output._id}", "op": f"op{s.entry.output._id}",
-             "text": "\n".join(_step_lines(t, s, number, total)),
-             "grad": format_data(s.grad),
-             "sends": [[f"v{x.to._id}", format_data(x.grad)] for x in s.sends]}
-            for number, s in enumerate(steps, 1)]
+    fmt = format_data if detailed else _brief
+    out = []
+    for number, s in enumerate(steps, 1):
+        e = s.entry
+        if detailed:
+            text = "\n".join(_step_lines(t, s, number, total))
+        else:
+            lines = [f"step {number} of {total} (tape #{e.index}): {t.describe(e)}",
+                     f"    gradient arriving at {t.name(e.output)}: {fmt(s.grad)}"]
+            for x in s.sends:
+                line = f"    to {t.name(x.to)}: {fmt(x.grad)}"
+                if x.uses > 1:
+                    line += f"   [running total {fmt(x.total)} ({x.k} of {x.uses})]"
+                lines.append(line)
+            text = "\n".join(lines)
+        out.append({"node": f"v{e.output._id}", "op": f"op{e.output._id}", "text": text,
+                    "grad": fmt(s.grad), "sends": [[f"v{x.to._id}", fmt(x.grad)]
+                                                   for x in s.sends]})
+    return out
 
 
 def _hash(text: str) -> str:
@@ -364,6 +397,7 @@ _SCRIPT = r"""
   }, {passive: false});
   let drag = null;
   view.addEventListener("pointerdown", function (e) {
+    suppressClick = false;  // (set by a drag whose click landed on no node)
     drag = {x: e.clientX, y: e.clientY, box: box.slice(), moved: false};
   });
   window.addEventListener("pointermove", function (e) {
@@ -430,7 +464,10 @@ _SCRIPT = r"""
     mark(s.op, "current-op");
     for (const [to, g] of s.sends) mark(to, "receive");
     const g = byName.get(s.node);
-    if (g && !g.classList.contains("gone") && !visible(g)) centre(g);
+    // bring the current node into view, readable
+    if (g && !g.classList.contains("gone") && (!visible(g) || svg.classList.contains("far"))) {
+      centre(g);
+    }
     document.body.dataset.step = String(at);
   }
   document.getElementById("first").onclick = function () { show(0); };
