@@ -383,6 +383,35 @@ def test_zoom_pan_search_and_collapsing_a_module(browser, tmp_path):
     assert js(browser, "return document.querySelectorAll('.gone').length") == 0
 
 
+def test_two_inline_outputs_in_one_page_work_independently(browser, tmp_path):
+    # as two notebook outputs: each explorer runs in its own iframe, ids and keys apart
+    _, _, e = tanh_expression()
+    _, loss = mlp_loss()
+    host = tmp_path / "notebook.html"
+    host.write_text("<!DOCTYPE html><html><body><div id='out1'>" + explore(e)._repr_html_() +
+                    "</div><div id='out2'>" + explore(loss)._repr_html_() + "</div></body></html>",
+                    encoding="utf-8")
+    browser.get(host.as_uri())
+    frames = browser.find_elements("tag name", "iframe")
+    assert len(frames) == 2
+    for frame in frames:
+        browser.switch_to.frame(frame)
+        for _ in range(100):
+            if js(browser, "return document.body && document.body.dataset.ready || ''"):
+                break
+            time.sleep(0.05)
+        assert js(browser, "return document.body.dataset.ready")
+        browser.switch_to.default_content()
+    browser.switch_to.frame(frames[0])
+    browser.find_element("id", "next").click()
+    assert browser.find_element("id", "where").text == "forward 1 of 3"
+    browser.switch_to.default_content()
+    browser.switch_to.frame(frames[1])
+    assert browser.find_element("id", "where").text == "step 0 of 10"
+    browser.switch_to.default_content()
+    assert browser.get_log("browser") == []
+
+
 def test_a_screenshot_shows_the_graph_and_the_current_step(browser, tmp_path):
     _, loss = mlp_loss()
     load(browser, explore(loss).save(tmp_path / "mlp.html"))
