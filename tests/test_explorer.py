@@ -186,6 +186,15 @@ def test_the_page_is_self_contained_and_forbids_every_request(tmp_path):
     assert page.count("<script>") == 1 and page.count('<script type="application/json"') == 1
 
 
+def test_the_readme_shows_a_small_screenshot():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/explorer.png)" in readme
+    png = (ROOT / "docs" / "explorer.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 200_000
+    img = pixels(png)
+    assert img.shape[0] >= 400 and near(img, "#ffe08a") > 500  # the graph, parameters in it
+
+
 def test_jupyter_shows_the_page_in_an_iframe_of_its_own():
     _, _, e = tanh_expression()
     ex = explore(e)
