@@ -31,7 +31,7 @@ DETAIL_LIMIT = 400  # above this many drawn nodes, Graphviz lays out short label
 # (a 3,200-node graph: 3.2 s of CPU uncapped, 1.4 s capped)
 _FAST_LAYOUT = {"nslimit": "0.2", "nslimit1": "0.2", "mclimit": "0.1"}
 _EDGE_TAG = re.compile(r"^(\s*\S+ -> \S+) \[label=\d+ fontsize=9( minlen=2)?\]$")
-_NODE = re.compile(r'^\s*("[^"]*"|\w+) \[')
+_NODE = re.compile(r'^\s*("[^"]*"|\w+) \[', re.M)
 _SUBGRAPH = re.compile(r'^\s*subgraph ("[^"]*"|\w+) \{$')
 
 
@@ -102,10 +102,13 @@ def explore(root: Node, *, max_nodes: int = 10_000, detail_limit: int = DETAIL_L
     svg = dot.pipe(format="svg").decode("utf-8")
     t = tape(root)
     steps, grads = _replay(t)
+    # a cut drawing: panels and steps for what is drawn only (the replay is one backward pass)
+    drawn = set(_NODE.findall(dot.source))
     fmt = format_data if detailed else _brief
-    forward, backward = _forward(t, fmt), _backward(t, steps, detailed)
-    data = {"name": t.name(root), "nodes": _nodes(t, grads, fmt), "clusters": _clusters(dot.source),
-            "forward": forward, "backward": backward, "detailed": detailed, "cut": dot.cut}
+    forward, backward = _forward(t, fmt, drawn), _backward(t, steps, detailed, drawn)
+    data = {"name": t.name(root), "nodes": _nodes(t, grads, fmt, drawn),
+            "clusters": _clusters(dot.source), "forward": forward, "backward": backward,
+            "detailed": detailed, "cut": dot.cut}
     return Explorer(_page(svg, data), t.name(root), dot.drawn, detailed,
                     len(forward) + len(backward))
 
@@ -166,7 +169,7 @@ def _source(n: Node) -> str:
     return f"{where}: {text}" if text else where
 
 
-def _nodes(t: Tape, grads: dict, fmt: Callable[[Any], str]) -> dict[str, list]:
+def _nodes(t: Tape, grads: dict, fmt: Callable[[Any], str], drawn: set) -> dict[str, list]:
     """The panel of every node the drawing may hold, as (field, text) rows, by drawing name."""
     out: dict[str, list] = {}
     entry = {e.output: e for e in t}
@@ -174,7 +177,7 @@ def _nodes(t: Tape, grads: dict, fmt: Callable[[Any], str]) -> dict[str, list]:
     values.append(t.root)
     for n in values:
         key = f"v{n._id}"
-        if key in out:
+        if key in out or key not in drawn:
             continue
         e = entry.get(n)
         array = isinstance(n.data, np.ndarray)
@@ -197,11 +200,13 @@ def _nodes(t: Tape, grads: dict, fmt: Callable[[Any], str]) -> dict[str, list]:
         out[key] = rows
     for e in t:
         n = e.output
+        if f"op{n._id}" not in drawn:
+            continue
         out[f"op{n._id}"] = [["op", e.op], ["params", format_params(e.params)],
                              ["tape", f"#{e.index}"], ["describe", t.describe(e)],
                              ["output", t.name(n)], ["source", _source(n)]]
         for k, c in enumerate(e.inputs):
-            if not isinstance(c, Node):
+            if not isinstance(c, Node) and f"c{n._id}_{k}" in drawn:
                 out[f"c{n._id}_{k}"] = [["constant", t.name(c)],
                                         ["used by", f"{e.op} (tape #{e.index}), argument {k}"]]
     return out
@@ -221,14 +226,14 @@ def _brief(x: Any) -> str:
         return f"{head} min {x.min():.4g} mean {x.mean():.4g} max {x.max():.4g}"
 
 
-def _forward(t: Tape, fmt: Callable[[Any], str]) -> list[dict]:
+def _forward(t: Tape, fmt: Callable[[Any], str], drawn: set) -> list[dict]:
     return [{"node": f"v{e.output._id}", "op": f"op{e.output._id}",
              "text": f"forward {e.index + 1} of {len(t)}: {t.describe(e)}\n"
                      f"    = {fmt(e.output.data)}",
-             "grad": "", "sends": []} for e in t]
+             "grad": "", "sends": []} for e in t if f"op{e.output._id}" in drawn]
 
 
-def _backward(t: Tape, steps: list, detailed: bool) -> list[dict]:
+def _backward(t: Tape, steps: list, detailed: bool, drawn: set) -> list[dict]:
     """Each backward step: the node, the gradient arriving and what it sends, and its text:
     ``explain``'s, or for a large graph a short one (the gradients, without local
     derivatives and formulas)."""
@@ -237,6 +242,8 @@ def _backward(t: Tape, steps: list, detailed: bool) -> list[dict]:
     out = []
     for number, s in enumerate(steps, 1):
         e = s.entry
+        if f"op{e.output._id}" not in drawn:
+            continue
         if detailed:
             text = "\n".join(_step_lines(t, s, number, total))
         else:

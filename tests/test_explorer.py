@@ -108,6 +108,13 @@ def requests(driver) -> list[str]:
     return urls
 
 
+def page_data(page: str) -> dict:
+    """The JSON the page carries (its nodes' panels, its steps)."""
+    found = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', page,
+                      flags=re.S)
+    return json.loads(found[1])
+
+
 def pixels(png: bytes) -> np.ndarray:
     """RGB values in [0, 1] of a PNG screenshot (decoded by matplotlib)."""
     return mpimg.imread(io.BytesIO(png), format="png")[..., :3]
@@ -245,6 +252,23 @@ def test_a_large_graph_is_drawn_with_short_labels_and_no_argument_numbers():
     assert _brief(np.arange(10.0)) == "(10,) float64 min 0 mean 4.5 max 9"
     assert _brief(np.arange(10)) == "(10,) int64 min 0 max 9"
     assert _brief(2.5) == "2.5"
+
+
+def test_a_cut_drawing_carries_panels_and_steps_for_what_is_drawn_only():
+    x = Value(0.5, label="x")
+    for _ in range(300):
+        x = (x * 0.9).tanh()
+    ex = explore(x, max_nodes=40)
+    data = page_data(ex.html)
+    assert data["cut"] and ex.drawn == 40
+    drawn = set(re.findall(r"<title>(\w+)</title>", ex.html))
+    assert set(data["nodes"]) <= drawn and f"v{x._id}" in data["nodes"]
+    ops = [e for e in tape(x) if f"op{e.output._id}" in drawn]
+    assert 10 < len(ops) < 40 and [s["op"] for s in data["backward"]] == \
+        [f"op{e.output._id}" for e in reversed(ops)]
+    assert len(data["forward"]) == len(ops) and ex.steps == 2 * len(ops)
+    # the backward steps nearest the output are the replay's first, numbered as explain does
+    assert data["backward"][0]["text"].startswith("step 1 of 600 (tape #599): ")
 
 
 # ----- in the browser -----------------------------------------------------------------------
@@ -419,6 +443,19 @@ def test_two_inline_outputs_in_one_page_work_independently(browser, tmp_path):
     assert browser.find_element("id", "where").text == "step 0 of 10"
     browser.switch_to.default_content()
     assert browser.get_log("browser") == []
+
+
+def test_odd_labels_stay_text(browser, tmp_path):
+    odd = '</script><script>document.title = "owned"</script> & "q" <b>'
+    a = Tensor(np.ones(2), requires_grad=True, label=odd)
+    y = (a * 2).sum()
+    load(browser, explore(y).save(tmp_path / "odd.html"))
+    assert browser.title.startswith("tapegrad explorer") and browser.get_log("browser") == []
+    click_node(browser, f"v{a._id}")
+    assert panel(browser)["label"] == odd
+    search = browser.find_element("id", "search")
+    search.send_keys("</script>")
+    assert browser.find_element("id", "found").text == "1 found"
 
 
 def test_a_screenshot_shows_the_graph_and_the_current_step(browser, tmp_path):
