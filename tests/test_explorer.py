@@ -78,8 +78,8 @@ def js(driver, script: str, *args):
 
 
 def current(driver) -> list[str]:
-    return js(driver, "return [...document.querySelectorAll('g.node.current > title')]"
-                      ".map(t => t.textContent)")
+    return js(driver, "return [...document.querySelectorAll('g.node.current')]"
+                      ".map(g => g.dataset.name)")
 
 
 def panel(driver) -> dict[str, str]:
@@ -92,7 +92,7 @@ def click_node(driver, name: str) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     g = js(driver, "return [...document.querySelectorAll('g.node')].find("
-                   "g => g.querySelector('title').textContent === arguments[0])", name)
+                   "g => g.dataset.name === arguments[0])", name)
     assert g is not None, f"no node {name} in the drawing"
     shape = g.find_element("css selector", "polygon, ellipse")
     ActionChains(driver).move_to_element(shape).click().perform()
@@ -188,6 +188,10 @@ def test_the_page_is_self_contained_and_forbids_every_request(tmp_path):
     assert "unsafe" not in csp[1]
     # nothing refers outside the page: no src or href but fragments (the SVG's xmlns are names)
     assert not re.search(r"""\b(src|href)\s*=\s*["'](?!#)""", page)
+    # every node named by an attribute (no title elements, no comments: fewer to parse)
+    assert page.count('<g class="node" data-name="') == ex.drawn
+    assert "<!--" not in page
+    assert page.count("<title>") == 1 + 1 + 4  # the page's, the drawing's, the boxes'
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
     # one script that runs, one inline JSON block that does not
     assert page.count("<script>") == 1 and page.count('<script type="application/json"') == 1
@@ -261,7 +265,7 @@ def test_a_cut_drawing_carries_panels_and_steps_for_what_is_drawn_only():
     ex = explore(x, max_nodes=40)
     data = page_data(ex.html)
     assert data["cut"] and ex.drawn == 40
-    drawn = set(re.findall(r"<title>(\w+)</title>", ex.html))
+    drawn = set(re.findall(r'<g class="node" data-name="(\w+)">', ex.html))
     assert set(data["nodes"]) <= drawn and f"v{x._id}" in data["nodes"]
     ops = [e for e in tape(x) if f"op{e.output._id}" in drawn]
     assert 10 < len(ops) < 40 and [s["op"] for s in data["backward"]] == \
@@ -293,8 +297,8 @@ def test_stepping_backward_shows_explains_node_and_gradient_at_each_step(browser
         assert shown == "\n".join(_step_lines(t, step, k, len(steps))) and shown in text
         grad = browser.find_element("id", "step-grad").text
         assert grad == f"gradient arriving: {format_data(step.grad)}"
-        receiving = js(browser, "return [...document.querySelectorAll('g.node.receive > title')]"
-                                ".map(t => t.textContent).sort()")
+        receiving = js(browser, "return [...document.querySelectorAll('g.node.receive')]"
+                                ".map(g => g.dataset.name).sort()")
         assert receiving == sorted(f"v{s.to._id}" for s in step.sends)
     # the last step: mul sends a its second contribution, -0.002681901 in all
     assert "running total 0.001340951 - 0.004022852 = -0.002681901" in shown
@@ -405,12 +409,11 @@ def test_zoom_pan_search_and_collapsing_a_module(browser, tmp_path):
                         ".querySelector('text')")
     ActionChains(browser).move_to_element(title).click().perform()
     assert title.text == "\u25b8 0: Linear (4 nodes)"
-    hidden = js(browser, "return [...document.querySelectorAll('g.node.gone > title')]"
-                         ".map(t => t.textContent)")
+    hidden = js(browser, "return [...document.querySelectorAll('g.node.gone')]"
+                         ".map(g => g.dataset.name)")
     assert set(hidden) == inside
-    assert all(not browser.find_element("xpath", f"//*[local-name()='g'][*[local-name()="
-                                        f"'title' and text()='{n}']]").is_displayed()
-               for n in hidden)
+    assert all(not browser.find_element("css selector", f"g.node[data-name='{n}']")
+               .is_displayed() for n in hidden)
     ActionChains(browser).move_to_element(title).click().perform()
     assert title.text == "0: Linear"
     assert js(browser, "return document.querySelectorAll('.gone').length") == 0
@@ -477,10 +480,18 @@ def test_a_5000_node_graph_loads_in_seconds_and_steps(browser, tmp_path):
     loss = big_graph()
     ex = explore(loss)
     assert ex.drawn >= 5000 and not ex.detailed and DETAIL_LIMIT < 5000
+    # the renderer's CPU time: what the page costs, whatever else shares the machine
+    browser.execute_cdp_cmd("Performance.enable", {"timeDomain": "threadTicks"})
+    cpu = lambda: next(m["value"] for m in browser.execute_cdp_cmd(
+        "Performance.getMetrics", {})["metrics"] if m["name"] == "ProcessTime")
+    before = cpu()
     seconds = load(browser, ex.save(tmp_path / "big.html"))
+    after = cpu()
+    used = after - before if after >= before else after  # (a new renderer process)
     ready_ms = float(js(browser, "return document.body.dataset.ready"))
-    print(f"\n5,000-node explorer: loaded in {seconds:.2f} s (script done at {ready_ms:.0f} ms)")
-    assert seconds < 10
+    print(f"\n5,000-node explorer: loaded in {seconds:.2f} s wall (script done at "
+          f"{ready_ms:.0f} ms), {used:.2f} s of the renderer's CPU")
+    assert used < 5 and seconds < 30  # 2.2 s CPU, 4-7.5 s wall on 2 busy shared cores
     # zoomed out on the whole graph, no text is rendered; stepping still shows the gradient
     browser.find_element("id", "fit").click()
     assert js(browser, "return document.getElementById('graph').classList.contains('far')")
