@@ -63,6 +63,7 @@ class Explorer:
         return path
 
     def _repr_html_(self) -> str:
+        """Jupyter's display: the page in an iframe."""
         # srcdoc isolates the page's ids, styles and script from the notebook and its outputs
         return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" sandbox="allow-scripts" '
                 f'style="width: 100%; height: 640px; border: 1px solid #ced4da" '
