@@ -667,3 +667,6 @@ def save_graph(dot: graphviz.Digraph, path: str | Path) -> Path:
         return path
     path.write_bytes(data)
     return path
+
+# the interactive explorer (its own module): autograd.viz.explore(root)
+from .explorer import Explorer, explore  # noqa: E402, F401

@@ -20,8 +20,8 @@ import numpy as np
 
 import autograd
 import nn
-from autograd import Tensor, Value, explain, gradcheck, no_grad
-from autograd.viz import INSTALL_HINT, draw_graph, save_graph
+from autograd import Tensor, Value, detect_anomaly, explain, gradcheck, no_grad
+from autograd.viz import INSTALL_HINT, draw_graph, explore, save_graph
 
 
 # ----- 1. the seed article's linear regression -------------------------------------------------
@@ -233,6 +233,18 @@ def draw_step(run: DigitsRun, path: Path, batch: int = 8) -> Path:
     return written
 
 
+def explore_step(run: DigitsRun, path: Path, batch: int = 8) -> Path | None:
+    """The explorer page of the same step as ``draw_step`` (recorded in anomaly mode, so each
+    node's panel names its line here); None without Graphviz, which lays it out."""
+    if shutil.which("dot") is None:
+        return None
+    images = Tensor(run.X_test[:batch], label=f"images ({batch})")
+    with detect_anomaly():
+        loss = nn.CrossEntropyLoss()(run.model(images), run.y_test[:batch])
+    loss.label = "loss"
+    return explore(loss, model=run.model).save(path)
+
+
 def plot_losses(seed_losses: list[float], run: DigitsRun, path: Path) -> Path:
     """The regression's MSE and the MLP's train and test cross-entropy, as a PNG (Agg)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -395,7 +407,11 @@ def run_demo(out: str | Path = "tapegrad-demo", quick: bool = False) -> dict[str
     files = {"graph": draw_step(run, out / "mlp_step.svg"),
              "losses": plot_losses(seed_losses, run, out / "loss_curves.png"),
              "explain": explain_expression(out / "explain.txt"), "program": program}
+    explorer = explore_step(run, out / "mlp_step.html")
     print(f"graph of one training step:     {files['graph']}")
+    if explorer is not None:
+        files["explorer"] = explorer
+        print(f"the step, to explore (browser): {explorer}")
     print(f"loss curves:                    {files['losses']}")
     print(f"explain() of tanh(a * b + a):   {files['explain']}")
     print(f"the seed's step as numpy code:  {files['program']}")

@@ -59,6 +59,10 @@ def test_demo_trains_checks_and_writes_its_files(tmp_path, capsys):
     program = (out / "derived_program.py").read_text(encoding="utf-8")
     assert "    dW = x.T @ dy_pred\n" in program and str(out / "derived_program.py") in printed
     assert "update bit for bit: True" in printed
+    # ----- issue 19: the step's explorer page, self-contained, its panels naming demo lines
+    page = (out / "mlp_step.html").read_text(encoding="utf-8")
+    assert str(out / "mlp_step.html") in printed and "default-src 'none'" in page
+    assert "0: Linear" in page and "tapegrad/demo.py:" in page
 
 
 def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, monkeypatch,
@@ -70,6 +74,7 @@ def test_demo_without_dot_writes_the_source_and_says_how_to_install(tmp_path, mo
     assert main(["demo", "--out", str(out), "--quick"]) == 0
     printed = capsys.readouterr().out
     assert (out / "mlp_step.dot").is_file() and not (out / "mlp_step.svg").exists()
+    assert not (out / "mlp_step.html").exists()  # the explorer needs dot's layout
     assert (out / "mlp_step.dot").read_text().startswith("digraph")
     assert str(out / "mlp_step.dot") in printed
     assert "install Graphviz" in printed and "apt-get install graphviz" in printed
