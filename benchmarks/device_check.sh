@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One prepared run on a machine with an NVIDIA GPU (the device tool's H200: python3 with numpy,
+# CuPy, torch and JAX, no network). Carry `.whl` (array-api-compat and array-api-strict wheels)
+# and `.base` (an older checkout to compare with, and ab.py) from the repository root:
+#   bash benchmarks/device_check.sh            (writes its reports under $OUT, or ./device_out)
+# 1. the GPU backend check (benchmarks/gpu_check.py), 2. CPU A/B of the eager engine against
+# .base/repo, 3. the CPU benchmark suite (numpy, tapegrad, compiled, PyTorch, JAX jit) on a
+# quiet machine.
+set -u
+OUT="${OUT:-device_out}"; mkdir -p "$OUT"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+{ nproc; python3 -c "import numpy, sys; print(sys.version.split()[0], 'numpy', numpy.__version__)"
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1; } | tee "$OUT/machine.txt"
+if [ -f benchmarks/gpu_check.py ]; then
+  timeout 330 python3 benchmarks/gpu_check.py 2>&1 | tee "$OUT/gpu_log.txt"
+fi
+if [ -f .base/ab.py ]; then
+  timeout 150 python3 .base/ab.py .base/repo "$PWD" 5 2>&1 | tee "$OUT/ab.txt"
+fi
+mkdir -p /tmp/pe/torch/bin /tmp/pe/jax/bin
+for peer in torch jax; do  # (a wrapper, not a link: a venv's python finds its venv by its path)
+  printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > /tmp/pe/$peer/bin/python
+  chmod +x /tmp/pe/$peer/bin/python
+done
+JAX_PLATFORMS=cpu CUDA_VISIBLE_DEVICES= timeout 240 python3 benchmarks/run.py \
+  --only seed_linreg,mlp_small,mlp_large --engines numpy,tapegrad,compiled,torch,jax \
+  --torch /tmp/pe/torch --jax /tmp/pe/jax --repeats 3 --output "$OUT/results_cpu.md" 2>&1 \
+  | tail -40 | tee "$OUT/run_log.txt"
