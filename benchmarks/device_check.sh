@@ -23,6 +23,7 @@ if [ -f .base/ab.py ]; then
 fi
 mkdir -p /tmp/pe/torch/bin /tmp/pe/jax/bin
 for peer in torch jax; do  # (a wrapper, not a link: a venv's python finds its venv by its path)
+  rm -f /tmp/pe/$peer/bin/python
   printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > /tmp/pe/$peer/bin/python
   chmod +x /tmp/pe/$peer/bin/python
 done
