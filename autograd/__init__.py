@@ -12,7 +12,18 @@ from .engine import (
     scope,
     set_scope,
 )
-from .functional import grad, hessian, hvp, jacobian, value_and_grad
+from .functional import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
 from .gradcheck import GradcheckError, gradcheck
 from .tape import explain, tape
 from .tensor import (
@@ -43,5 +54,5 @@ __all__ = [
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
     "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
-    "TraceError", "records_step", "ScopePath",
+    "TraceError", "records_step", "ScopePath", "jvp", "vjp", "linearize", "jacfwd", "jacrev",
 ]
