@@ -13,9 +13,10 @@ All of them run on the one tape and never touch a ``.grad`` field. A float argum
 ``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the result is a
 node too (recorded with ``create_graph``), which is what lets the transforms nest, to any depth
 and in any combination: ``jacobian(jacobian(f))``, ``grad`` of a function that uses
-``hessian``, ``hvp`` inside ``grad``. Called inside another transform's ``f``, a result that
-depends on the outer variable comes back as a node even for a float argument, so
-``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0.
+``hessian``, ``hvp`` inside ``grad``. Called inside another transform's ``f``, a result comes
+back as a node even for a float argument (it may depend on the outer variable), so
+``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0; one that does not is a constant
+node, whose derivative is zero (a plain number there would be refused as having left the tape).
 They are function transforms: ``f`` always runs in grad mode, even inside ``no_grad``.
 
 ``f`` must return a node (a ``Value`` or a ``Tensor``). A plain number or array has left the
@@ -153,7 +154,7 @@ def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
     def vg(*args: Any) -> tuple[Any, Any]:
         nums, lifted, wrt, nested = _prepare(f, argnums, args, where)
         # inside another transform's f, a gradient may depend on the outer variable (which f
-        # closes over): record it, and hand back a node wherever that is the case
+        # closes over): record it, and hand back a node (a constant one where it does not)
         outer = state.transform_depth > 0
         any_node = any(nested)
         state.transform_depth += 1
@@ -163,9 +164,9 @@ def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
                 gs = _grads(out, wrt, _seed_for(out), any_node or outer)
         finally:
             state.transform_depth -= 1
-        gs = [_plain(g, n or (outer and _connected(g)), w) for g, n, w in zip(gs, nested, wrt)]
+        gs = [_plain(g, n or outer, w) for g, n, w in zip(gs, nested, wrt)]
         value: Any
-        if any_node or (outer and _connected(out)):
+        if any_node or outer:
             value = out
         else:
             value = float(np.asarray(out.data).reshape(()))
@@ -298,14 +299,14 @@ def _jacobian(f: Callable, argnums: Argnums, where: str, mode: str, fallback: bo
                         try:
                             cols = _columns(o, wrt, nested)
                             block = tuple(
-                                _assemble_columns(c, o, w, n or (outer and any(map(_connected, c))))
+                                _assemble_columns(c, o, w, n or outer)
                                 for c, w, n in zip(cols, wrt, was_node))
                         except NoJVPError:
                             if not fallback:
                                 raise
                     if block is None:
                         rows = _rows(o, wrt, nested)
-                        block = tuple(_assemble(r, o, w, n or (outer and any(map(_connected, r))))
+                        block = tuple(_assemble(r, o, w, n or outer)
                                       for r, w, n in zip(rows, wrt, was_node))
                     blocks.append(block[0] if isinstance(argnums, int) else block)
         finally:
@@ -323,8 +324,7 @@ def jacobian(f: Callable, argnums: Argnums = 0) -> Callable:
     tape holds a custom primitive without a JVP. ``argnums`` as a tuple gives a tuple of
     Jacobians, one per argument, and an ``f`` returning a tuple of nodes a tuple of those, one
     per output (as in JAX). The Jacobian is an ndarray for plain arguments and a node for node
-    arguments (also inside another transform's ``f``, where it depends on the outer
-    variable), so ``jacobian(jacobian(f))`` is the second derivative. ``f`` returns nodes
+    arguments (also inside another transform's ``f``), so ``jacobian(jacobian(f))`` is the second derivative. ``f`` returns nodes
     (see the module).
     """
     return _jacobian(f, argnums, "jacobian", "auto", True)
@@ -384,7 +384,7 @@ def _tangent_seed(t: Any, node: Node, what: str, where: str) -> Any:
     """A tangent (or cotangent) for ``node``: of its shape, in its dtype (a float for a
     Value); a node is kept (the result then depends on it). ``what`` names both in errors
     (``"tangent 0", "primal 0"``)."""
-    name, of = what.split(",")
+    name, of = (s.strip() for s in what.split(","))
     if isinstance(t, Node):
         if t._kind is not node._kind:
             raise TypeError(f"{where}: {name} is a {type(t).__name__} but {of} is a "
@@ -453,7 +453,7 @@ def _push(outs: list[Node], wrt: list[Node], orders: list[list[Node]], tangents:
     for o, order in zip(outs, orders):
         t = push_tangents(order, seeds, as_node or outer).get(o)
         result.append(_result(_zero_like(o) if t is None else t,
-                              as_node or (outer and _connected(t)), o))
+                              as_node or outer, o))
     return result
 
 
@@ -461,7 +461,7 @@ def _jvp(f: Callable, primals: Sequence, tangents: Sequence, where: str) -> tupl
     out, outs, wrt, orders, any_node, outer = _linearized(f, primals, where)
     ts = _push(outs, wrt, orders, tangents, any_node, outer, where)
     as_node = any_node or any(isinstance(t, Node) for t in tangents)
-    values = [_result(o, as_node or (outer and _connected(o)), o) for o in outs]
+    values = [_result(o, as_node or outer, o) for o in outs]
     if isinstance(out, tuple):
         return tuple(values), tuple(ts)
     return values[0], ts[0]
@@ -482,7 +482,7 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     tangents (one per primal) through that recording, so each J v costs one forward sweep and
     no new run of ``f`` (JAX's ``linearize``). Results as ``jvp``'s."""
     out, outs, wrt, orders, any_node, outer = _linearized(f, primals, "linearize")
-    values = [_result(o, any_node or (outer and _connected(o)), o) for o in outs]
+    values = [_result(o, any_node or outer, o) for o in outs]
 
     def jvp_fn(*tangents: Any) -> Any:
         ts = _push(outs, wrt, orders, tangents, any_node, outer, "linearize")
@@ -506,7 +506,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         state.transform_depth -= 1
     outs = _outputs(out, "vjp")
     any_node = any(was_node)
-    values = [_result(o, any_node or (outer and _connected(o)), o) for o in outs]
+    values = [_result(o, any_node or outer, o) for o in outs]
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
         us = cotangent if isinstance(out, tuple) else (cotangent,)
