@@ -324,8 +324,8 @@ def jacobian(f: Callable, argnums: Argnums = 0) -> Callable:
     tape holds a custom primitive without a JVP. ``argnums`` as a tuple gives a tuple of
     Jacobians, one per argument, and an ``f`` returning a tuple of nodes a tuple of those, one
     per output (as in JAX). The Jacobian is an ndarray for plain arguments and a node for node
-    arguments (also inside another transform's ``f``), so ``jacobian(jacobian(f))`` is the second derivative. ``f`` returns nodes
-    (see the module).
+    arguments (also inside another transform's ``f``), so ``jacobian(jacobian(f))`` is the
+    second derivative. ``f`` returns nodes (see the module).
     """
     return _jacobian(f, argnums, "jacobian", "auto", True)
 

@@ -821,3 +821,11 @@ def test_a_custom_primitive_without_a_jvp_is_an_error_in_forward_mode_only():
     np.testing.assert_allclose(jacobian(cube)(np.array([2.0])), [[12.0]])
     np.testing.assert_allclose(hessian(lambda t: cube(t * t).sum())(x), np.diag([30.0, 480.0]))
     np.testing.assert_allclose(hvp(lambda t: cube(t * t).sum(), x, np.ones(2)), [30.0, 480.0])
+
+
+def test_inside_another_transform_a_derivative_that_is_constant_is_a_node_not_a_float():
+    # grad(F, 0) of F = x + y is the constant 1: inside grad over y it was the float 1.0, and
+    # the outer grad refused it as having left the tape
+    assert grad(lambda y: grad(lambda x, y: x + y)(1.0, y))(2.0) == 0.0
+    assert grad(lambda y: jvp(lambda x: x * 3.0, (1.0,), (1.0,))[1] + y)(2.0) == 1.0
+    assert grad(lambda y: jacfwd(lambda x: x * 3.0)(1.0) * y)(2.0) == 3.0
