@@ -807,6 +807,10 @@ def _fix_tangent(t: Any, n: Node) -> Any:
     """A rule's tangent made the output's: a float for a Value, an array (or a Tensor) of the
     output's shape and dtype for a Tensor; a broadcastable one is broadcast (a term of an
     elementwise op may have an input's shape); anything else is a wrong rule."""
+    data = n.data
+    if type(t) is float if n._scalar else (type(t) is ndarray and t.shape == data.shape
+                                             and t.dtype is data.dtype):
+        return t  # (the usual case, first: this runs once per op of each sweep)
     name = n._op.name
     if n._scalar:
         if isinstance(t, Node):
@@ -816,7 +820,6 @@ def _fix_tangent(t: Any, n: Node) -> Any:
             return _float_tangent(t, name)
         raise RuntimeError(f"{name}: its JVP returned {type(t).__name__} "
                            f"{getattr(t, 'shape', '')} for a Value output (a float expected)")
-    data = n.data
     if isinstance(t, Node):
         if t._scalar:
             raise RuntimeError(f"{name}: its JVP returned a Value for a Tensor output")

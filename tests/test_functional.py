@@ -829,3 +829,16 @@ def test_inside_another_transform_a_derivative_that_is_constant_is_a_node_not_a_
     assert grad(lambda y: grad(lambda x, y: x + y)(1.0, y))(2.0) == 0.0
     assert grad(lambda y: jvp(lambda x: x * 3.0, (1.0,), (1.0,))[1] + y)(2.0) == 1.0
     assert grad(lambda y: jacfwd(lambda x: x * 3.0)(1.0) * y)(2.0) == 3.0
+
+
+def test_a_tangent_sweep_over_a_tape_whose_saved_input_changed_in_place_is_an_error():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    x = Tensor([3.0, 4.0])
+    _, push = linearize(lambda w: (w * x).sum(), w)
+    assert push(np.ones(2)) == 7.0
+    from autograd import no_grad as _no_grad
+    with _no_grad():
+        x += 1.0  # mul's JVP reads x: the recording no longer holds
+    with pytest.raises(RuntimeError, match=r"mul: an input of shape \(2,\) that backward needs "
+                                           r"was modified in place"):
+        push(np.ones(2))
