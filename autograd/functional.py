@@ -418,9 +418,10 @@ def _outputs(out: Any, where: str) -> list[Node]:
 
 
 def _linearized(f: Callable, primals: Sequence, where: str
-                ) -> tuple[Any, list[Node], list[Node], list[list[Node]], bool, bool]:
-    """Run ``f`` once at ``primals``, recording: its output(s), the argument nodes, the tape
-    from them to each output, whether the sweep records (nested) and whether anything does."""
+                ) -> tuple[Any, list[Node], list[Node], list[Node], bool, bool]:
+    """Run ``f`` once at ``primals``, recording: what it returned, its output nodes, the
+    argument nodes, the tape from them to the outputs (one sweep serves them all), whether an
+    argument is a node and whether this runs inside another transform's ``f``."""
     if not isinstance(primals, (tuple, list)):
         raise TypeError(f"{where}: primals must be a tuple of arguments, got "
                         f"{type(primals).__name__}")
@@ -433,15 +434,18 @@ def _linearized(f: Callable, primals: Sequence, where: str
     finally:
         state.transform_depth -= 1
     outs = _outputs(out, where)
-    orders = [forward_order(o, wrt) for o in outs]
-    return out, outs, wrt, orders, any(was_node), outer
+    order = forward_order(outs[0], wrt)
+    if len(outs) > 1:  # the union of the outputs' tapes, in creation order
+        nodes = {id(n): n for o in outs for n in forward_order(o, wrt)}
+        order = sorted(nodes.values(), key=lambda n: n._id)
+    return out, outs, wrt, order, any(was_node), outer
 
 
-def _push(outs: list[Node], wrt: list[Node], orders: list[list[Node]], tangents: Sequence,
+def _push(outs: list[Node], wrt: list[Node], order: list[Node], tangents: Sequence,
           any_node: bool, outer: bool, where: str) -> list[Any]:
-    """The tangents of ``outs`` along ``tangents`` (one per node of ``wrt``): nodes when an
-    argument or a tangent is one, or (inside another transform) when they depend on its
-    variable."""
+    """The tangents of ``outs`` along ``tangents`` (one per node of ``wrt``), in one sweep of
+    ``order``: nodes when an argument or a tangent is one, or inside another transform's
+    ``f``; else floats and arrays."""
     if not isinstance(tangents, (tuple, list)) or len(tangents) != len(wrt):
         n = len(tangents) if isinstance(tangents, (tuple, list)) else type(tangents).__name__
         raise ValueError(f"{where}: {len(wrt)} primals but tangents {n}; pass one tangent per "
@@ -449,17 +453,14 @@ def _push(outs: list[Node], wrt: list[Node], orders: list[list[Node]], tangents:
     seeds = {w: _tangent_seed(t, w, f"tangent {i}, primal {i}", where)
              for i, (w, t) in enumerate(zip(wrt, tangents))}
     as_node = any_node or any(isinstance(t, Node) for t in seeds.values())
-    result = []
-    for o, order in zip(outs, orders):
-        t = push_tangents(order, seeds, as_node or outer).get(o)
-        result.append(_result(_zero_like(o) if t is None else t,
-                              as_node or outer, o))
-    return result
+    got = push_tangents(order, seeds, as_node or outer)
+    return [_result(_zero_like(o) if got.get(o) is None else got[o], as_node or outer, o)
+            for o in outs]
 
 
 def _jvp(f: Callable, primals: Sequence, tangents: Sequence, where: str) -> tuple[Any, Any]:
-    out, outs, wrt, orders, any_node, outer = _linearized(f, primals, where)
-    ts = _push(outs, wrt, orders, tangents, any_node, outer, where)
+    out, outs, wrt, order, any_node, outer = _linearized(f, primals, where)
+    ts = _push(outs, wrt, order, tangents, any_node, outer, where)
     as_node = any_node or any(isinstance(t, Node) for t in tangents)
     values = [_result(o, as_node or outer, o) for o in outs]
     if isinstance(out, tuple):
@@ -481,11 +482,11 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(f(*primals), jvp_fn)``: ``f`` is recorded once, and ``jvp_fn(*tangents)`` pushes
     tangents (one per primal) through that recording, so each J v costs one forward sweep and
     no new run of ``f`` (JAX's ``linearize``). Results as ``jvp``'s."""
-    out, outs, wrt, orders, any_node, outer = _linearized(f, primals, "linearize")
+    out, outs, wrt, order, any_node, outer = _linearized(f, primals, "linearize")
     values = [_result(o, any_node or outer, o) for o in outs]
 
     def jvp_fn(*tangents: Any) -> Any:
-        ts = _push(outs, wrt, orders, tangents, any_node, outer, "linearize")
+        ts = _push(outs, wrt, order, tangents, any_node, outer, "linearize")
         return tuple(ts) if isinstance(out, tuple) else ts[0]
 
     return (tuple(values) if isinstance(out, tuple) else values[0]), jvp_fn

@@ -842,3 +842,22 @@ def test_a_tangent_sweep_over_a_tape_whose_saved_input_changed_in_place_is_an_er
     with pytest.raises(RuntimeError, match=r"mul: an input of shape \(2,\) that backward needs "
                                            r"was modified in place"):
         push(np.ones(2))
+
+
+def test_jvp_linearize_and_vjp_of_a_function_returning_a_tuple():
+    f = lambda x, y: (x.sin() * y, (x * x).sum() + y)
+    x, y = np.array([1.0, 2.0]), np.array(3.0)
+    v = (np.array([1.0, -1.0]), np.array(0.5))
+    values, tangents = jvp(f, (x, y), v)
+    _, push = linearize(f, x, y)
+    (jx0, jy0), (jx1, jy1) = jacrev(f, (0, 1))(x, y)
+    for t, p, jx, jy in zip(tangents, push(*v), (jx0, jx1), (jy0, jy1)):
+        np.testing.assert_allclose(t, jx @ v[0] + jy * v[1], rtol=1e-14)
+        np.testing.assert_array_equal(t, p)
+    _, pull = vjp(f, x, y)
+    u = (np.array([0.5, 2.0]), np.array(-1.0))
+    gx, gy = pull(u)
+    np.testing.assert_allclose(gx, u[0] @ jx0 + u[1] * jx1, rtol=1e-14)
+    np.testing.assert_allclose(gy, u[0] @ jy0 + u[1] * jy1, rtol=1e-14)
+    with pytest.raises(ValueError, match="vjp: f has 2 outputs but 1 cotangents"):
+        pull((u[0],))
