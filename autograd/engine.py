@@ -350,12 +350,12 @@ def _zero_tangent(x: Any, out: Any) -> Any:
 def _linear_jvp(op: Op) -> Callable:
     """A linear op's JVP: its own forward, run on the tangents (inputs that carry no gradient,
     such as where's condition, keep their values)."""
-    nondiff = op.nondiff
+    forward, nondiff = op.forward, op.nondiff  # (not op: an op would refer to itself)
 
     def jvp(xp: Any, tangents: Sequence, out: Any, *inputs: Any, **params: Any) -> Any:
         args = [x if i in nondiff else _zero_tangent(x, out) if t is None else t
                 for i, (t, x) in enumerate(zip(tangents, inputs))]
-        return op.forward(xp, *args, **params)
+        return forward(xp, *args, **params)
 
     return jvp
 
@@ -363,7 +363,7 @@ def _linear_jvp(op: Op) -> Callable:
 def _elementwise_jvp(op: Op) -> Callable:
     """An elementwise op's JVP from its VJP: its Jacobian is diagonal (after broadcasting), so
     the VJP of each input, fed that input's tangent as ``g``, is that input's term of J v."""
-    nondiff = op.nondiff
+    vjp, nondiff = op.vjp, op.nondiff  # (not op: an op would refer to itself)
 
     def jvp(xp: Any, tangents: Sequence, out: Any, *inputs: Any, **params: Any) -> Any:
         total = None
@@ -371,7 +371,7 @@ def _elementwise_jvp(op: Op) -> Callable:
             if t is None or i in nondiff:
                 continue
             need = tuple(j == i for j in range(len(inputs)))
-            term = op.vjp(xp, t, out, need, *inputs, **params)[i]
+            term = vjp(xp, t, out, need, *inputs, **params)[i]
             total = term if total is None else total + term
         return total
 
