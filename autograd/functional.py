@@ -426,6 +426,12 @@ def _linearized(f: Callable, primals: Sequence, where: str
         raise TypeError(f"{where}: primals must be a tuple of arguments, got "
                         f"{type(primals).__name__}")
     _, lifted, wrt, was_node = _prepare(f, tuple(range(len(primals))), tuple(primals), where)
+    at: dict[int, int] = {}
+    for i, w in enumerate(wrt):  # one node cannot carry two tangents: one would be lost
+        j = at.setdefault(id(w), i)
+        if j != i:
+            raise ValueError(f"{where}: primals {j} and {i} are the same node, which can carry "
+                             "one tangent only; pass a copy (x.clone()) as one of them")
     outer = state.transform_depth > 0
     state.transform_depth += 1
     try:

@@ -861,3 +861,14 @@ def test_jvp_linearize_and_vjp_of_a_function_returning_a_tuple():
     np.testing.assert_allclose(gy, u[0] @ jy0 + u[1] * jy1, rtol=1e-14)
     with pytest.raises(ValueError, match="vjp: f has 2 outputs but 1 cotangents"):
         pull((u[0],))
+
+
+def test_the_same_node_as_two_primals_is_refused_in_forward_mode():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    f = lambda a, b: (a * b.exp()).sum()
+    with pytest.raises(ValueError, match=r"jvp: primals 0 and 1 are the same node.*x\.clone\(\)"):
+        jvp(f, (x, x), (np.ones(2), np.zeros(2)))
+    _, t = jvp(f, (x, x.clone()), (np.ones(2), np.zeros(2)))  # the partial derivative in a
+    assert float(t.data) == pytest.approx(float(np.exp([1.0, 2.0]).sum()), rel=1e-15)
+    with pytest.raises(ValueError, match=r"linearize: primals 0 and 1 are the same node"):
+        linearize(f, x, x)
