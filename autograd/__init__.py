@@ -13,7 +13,18 @@ from .engine import (
     set_scope,
 )
 from .engine import state as thread_state
-from .functional import grad, hessian, hvp, jacobian, value_and_grad
+from .functional import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
 from .gradcheck import GradcheckError, gradcheck
 from .tape import explain, tape
 from .tensor import (
@@ -45,4 +56,5 @@ __all__ = [
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
     "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
     "TraceError", "records_step", "ScopePath", "thread_state",
+    "jvp", "vjp", "linearize", "jacfwd", "jacrev",
 ]

@@ -278,6 +278,12 @@ class Op:
     ``need`` says no one asks for it). The engine calls it with raw values and the raw
     namespace for a first-order backward, and with nodes and the differentiable namespace
     for higher order, so the same lines record their own derivative.
+    ``jvp(xp, tangents, out, *inputs, **params)`` returns the output's tangent (forward mode),
+    ``tangents`` holding one per input (None for constants and inputs that carry none). Only
+    the ops that are neither linear nor elementwise write one: a linear op's JVP is its forward
+    run on the tangents (HIPS autograd's ``def_linear``), and an elementwise op's Jacobian is
+    diagonal, so its JVP is its VJP applied to each input's tangent; either way the calculus
+    is written once.
 
     The facts, besides the inputs and parameters read off the forward's signature:
     ``symbol`` (drawings and explain), ``doc`` (the method's docstring), ``kinks`` (its
@@ -295,8 +301,8 @@ class Op:
     without it the op prints as ``xp.<name>(...)``).
     """
 
-    __slots__ = ("name", "forward", "vjp", "symbol", "doc", "kinks", "custom", "reads", "nondiff",
-                 "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
+    __slots__ = ("name", "forward", "vjp", "jvp", "symbol", "doc", "kinks", "custom", "reads",
+                 "nondiff", "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
                  "variadic", "params", "numpy", "code")
 
     def __init__(self, name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
@@ -305,7 +311,7 @@ class Op:
                  nondiff: tuple = (), methods: tuple = (), scalar: bool = False,
                  elementwise: bool = False, linear: bool = False,
                  commutative: bool = False, numpy: str = "",
-                 code: Any = None) -> None:
+                 code: Any = None, jvp: Callable | None = None) -> None:
         self.name = name
         self.code = code
         self.forward = forward
@@ -328,6 +334,10 @@ class Op:
         self.inputs = tuple(p.name for p in sig if p.kind is p.POSITIONAL_OR_KEYWORD)
         self.variadic = any(p.kind is p.VAR_POSITIONAL for p in sig)
         self.params = {p.name: p.default for p in sig if p.kind is p.KEYWORD_ONLY}
+        if jvp is None and not custom:
+            jvp = _linear_jvp(self) if linear else _elementwise_jvp(self) if elementwise \
+                else None
+        self.jvp = jvp  # None: this op has no forward mode (a custom one declared none)
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -342,6 +352,46 @@ class Op:
 
     def __deepcopy__(self, memo: dict) -> Op:
         return self
+
+
+def _zero_tangent(x: Any, out: Any) -> Any:
+    """The tangent of an input that carries none, for a linear op's forward: zeros of the
+    input's shape in the output's dtype (0.0 for a Value)."""
+    o = out.data if isinstance(out, Node) else out
+    if type(o) is float:
+        return 0.0
+    return np.zeros(np.shape(x.data if isinstance(x, Node) else x), dtype=o.dtype)
+
+
+def _linear_jvp(op: Op) -> Callable:
+    """A linear op's JVP: its own forward, run on the tangents (inputs that carry no gradient,
+    such as where's condition, keep their values)."""
+    forward, nondiff = op.forward, op.nondiff  # (not op: an op would refer to itself)
+
+    def jvp(xp: Any, tangents: Sequence, out: Any, *inputs: Any, **params: Any) -> Any:
+        args = [x if i in nondiff else _zero_tangent(x, out) if t is None else t
+                for i, (t, x) in enumerate(zip(tangents, inputs))]
+        return forward(xp, *args, **params)
+
+    return jvp
+
+
+def _elementwise_jvp(op: Op) -> Callable:
+    """An elementwise op's JVP from its VJP: its Jacobian is diagonal (after broadcasting), so
+    the VJP of each input, fed that input's tangent as ``g``, is that input's term of J v."""
+    vjp, nondiff = op.vjp, op.nondiff  # (not op: an op would refer to itself)
+
+    def jvp(xp: Any, tangents: Sequence, out: Any, *inputs: Any, **params: Any) -> Any:
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None or i in nondiff:
+                continue
+            need = tuple(j == i for j in range(len(inputs)))
+            term = vjp(xp, t, out, need, *inputs, **params)[i]
+            total = term if total is None else total + term
+        return total
+
+    return jvp
 
 
 def _registered(name: str) -> Op:
@@ -711,6 +761,116 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     return grads
 
 
+def forward_order(root: Node, inputs: Sequence[Node]) -> list[Node]:
+    """The recorded nodes between ``inputs`` and ``root`` in creation order (a valid
+    topological order, iterative): what a forward-mode sweep visits, found once and replayed
+    for any number of tangents (``linearize``)."""
+    oldest = min(w._id for w in inputs) - 1 if inputs else -1
+    nodes = graph(root, oldest)
+    nodes.reverse()
+    return [n for n in nodes if n._op is not None and n._id > oldest]
+
+
+class NoJVPError(RuntimeError):
+    """Forward mode reached a custom primitive that declares no JVP rule."""
+
+
+def push_tangents(order: Sequence[Node], seeds: dict[Node, Any], nested: bool = False,
+                  observe: Callable[[Node, list, Any], None] | None = None) -> dict[Node, Any]:
+    """Forward mode: replay the tape ``order`` (from ``forward_order``) from the tangents
+    ``seeds`` of some of its inputs, one JVP per op whose inputs carry a tangent. Returns the
+    tangent of every node reached (the seeds included). With ``nested`` the rules run on nodes
+    in the differentiable namespace, so the tangents are nodes and differentiate again (as
+    backprop's ``create_graph``); else on raw values. ``observe(node, tangents in, tangent
+    out)``, if given, is called after each step (``explain(mode="forward")``).
+
+    The eager ops pay nothing for it: the tape they record anyway is the program replayed."""
+    tangents = dict(seeds)
+    get = tangents.get
+    if nested:
+        prev = state.grad_enabled
+        state.grad_enabled = True
+    token = backend.quiet_enter()
+    try:
+        for n in order:
+            args = n._args
+            ts = [get(a) if isinstance(a, Node) else None for a in args]
+            if n in seeds or all(t is None for t in ts):
+                continue
+            op = n._op
+            if op.jvp is None:
+                raise NoJVPError(
+                    f"forward mode (jvp, jacfwd, hessian, hvp) reached the custom primitive "
+                    f"'{op.name}', which has no JVP rule: declare it with primitive('{op.name}',"
+                    f" forward, vjp, jvp=...), jvp(xp, tangents, out, *inputs) returning the "
+                    f"output's tangent; or use a reverse-mode transform (jacrev, grad)")
+            if last_change[0] > n._id:
+                n._check_saved()
+            if nested:
+                t = op.jvp(node_ns, ts, n, *args, **(n._params or {}))
+            else:
+                vals = [a.data if isinstance(a, Node) else a for a in args]
+                t = op.jvp(n._ns, ts, n.data, *vals, **(n._params or {}))
+            t = _fix_tangent(t, n)
+            tangents[n] = t
+            if observe is not None:
+                observe(n, ts, t)
+    finally:
+        backend.quiet_exit(token)
+        if nested:
+            state.grad_enabled = prev
+    return tangents
+
+
+def _fix_tangent(t: Any, n: Node) -> Any:
+    """A rule's tangent made the output's: a float for a Value, an array (or a Tensor) of the
+    output's shape and dtype for a Tensor; a broadcastable one is broadcast (a term of an
+    elementwise op may have an input's shape); anything else is a wrong rule."""
+    data = n.data
+    if type(t) is float if n._scalar else (type(t) is ndarray and t.shape == data.shape
+                                             and t.dtype is data.dtype):
+        return t  # (the usual case, first: this runs once per op of each sweep)
+    name = n._op.name
+    if n._scalar:
+        if isinstance(t, Node):
+            if t._scalar:
+                return t
+        elif not isinstance(t, (np.ndarray, np.generic)) or np.size(t) == 1:
+            return _float_tangent(t, name)
+        raise RuntimeError(f"{name}: its JVP returned {type(t).__name__} "
+                           f"{getattr(t, 'shape', '')} for a Value output (a float expected)")
+    if isinstance(t, Node):
+        if t._scalar:
+            raise RuntimeError(f"{name}: its JVP returned a Value for a Tensor output")
+        if t.data.shape != data.shape:
+            _check_broadcast(t.data.shape, data.shape, name)
+            t = node_ns.broadcast_to(t, data.shape)
+        return t if t.data.dtype == data.dtype else t.astype(data.dtype)
+    t = np.asarray(t)
+    if t.shape != data.shape:
+        _check_broadcast(t.shape, data.shape, name)
+        t = backend.numpy_ns.broadcast_to(t, data.shape)
+    return t if t.dtype == data.dtype else t.astype(data.dtype)
+
+
+def _check_broadcast(shape: tuple, out_shape: tuple, name: str) -> None:
+    try:
+        ok = np.broadcast_shapes(shape, out_shape) == out_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"{name}: its JVP returned a tangent of shape {shape} for an output "
+                           f"of shape {out_shape}")
+
+
+def _float_tangent(t: Any, name: str) -> float:
+    try:
+        return float(np.asarray(t).reshape(()))
+    except (TypeError, ValueError):
+        raise RuntimeError(f"{name}: its JVP returned {type(t).__name__} for a Value output "
+                           "(a float expected)") from None
+
+
 def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
     """Backpropagate from ``root`` and store the gradients in ``.grad``.
 
@@ -787,7 +947,8 @@ def _float_grad(d: Any, name: str) -> float:
                        f"{getattr(d, 'shape', '')} for a Value input (a float expected)")
 
 
-def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
+def primitive(name: str, forward: Callable, vjp: Callable, jvp: Callable | None = None
+              ) -> Callable:
     """Define a differentiable primitive of your own, through the same table as the built-ins.
 
     ``forward(xp, *inputs, **params)`` computes one output (an array or a float, not a
@@ -800,6 +961,16 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
         ...                  lambda xp, g, out, x: (g * 3.0 * x * x,))
         >>> scale = primitive("scale", lambda xp, x, *, k=2.0: x * k,
         ...                   lambda xp, g, out, x, *, k: (g * k,))   # scale(t, k=3.0)
+
+    ``jvp(xp, tangents, out, *inputs, **params)``, if given, returns the output's tangent for
+    forward mode (``jvp``, ``jacfwd``, ``linearize``); ``tangents`` holds one per input, None
+    for constants and inputs that carry none. Without it forward mode through this op is a
+    RuntimeError. ``gradcheck`` checks the two rules against each other exactly
+    (``<u, J v> == <J^T u, v>``), naming the input and element where they disagree:
+
+        >>> cube = primitive("cube", lambda xp, x: x * x * x,
+        ...                  lambda xp, g, out, x: (g * 3.0 * x * x,),
+        ...                  jvp=lambda xp, ts, out, x: ts[0] * 3.0 * x * x)
 
     ``xp`` is the namespace the rule runs in: floats (Value), numpy arrays (Tensor) or, for
     higher order, nodes, whose calls are recorded. Use it, not numpy (``np.exp`` of a node
@@ -841,7 +1012,19 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
             return tuple(d.copy() if type(d) is np.ndarray else d for d in grads)
         return grads
 
-    op = Op(name, checked_forward, rule, custom=True)
+    def tangent_rule(xp, tangents, out, *inputs, **params):
+        if xp.name == "node":
+            t = jvp(xp, tangents, out, *inputs, **params)  # type: ignore[misc]
+        else:
+            with no_grad():
+                t = jvp(xp, tangents, out, *inputs, **params)  # type: ignore[misc]
+        if t is None or isinstance(t, (tuple, list)):
+            raise RuntimeError(f"{name}: its JVP returned {type(t).__name__}; return the "
+                               "output's tangent (one array or float, zero if none)")
+        return t
+
+    tangent = tangent_rule if jvp is not None else None
+    op = Op(name, checked_forward, rule, custom=True, jvp=tangent)
     specialised: dict[Any, Op] = {}
 
     def fn(*inputs: Any, **params: Any) -> Any:
@@ -859,7 +1042,8 @@ def primitive(name: str, forward: Callable, vjp: Callable) -> Callable:
             key, bound = None, None
         if bound is None:
             bound = Op(name, functools.partial(checked_forward, **params),
-                       functools.partial(rule, **params), custom=True)
+                       functools.partial(rule, **params), custom=True,
+                       jvp=None if tangent is None else functools.partial(tangent, **params))
             if key is not None and len(specialised) < 64:
                 specialised[key] = bound
         return apply(bound, *inputs)

@@ -1,12 +1,22 @@
-"""Gradients as functions: ``grad``, ``value_and_grad``, ``jacobian``, ``hessian``, ``hvp``.
+"""Derivatives as functions: reverse mode (``grad``, ``value_and_grad``, ``vjp``, ``jacrev``),
+forward mode (``jvp``, ``linearize``, ``jacfwd``) and both (``jacobian``, ``hessian``, ``hvp``),
+with JAX's names and conventions.
+
+Forward mode is a forward replay of the tape: ``f`` runs once, recording as for reverse mode,
+and the recorded ops are walked in creation order from the arguments to the result, pushing
+tangents through each op's JVP (``engine.push_tangents``). So the eager engine pays nothing for
+it, ``linearize`` is free (record once, push many tangents), and it works on ``Value`` and
+``Tensor`` alike; when the tangents are nodes (a nested transform) the replay records, so it
+differentiates again (``jacfwd(jacrev(f))``, ``grad`` of a function that calls ``jvp``).
 
 All of them run on the one tape and never touch a ``.grad`` field. A float argument becomes a
 ``Value``, a list or array a float64 ``Tensor``; a node is used as is, and then the result is a
 node too (recorded with ``create_graph``), which is what lets the transforms nest, to any depth
 and in any combination: ``jacobian(jacobian(f))``, ``grad`` of a function that uses
-``hessian``, ``hvp`` inside ``grad``. Called inside another transform's ``f``, a result that
-depends on the outer variable comes back as a node even for a float argument, so
-``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0.
+``hessian``, ``hvp`` inside ``grad``. Called inside another transform's ``f``, a result comes
+back as a node even for a float argument (it may depend on the outer variable), so
+``grad(lambda x: grad(lambda y: x * y)(2.0))(3.0)`` is 1.0; one that does not is a constant
+node, whose derivative is zero (a plain number there would be refused as having left the tape).
 They are function transforms: ``f`` always runs in grad mode, even inside ``no_grad``.
 
 ``f`` must return a node (a ``Value`` or a ``Tensor``). A plain number or array has left the
@@ -28,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node, backprop, enable_grad, state
+from .engine import Node, NoJVPError, backprop, enable_grad, forward_order, push_tangents, state
 from .tensor import Tensor, stack
 from .tree import (
     PyTreeDef,
@@ -157,7 +167,7 @@ def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
     def vg(*args: Any) -> tuple[Any, Any]:
         nums, lifted, wrt, nested = _prepare(f, argnums, args, where)
         # inside another transform's f, a gradient may depend on the outer variable (which f
-        # closes over): record it, and hand back a node wherever that is the case
+        # closes over): record it, and hand back a node (a constant one where it does not)
         outer = state.transform_depth > 0
         any_node = any(nested)
         state.transform_depth += 1
@@ -167,9 +177,9 @@ def _value_and_grad(f: Callable, argnums: Argnums, where: str) -> Callable:
                 gs = _grads(out, wrt, _seed_for(out), any_node or outer)
         finally:
             state.transform_depth -= 1
-        gs = [_plain(g, n or (outer and _connected(g)), w) for g, n, w in zip(gs, nested, wrt)]
+        gs = [_plain(g, n or outer, w) for g, n, w in zip(gs, nested, wrt)]
         value: Any
-        if any_node or (outer and _connected(out)):
+        if any_node or outer:
             value = out
         else:
             value = float(np.asarray(out.data).reshape(()))
@@ -237,32 +247,80 @@ def _assemble(rows: list[Any], out: Node, w: Node, as_node: bool) -> Any:
     return stack(rows).reshape(shape)
 
 
-def jacobian(f: Callable, argnums: Argnums = 0) -> Callable:
-    """A function giving the Jacobian of ``f``, of shape ``out.shape + in.shape`` (one
-    backward pass per output element). ``argnums`` as a tuple gives a tuple of Jacobians, one
-    per argument, and an ``f`` returning a tuple of nodes a tuple of those, one per output (as
-    in JAX). The Jacobian is an ndarray for plain arguments and a node for node arguments
-    (also inside another transform's ``f``, where it depends on the outer variable), so
-    ``jacobian(jacobian(f))`` is the second derivative. ``f`` returns nodes (see the module).
-    """
-    return _on_trees(_jacobian, f, argnums, "jacobian")
+def _columns(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
+    """For each node in ``wrt``, the tangents of ``out`` along each of its elements (one
+    forward sweep per input element, over the tape found once)."""
+    order = forward_order(out, wrt)
+    cols: list[list[Any]] = [[] for _ in wrt]
+    for c, w in zip(cols, wrt):
+        for k in range(w.size if isinstance(w, Tensor) else 1):
+            seed: Any = 1.0
+            if isinstance(w, Tensor):
+                seed = np.zeros(w.size, dtype=w.dtype)
+                seed[k] = 1.0
+                seed = seed.reshape(w.shape)
+            t = push_tangents(order, {w: seed}, nested).get(out)
+            c.append(_zero_like(out) if t is None else t)
+    return cols
 
 
-def _jacobian(f: Callable, argnums: Argnums, where: str = "jacobian") -> Callable:
+def _assemble_columns(cols: list[Any], out: Node, w: Node, as_node: bool) -> Any:
+    """One Jacobian from its columns (``out``'s tangents along each element of ``w``), as
+    ``_assemble`` does from rows: shape ``out.shape + w.shape``."""
+    shape = _shape(out) + _shape(w)
+    if not as_node:
+        if not cols:
+            return np.zeros(shape)
+        return np.stack([np.asarray(_raw(c), dtype=np.float64) for c in cols],
+                        axis=-1).reshape(shape)
+    if isinstance(w, Value) and isinstance(out, Value):
+        return _as_node(cols[0], w)
+    dtype = out.dtype if isinstance(out, Tensor) else np.float64
+    if not cols:
+        return Tensor(np.zeros(shape, dtype=dtype))
+    cols = [c if isinstance(c, Tensor) else np.asarray(_raw(c), dtype=dtype) for c in cols]
+    return stack(cols, axis=len(_shape(out))).reshape(shape)
+
+
+def _size(x: Node) -> int:
+    return x.size if isinstance(x, Tensor) else 1
+
+
+def _jacobian(f: Callable, argnums: Argnums, where: str, mode: str, fallback: bool
+              ) -> Callable:
+    """The Jacobian transform: ``mode`` "rev" (rows, one backward pass per output element),
+    "fwd" (columns, one forward sweep per input element) or "auto" (the fewer passes). With
+    ``fallback``, a tape holding a custom primitive without a JVP is differentiated in reverse
+    mode instead of raising."""
+
     def jac(*args: Any) -> Any:
-        _, lifted, wrt, was_node = _prepare(f, argnums, args, "jacobian")
+        _, lifted, wrt, was_node = _prepare(f, argnums, args, where)
         outer = state.transform_depth > 0  # (as in value_and_grad)
+        nested = any(was_node) or outer
         state.transform_depth += 1
         try:
             with enable_grad():
                 out = f(*lifted)
-                outs = [_output(o, "jacobian") for o in (out if isinstance(out, tuple)
-                                                           else (out,))]
+                outs = [_output(o, where) for o in (out if isinstance(out, tuple) else (out,))]
                 blocks = []
                 for o in outs:
-                    rows = _rows(o, wrt, any(was_node) or outer)
-                    block = tuple(_assemble(r, o, w, n or (outer and any(map(_connected, r))))
-                                  for r, w, n in zip(rows, wrt, was_node))
+                    m = mode
+                    if m == "auto":
+                        m = "fwd" if sum(map(_size, wrt)) < _size(o) else "rev"
+                    block: Any = None
+                    if m == "fwd":
+                        try:
+                            cols = _columns(o, wrt, nested)
+                            block = tuple(
+                                _assemble_columns(c, o, w, n or outer)
+                                for c, w, n in zip(cols, wrt, was_node))
+                        except NoJVPError:
+                            if not fallback:
+                                raise
+                    if block is None:
+                        rows = _rows(o, wrt, nested)
+                        block = tuple(_assemble(r, o, w, n or outer)
+                                      for r, w, n in zip(rows, wrt, was_node))
                     blocks.append(block[0] if isinstance(argnums, int) else block)
         finally:
             state.transform_depth -= 1
@@ -271,22 +329,51 @@ def _jacobian(f: Callable, argnums: Argnums, where: str = "jacobian") -> Callabl
     return jac
 
 
+def jacobian(f: Callable, argnums: Argnums = 0) -> Callable:
+    """A function giving the Jacobian of ``f``, of shape ``out.shape + in.shape``. It picks
+    the cheaper mode from the shapes, per output: forward mode (``jacfwd``: one forward sweep
+    per input element) when the arguments have fewer elements than the output, reverse mode
+    (``jacrev``: one backward pass per output element) otherwise, and reverse mode where the
+    tape holds a custom primitive without a JVP. ``argnums`` as a tuple gives a tuple of
+    Jacobians, one per argument, and an ``f`` returning a tuple of nodes a tuple of those, one
+    per output (as in JAX). The Jacobian is an ndarray for plain arguments and a node for node
+    arguments (also inside another transform's ``f``), so ``jacobian(jacobian(f))`` is the
+    second derivative. ``f`` returns nodes (see the module).
+    """
+    return _on_trees(lambda g, a, w: _jacobian(g, a, w, "auto", True), f, argnums, "jacobian")
+
+
+def jacrev(f: Callable, argnums: Argnums = 0) -> Callable:
+    """``jacobian`` in reverse mode: one backward pass per output element, so it suits
+    functions with fewer outputs than inputs (R^1000 -> R^10). Conventions as ``jacobian``."""
+    return _on_trees(lambda g, a, w: _jacobian(g, a, w, "rev", False), f, argnums, "jacrev",
+                     "jacobian")
+
+
+def jacfwd(f: Callable, argnums: Argnums = 0) -> Callable:
+    """``jacobian`` in forward mode: one forward sweep of the tangents per input element (the
+    tape is recorded once), so it suits functions with fewer inputs than outputs (R^10 ->
+    R^1000). Conventions as ``jacobian``; a custom primitive without a JVP is a RuntimeError."""
+    return _on_trees(lambda g, a, w: _jacobian(g, a, w, "fwd", False), f, argnums, "jacfwd",
+                     "jacobian")
+
+
 def hessian(f: Callable, argnums: Argnums = 0) -> Callable:
-    """A function giving the Hessian of a one-element ``f``: the Jacobian of its gradient, of
-    shape ``in.shape + in.shape``. ``argnums`` as a tuple gives a tuple of tuples of blocks,
-    ``H[i][j]`` for the i-th and j-th arguments (as in JAX). An ndarray for plain arguments, a
-    node for node arguments: it nests like ``jacobian``."""
-    return _on_trees(_hessian, f, argnums, "hessian")
-
-
-def _hessian(f: Callable, argnums: Argnums, where: str = "hessian") -> Callable:
-    return _jacobian(_grad(f, argnums, where), argnums)
+    """A function giving the Hessian of a one-element ``f``, forward-over-reverse
+    (``jacfwd(jacrev(f))``, as JAX computes it: one forward sweep per input element through
+    the recorded gradient; reverse-over-reverse where the tape holds a custom primitive
+    without a JVP). Shape ``in.shape + in.shape``. ``argnums`` as a tuple gives a tuple of
+    tuples of blocks, ``H[i][j]`` for the i-th and j-th arguments (as in JAX). An ndarray for
+    plain arguments, a node for node arguments: it nests like ``jacobian``."""
+    return _on_trees(lambda g, a, w: _jacobian(_grad(g, a, w), a, w, "fwd", True), f, argnums,
+                     "hessian")
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
-    """The Hessian-vector product H(x) @ v of a one-element ``f``, without forming H; ``v`` has
-    the shape of ``x``. A node when ``x`` or ``v`` is one (so it nests), else an ndarray (a float
-    for a float ``x``)."""
+    """The Hessian-vector product H(x) @ v of a one-element ``f``, without forming H,
+    forward-over-reverse: the tangent of ``grad(f)`` at ``x`` along ``v`` (one gradient and
+    one forward sweep). ``v`` has the shape of ``x``. A node when ``x`` or ``v`` is one (so it
+    nests), else an ndarray (a float for a float ``x``)."""
     if not (_is_argument_leaf(x) and _is_argument_leaf(v)):
         return _tree_hvp(f, x, v)
     node, was_node = _lift(x, "hvp")
@@ -300,12 +387,168 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
         v = float(v)
     if isinstance(v, Node) and not was_node:
         x = node  # the product depends on v: record it
+    try:
+        return _jvp(_grad(f, 0, "hvp"), (x,), (v,), "hvp")[1]
+    except NoJVPError:  # a custom primitive without a JVP: reverse-over-reverse
+        def directional(x: Any) -> Any:
+            d = _grad(f, 0, "hvp")(x) * v
+            return d.sum() if isinstance(d, Tensor) else d
 
-    def directional(x: Any) -> Any:
-        d = _grad(f, 0, "hvp")(x) * v
-        return d.sum() if isinstance(d, Tensor) else d
+        return _grad(directional, 0, "hvp")(x)
 
-    return _grad(directional, 0, "hvp")(x)
+
+# ----- forward mode, and vjp -------------------------------------------------------------------
+def _tangent_seed(t: Any, node: Node, what: str, where: str) -> Any:
+    """A tangent (or cotangent) for ``node``: of its shape, in its dtype (a float for a
+    Value); a node is kept (the result then depends on it). ``what`` names both in errors
+    (``"tangent 0", "primal 0"``)."""
+    name, of = (s.strip() for s in what.split(","))
+    if isinstance(t, Node):
+        if t._kind is not node._kind:
+            raise TypeError(f"{where}: {name} is a {type(t).__name__} but {of} is a "
+                            f"{type(node).__name__}")
+        if _shape(t) != _shape(node):
+            raise ValueError(f"{where}: {name} has shape {_shape(t)} but {of} has shape "
+                             f"{_shape(node)}; they must be the same")
+        return t
+    if not isinstance(t, (int, float, np.integer, np.floating, np.ndarray, list, tuple)) or \
+            isinstance(t, bool):
+        raise TypeError(f"{where}: {name} is a {type(t).__name__} (a float, list, ndarray, "
+                        "Value or Tensor expected)")
+    arr = np.asarray(t, dtype=node.dtype if isinstance(node, Tensor) else np.float64)
+    if arr.shape != _shape(node):
+        raise ValueError(f"{where}: {name} has shape {arr.shape} but {of} has shape "
+                         f"{_shape(node)}; they must be the same")
+    return float(arr) if isinstance(node, Value) else arr
+
+
+def _result(x: Any, as_node: bool, like: Node) -> Any:
+    """A value or tangent handed back: a node when ``as_node``, else a float for a Value and an
+    ndarray for a Tensor."""
+    if as_node:
+        return _as_node(x, like)
+    x = _raw(x)
+    return float(x) if isinstance(like, Value) else np.array(x, dtype=like.data.dtype)
+
+
+def _outputs(out: Any, where: str) -> list[Node]:
+    return [_output(o, where) for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def _linearized(f: Callable, primals: Sequence, where: str
+                ) -> tuple[Any, list[Node], list[Node], list[Node], bool, bool]:
+    """Run ``f`` once at ``primals``, recording: what it returned, its output nodes, the
+    argument nodes, the tape from them to the outputs (one sweep serves them all), whether an
+    argument is a node and whether this runs inside another transform's ``f``."""
+    if not isinstance(primals, (tuple, list)):
+        raise TypeError(f"{where}: primals must be a tuple of arguments, got "
+                        f"{type(primals).__name__}")
+    _, lifted, wrt, was_node = _prepare(f, tuple(range(len(primals))), tuple(primals), where)
+    at: dict[int, int] = {}
+    for i, w in enumerate(wrt):  # one node cannot carry two tangents: one would be lost
+        j = at.setdefault(id(w), i)
+        if j != i:
+            raise ValueError(f"{where}: primals {j} and {i} are the same node, which can carry "
+                             "one tangent only; pass a copy (x.clone()) as one of them")
+    outer = state.transform_depth > 0
+    state.transform_depth += 1
+    try:
+        with enable_grad():
+            out = f(*lifted)
+    finally:
+        state.transform_depth -= 1
+    outs = _outputs(out, where)
+    order = forward_order(outs[0], wrt)
+    if len(outs) > 1:  # the union of the outputs' tapes, in creation order
+        nodes = {id(n): n for o in outs for n in forward_order(o, wrt)}
+        order = sorted(nodes.values(), key=lambda n: n._id)
+    return out, outs, wrt, order, any(was_node), outer
+
+
+def _push(outs: list[Node], wrt: list[Node], order: list[Node], tangents: Sequence,
+          any_node: bool, outer: bool, where: str) -> list[Any]:
+    """The tangents of ``outs`` along ``tangents`` (one per node of ``wrt``), in one sweep of
+    ``order``: nodes when an argument or a tangent is one, or inside another transform's
+    ``f``; else floats and arrays."""
+    if not isinstance(tangents, (tuple, list)) or len(tangents) != len(wrt):
+        n = len(tangents) if isinstance(tangents, (tuple, list)) else type(tangents).__name__
+        raise ValueError(f"{where}: {len(wrt)} primals but tangents {n}; pass one tangent per "
+                         "primal, in a tuple")
+    seeds = {w: _tangent_seed(t, w, f"tangent {i}, primal {i}", where)
+             for i, (w, t) in enumerate(zip(wrt, tangents))}
+    as_node = any_node or any(isinstance(t, Node) for t in seeds.values())
+    got = push_tangents(order, seeds, as_node or outer)
+    return [_result(_zero_like(o) if got.get(o) is None else got[o], as_node or outer, o)
+            for o in outs]
+
+
+def _jvp(f: Callable, primals: Sequence, tangents: Sequence, where: str) -> tuple[Any, Any]:
+    out, outs, wrt, order, any_node, outer = _linearized(f, primals, where)
+    ts = _push(outs, wrt, order, tangents, any_node, outer, where)
+    as_node = any_node or any(isinstance(t, Node) for t in tangents)
+    values = [_result(o, as_node or outer, o) for o in outs]
+    if isinstance(out, tuple):
+        return tuple(values), tuple(ts)
+    return values[0], ts[0]
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
+    """Forward mode: ``(f(*primals), J v)``, the output and its directional derivative along
+    ``tangents`` (one per primal, of its shape), in one recording of ``f`` and one forward
+    sweep of the tangents (JAX's ``jvp``, ``torch.func.jvp``). Floats and arrays give a float
+    or an ndarray, nodes give nodes (so it nests, and ``grad`` of a function that calls ``jvp``
+    works); an ``f`` returning a tuple of nodes gives tuples. ``f`` returns nodes (see the
+    module)."""
+    return _jvp(f, primals, tangents, "jvp")
+
+
+def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``(f(*primals), jvp_fn)``: ``f`` is recorded once, and ``jvp_fn(*tangents)`` pushes
+    tangents (one per primal) through that recording, so each J v costs one forward sweep and
+    no new run of ``f`` (JAX's ``linearize``). Results as ``jvp``'s."""
+    out, outs, wrt, order, any_node, outer = _linearized(f, primals, "linearize")
+    values = [_result(o, any_node or outer, o) for o in outs]
+
+    def jvp_fn(*tangents: Any) -> Any:
+        ts = _push(outs, wrt, order, tangents, any_node, outer, "linearize")
+        return tuple(ts) if isinstance(out, tuple) else ts[0]
+
+    return (tuple(values) if isinstance(out, tuple) else values[0]), jvp_fn
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """Reverse mode: ``(f(*primals), vjp_fn)``, where ``vjp_fn(u)`` gives ``u^T J``, a tuple
+    with one gradient per primal (JAX's ``vjp``, ``torch.func.vjp``). ``u`` has the output's
+    shape (a tuple of those for an ``f`` returning a tuple). ``f`` is recorded once; each call
+    is one backward pass. Results as ``jvp``'s."""
+    _, lifted, wrt, was_node = _prepare(f, tuple(range(len(primals))), primals, "vjp")
+    outer = state.transform_depth > 0
+    state.transform_depth += 1
+    try:
+        with enable_grad():
+            out = f(*lifted)
+    finally:
+        state.transform_depth -= 1
+    outs = _outputs(out, "vjp")
+    any_node = any(was_node)
+    values = [_result(o, any_node or outer, o) for o in outs]
+
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        us = cotangent if isinstance(out, tuple) else (cotangent,)
+        if len(us) != len(outs):
+            raise ValueError(f"vjp: f has {len(outs)} outputs but {len(us)} cotangents")
+        seeds = [_tangent_seed(u, o, f"the cotangent, output {k}" if len(outs) > 1 else
+                               "the cotangent, the output", "vjp")
+                 for k, (o, u) in enumerate(zip(outs, us))]
+        by_node = any(isinstance(u, Node) for u in seeds)  # the result depends on u: record
+        total: list[Any] = [None] * len(wrt)
+        for o, u in zip(outs, seeds):
+            gs = _grads(o, wrt, u, any_node or outer or by_node)
+            total = [g if t is None else t + g for t, g in zip(total, gs)]
+        return tuple(_result(g, n or ((outer or by_node) and _connected(g)), w)
+                     for g, n, w in zip(total, was_node, wrt))
+
+    return (tuple(values) if isinstance(out, tuple) else values[0]), vjp_fn
 
 
 # ----- pytrees (issue 17 item 4): the transforms take and return nested containers ------------

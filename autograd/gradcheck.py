@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Node, backprop, enable_grad, no_grad
+from .engine import Node, backprop, enable_grad, forward_order, graph, no_grad, push_tangents
 from .tensor import Tensor
 from .tree import _arguments, _is_argument_leaf, tree_unflatten
 from .value import Value
@@ -98,8 +98,12 @@ def gradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
     compare deterministic random projections ``u^T J v``. Also checks that a zero upstream
     gradient gives zero, that two backward passes agree, that gradients have the inputs'
     shapes and dtypes, and that neither ``f`` nor its backward pass changes the inputs it is
-    given (in place or through ``.data``). ``order=2`` also checks second
-    derivatives. Returns True or raises ``GradcheckError``.
+    given (in place or through ``.data``). Where ``f`` uses custom primitives that declare a
+    JVP (``primitive(..., jvp=...)``), forward mode is checked against reverse mode to rounding
+    (the transposition identity ``<u, J v> == <J^T u, v>``: the same Jacobian, element by
+    element, or by random projections), so a rule that is slightly wrong is caught exactly,
+    not within a tolerance. ``order=2`` also checks second derivatives. Returns True or raises
+    ``GradcheckError``.
 
     An input may be a pytree (``autograd.tree``: dicts, lists, tuples, namedtuples,
     dataclasses of the above); each leaf is checked, and named by its path
@@ -142,6 +146,9 @@ def gradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
                              "Tensor or a Value: what it computed left the tape (through .data, "
                              ".item() or numpy on the values?); return the node") from None
     _check_unchanged(nodes, raws, "the backward pass")
+    custom = _custom_jvps(out)
+    if custom:
+        _check_transposition(out, nodes, raws, out0, use_full, rng, custom)
 
     if order >= 2:
         u = rng.standard_normal(out0.shape)
@@ -282,3 +289,73 @@ def _gradcheck_trees(f: Callable, inputs: tuple, options: dict[str, Any]) -> boo
     except GradcheckError as e:
         message = re.sub(r"\binput (\d+)", lambda m: names[int(m.group(1))], str(e))
         raise GradcheckError(message) from None
+
+
+def _custom_jvps(out: Any) -> list[str]:
+    """The custom primitives on ``out``'s tape, when each declares a JVP (else none: forward
+    mode cannot run through the tape)."""
+    if not isinstance(out, Node) or not out.requires_grad:
+        return []
+    names = set()
+    for n in graph(out):
+        if n._op is not None and n._op.custom:
+            if n._op.jvp is None:
+                return []
+            names.add(n._op.name)
+    return sorted(names)
+
+
+def _check_transposition(out: Any, nodes: list[Node], raws: list[Any], out0: np.ndarray,
+                         use_full: bool, rng: Any, custom: list[str]) -> None:
+    """Forward mode (the JVPs) against reverse mode (the VJPs): both give the same Jacobian,
+    up to rounding (no finite differences involved)."""
+    order = forward_order(out, nodes)
+    rules = ", ".join(f"'{c}'" for c in custom)
+
+    def jv(seeds: dict) -> np.ndarray:
+        t = push_tangents(order, seeds).get(out)
+        return np.zeros(out0.shape) if t is None else np.asarray(t, dtype=np.float64)
+
+    def unit(r: Any, k: int) -> Any:
+        if not np.ndim(r):
+            return 1.0
+        v = np.zeros(np.shape(r))
+        v.reshape(-1)[k] = 1.0
+        return v
+
+    if use_full:
+        rows = []  # reverse mode: one backward pass per output element
+        for j in range(out0.size):
+            e = np.zeros(out0.size)
+            e[j] = 1.0
+            rows.append([np.asarray(g, dtype=np.float64).reshape(-1)
+                         for g in _vjp(out, nodes, _seed(out, e))])
+        for i, (n, r) in enumerate(zip(nodes, raws)):
+            for k in range(np.size(r)):
+                fwd = jv({n: unit(r, k)}).reshape(-1)
+                rev = np.array([row[i][k] for row in rows])
+                scale = max(1.0, float(np.max(np.abs(rev), initial=0.0)))
+                bad = ~(np.abs(fwd - rev) <= 1e-9 * np.abs(rev) + 1e-12 * scale)
+                if np.any(bad):
+                    j = int(np.argmax(bad))
+                    idx = tuple(int(t) for t in np.unravel_index(k, np.shape(r)))
+                    out_index = tuple(int(t) for t in np.unravel_index(j, out0.shape))
+                    _fail(f"input {i}, element {idx} (output element {out_index}): forward mode "
+                          f"gives the derivative {float(fwd[j])!r}, reverse mode "
+                          f"{float(rev[j])!r}; the JVP and the VJP of the custom primitive(s) "
+                          f"{rules} disagree (the transposition identity <u, J v> == "
+                          f"<J^T u, v> fails): one of the two rules is wrong")
+        return
+    for t in range(3):
+        u = rng.standard_normal(out0.shape)
+        vs = [rng.standard_normal(np.shape(r)) if np.ndim(r) else float(rng.standard_normal())
+              for r in raws]
+        forward = np.asarray(u * jv(dict(zip(nodes, vs))))
+        backward = [np.asarray(g, dtype=np.float64) * v
+                    for g, v in zip(_vjp(out, nodes, _seed(out, u)), vs)]
+        lhs, rhs = float(np.sum(forward)), float(sum(np.sum(b) for b in backward))
+        scale = float(np.sum(np.abs(forward)) + sum(np.sum(np.abs(b)) for b in backward))
+        if not abs(lhs - rhs) <= 1e-9 * scale + 1e-300:
+            _fail(f"random projection {t}: <u, J v> = {lhs!r} by forward mode but <J^T u, v> = "
+                  f"{rhs!r} by reverse mode; the JVP and the VJP of the custom primitive(s) "
+                  f"{rules} disagree: one of the two rules is wrong")

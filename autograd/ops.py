@@ -22,6 +22,12 @@ A rule that hides a branch which can be inf or nan with ``where`` also masks tha
 op's output inside it: at higher order the hidden branch is differentiated as well, and the
 zero it receives times an infinite local derivative is nan (the masked-``where`` trap).
 
+Forward mode: each op's JVP (``jvp(xp, tangents, out, *inputs, **params)``, one tangent per
+input, None where an input carries none) returns the output's tangent. Linear ops get theirs
+from their forward and elementwise ops from their VJP (see ``engine.Op``); the others declare
+one here, beside the VJP, sharing its local derivative (a helper both call), so the two agree
+exactly at the kinks above. ``tests/test_ops.py`` checks ``<u, J v> == <J^T u, v>`` for every op.
+
 ``reads`` says which saved values a VJP reads ("inputs", "out", or the positions of some inputs;
 "inputs" and "out" by default): changing one of those in place before backward is an error,
 changing anything else is not.
@@ -53,6 +59,15 @@ def _spread(xp, g, x, axis, keepdims):
     if keepdims or axis is None:  # g already broadcasts: kept axes, or a 0-d total
         return xp.broadcast_to(g, x.shape)
     return xp.broadcast_to(xp.reshape(g, _kshape(x.shape, axis, keepdims)), x.shape)
+
+
+def _terms(*terms):
+    """The sum of a JVP's terms, leaving out those of inputs without a tangent (None)."""
+    total = None
+    for t in terms:
+        if t is not None:
+            total = t if total is None else total + t
+    return total
 
 
 def _seq(n):
@@ -245,31 +260,48 @@ MEAN = defop("mean", lambda xp, x, *, axis=None, keepdims=False: xp.mean(x, axis
              reads=(), linear=True, code=_mean_code)  # times 1/n: n can be beyond float16's
 
 
-def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
+def _extreme_share(xp, out, x, axis, keepdims):
+    """Each element's share of max's (min's) derivative: 1 at the extreme, split at ties."""
     ks = _kshape(x.shape, axis, keepdims)
     mask = xp.equal(x, out if ks is None else xp.reshape(out, ks))  # constant: no gradient
-    share = xp.div(mask, xp.sum(mask, axis, True))  # ties split evenly
-    return (_spread(xp, g, x, axis, keepdims) * share,)
+    return xp.div(mask, xp.sum(mask, axis, True))  # ties split evenly
+
+
+def _extreme_vjp(xp, g, out, need, x, axis, keepdims):
+    return (_spread(xp, g, x, axis, keepdims) * _extreme_share(xp, out, x, axis, keepdims),)
+
+
+def _extreme_jvp(xp, ts, out, x, axis, keepdims):
+    return xp.sum(ts[0] * _extreme_share(xp, out, x, axis, keepdims), axis, keepdims)
 
 
 MAX = defop("max", lambda xp, x, *, axis=None, keepdims=False: xp.max(x, axis, keepdims),
-            _extreme_vjp, doc="Empty input is a ValueError.", code=_reduce_code("max"),
+            _extreme_vjp, jvp=_extreme_jvp, doc="Empty input is a ValueError.",
+            code=_reduce_code("max"),
             kinks="non-differentiable at ties: they split the gradient evenly")
 MIN = defop("min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis, keepdims),
-            _extreme_vjp, doc="Empty input is a ValueError.", code=_reduce_code("min"),
+            _extreme_vjp, jvp=_extreme_jvp, doc="Empty input is a ValueError.",
+            code=_reduce_code("min"),
             kinks="non-differentiable at ties: they split the gradient evenly")
+
+
+def _logsumexp_local(xp, x, axis):
+    # the softmax from x shifted by its maximum, as the forward computes, not exp(x - out): out
+    # rounds to x's precision (float32 [1e8, 1e8] gave [1, 1], not [0.5, 0.5])
+    return xp.softmax(x, axis) if x.size else x  # (an empty x has no maximum)
 
 
 def _logsumexp_vjp(xp, g, out, need, x, axis, keepdims):
-    # the softmax from x shifted by its maximum, as the forward computes, not exp(x - out): out
-    # rounds to x's precision (float32 [1e8, 1e8] gave [1, 1], not [0.5, 0.5])
-    softmax = xp.softmax(x, axis) if x.size else x  # (an empty x has no maximum)
-    return (_spread(xp, g, x, axis, keepdims) * softmax,)
+    return (_spread(xp, g, x, axis, keepdims) * _logsumexp_local(xp, x, axis),)
+
+
+def _logsumexp_jvp(xp, ts, out, x, axis, keepdims):
+    return xp.sum(ts[0] * _logsumexp_local(xp, x, axis), axis, keepdims)
 
 
 LOGSUMEXP = defop("logsumexp",
                   lambda xp, x, *, axis=-1, keepdims=False: xp.logsumexp(x, axis, keepdims),
-                  _logsumexp_vjp, reads=(0,),
+                  _logsumexp_vjp, jvp=_logsumexp_jvp, reads=(0,),
                   doc="computed stably (shifted by the maximum), its gradient too; finite at 1e4")
 
 # ----- shape -----------------------------------------------------------------------------------
@@ -297,6 +329,7 @@ UNTAKE = defop("untake", lambda xp, g, *, index, shape: xp.untake(g, index, shap
 PAD = defop("pad", lambda xp, x, *, widths, value=0.0: xp.pad(x, widths, value),
             lambda xp, g, out, need, x, widths, value: (
                 g[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, widths))],),
+            jvp=lambda xp, ts, out, x, widths, value: xp.pad(ts[0], widths, 0.0),  # affine
             reads=(), doc="x padded with ``value`` by ``widths``, one (before, after) pair of "
                           "non-negative ints per axis; the padding carries no gradient")
 # im2col and col2im: each one's VJP is the other, so both differentiate at any order
@@ -357,7 +390,13 @@ def _matmul_vjp(xp, g, out, need, x, y):
     return (dx, dy)  # batch dimensions are summed away by the engine
 
 
-MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp,
+def _matmul_jvp(xp, ts, out, x, y):
+    tx, ty = ts[0], ts[1]  # bilinear: the product rule, each term a product itself
+    return _terms(None if tx is None else xp.matmul(tx, y),
+                  None if ty is None else xp.matmul(x, ty))
+
+
+MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp, jvp=_matmul_jvp,
                symbol="@", methods=("__matmul__", "__rmatmul__"), reads=("inputs",),
                doc="Matrix product, as numpy's (batched, and 1-d as numpy defines it).",
                code="{0} @ {1}")  # (numpy_ns runs np.dot on 2-d: the same bits, tested)
@@ -366,6 +405,7 @@ MATMUL = defop("matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_vjp,
 LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
                lambda xp, g, out, need, x, w, b: _matmul_vjp(xp, g, out, need, x, w)
                + (g if need[2] else None,),
+               jvp=lambda xp, ts, out, x, w, b: _terms(_matmul_jvp(xp, ts, out, x, w), ts[2]),
                reads=(0, 1), code="{0} @ {1} + {2}")  # the bias only passes g on
 
 # ----- fused, for stability --------------------------------------------------------------------
@@ -380,13 +420,21 @@ def _cross_entropy(xp, z, labels):
     return xp.log(xp.sum(xp.exp(zs), 1, False)) - zs[xp.arange(len(labels)), labels]
 
 
+def _cross_entropy_local(xp, z, labels):
+    """d out_n / d z_n: softmax(z_n) - onehot(label_n)."""
+    return xp.minus_onehot(xp.softmax(z, 1), (xp.arange(len(labels)), labels))
+
+
 def _cross_entropy_vjp(xp, g, out, need, z, labels):
-    n = len(labels)
-    return (xp.reshape(g, (n, 1)) * xp.minus_onehot(xp.softmax(z, 1), (xp.arange(n), labels)),
-            None)
+    return (xp.reshape(g, (len(labels), 1)) * _cross_entropy_local(xp, z, labels), None)
+
+
+def _cross_entropy_jvp(xp, ts, out, z, labels):
+    return xp.sum(ts[0] * _cross_entropy_local(xp, z, labels), 1, False)
 
 
 CROSS_ENTROPY = defop("cross_entropy", _cross_entropy, _cross_entropy_vjp,
+                      jvp=_cross_entropy_jvp,
                       doc="stable at logits of +-1000; labels carry no gradient", nondiff=(1,))
 
 

@@ -3,7 +3,8 @@
 ``tape(root)`` lists the ops that lead to ``root`` in the order they ran: the list that
 ``backward`` replays in reverse. ``explain(root)`` narrates that replay for teaching: it listens
 to the one backward pass (no second copy of it, nor of the calculus) and never writes to any
-``.grad``.
+``.grad``; ``explain(root, mode="forward")`` narrates forward mode's replay, the tangent sweep,
+the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .engine import Node, backprop, graph
+from .engine import Node, backprop, forward_order, graph, push_tangents
 
 FULL_LIMIT = 40  # explain() shows every step of graphs with at most this many ops
 _EDGE = 5  # ...and the first and last few of larger ones
@@ -303,7 +304,7 @@ def _step_lines(t: Tape, step: _Step, number: int, total: int) -> list[str]:
     return lines
 
 
-def explain(root: Node) -> str:
+def explain(root: Node, mode: str = "reverse", tangents: dict | None = None) -> str:
     """A plain-text walk through the backward pass of ``root``, for teaching.
 
     It shows the tape in execution order, then each replay step in reverse: the node and its
@@ -312,7 +313,20 @@ def explain(root: Node) -> str:
     gradients are summed). Graphs of more than 40 ops are summarised (counts per op, the first
     and last steps). The numbers come from the op table's VJPs; no ``.grad`` is changed.
     Returns the text; it prints nothing.
+
+    ``mode="forward"`` walks through forward mode instead: the tangent sweep, in execution
+    order, from a tangent for each leaf that requires grad (``tangents``, a dict from leaves to
+    tangents of their shapes; ones for the leaves it leaves out: the derivative along all
+    leaves at once). Each step shows the tangents arriving at the op's inputs, its local
+    derivatives (elementwise ops) and the tangent it sends on; the result is J v, the
+    derivative of ``root`` along those tangents. The numbers come from the op table's JVPs.
     """
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f"explain: mode must be 'reverse' or 'forward', got {mode!r}")
+    if mode == "forward":
+        return _explain_forward(root, tangents)
+    if tangents is not None:
+        raise ValueError("explain: tangents are for mode='forward'")
     t = tape(root)
     kind = type(root).__name__
     lines = [f"explain: backward of {t.name(root)} = {format_data(root.data)} ({kind}); "
@@ -351,3 +365,90 @@ def explain(root: Node) -> str:
     if not small and len(shown) > 20:
         lines.append(f"  ... and {len(shown) - 20} more leaves")
     return "\n".join(lines)
+
+
+# ----- the tangent sweep (forward mode) ---------------------------------------------------------
+def _local_forward(n: Node) -> list:
+    """Local derivatives of an elementwise op, one per input (None for constants)."""
+    if not (n._scalar or n._op.elementwise):
+        return [None] * len(n._args)
+    need = tuple(isinstance(a, Node) and a.requires_grad for a in n._args)
+    local = _vjp(n, _seed(n), need)
+    return [None if lg is None or not nd else lg if n._scalar else np.asarray(lg)
+            for lg, nd in zip(local, need)]
+
+
+def _explain_forward(root: Node, tangents: dict | None) -> str:
+    t = tape(root)
+    kind = type(root).__name__
+    small = len(t) <= FULL_LIMIT
+    lines = [f"explain: forward mode of {t.name(root)} = {format_data(root.data)} ({kind}); "
+             f"{_count(len(t), 'op')} on the tape, {_count(len(t.leaves), 'leaf')}", ""]
+    lines.append("Forward pass: the tape in execution order")
+    if small:
+        lines += t.rows(list(t))
+    else:
+        rows = t.rows(t[:_EDGE] + t[-_EDGE:])
+        lines += rows[: _EDGE + 1] + [f"... ({len(t) - 2 * _EDGE} more entries) ..."] + \
+            rows[_EDGE + 1:]
+    leaves = [n for n in t.leaves if n.requires_grad]
+    given = tangents or {}
+    unknown = [k for k in given if not any(k is n for n in leaves)]
+    if unknown:
+        raise ValueError(f"explain: a tangent was given for {len(unknown)} node(s) that are not "
+                         f"leaves of this tape requiring grad")
+    seeds = {}
+    for n in leaves:
+        v = given.get(n)
+        if v is None:
+            v = _seed(n)
+        elif isinstance(n.data, np.ndarray):
+            v = np.asarray(v, dtype=n.data.dtype)
+            if v.shape != n.data.shape:
+                raise ValueError(f"explain: the tangent of {t.name(n)} has shape {v.shape}, the "
+                                 f"leaf {n.data.shape}; they must be the same")
+        else:
+            v = float(v)
+        seeds[n] = v
+    lines += ["", "Tangent sweep: the tape replayed forward, one JVP per step",
+              "seeds: the tangent of each leaf (the direction v)"]
+    lines += [f"  {t.name(n)}: {format_data(v)}" for n, v in list(seeds.items())[:20]]
+    if len(seeds) > 20:
+        lines.append(f"  ... and {len(seeds) - 20} more leaves")
+    entry = {e.output: e for e in t}
+    steps: list = []
+    push_tangents(forward_order(root, leaves) if leaves else [], seeds,
+                  observe=lambda n, ts, out: steps.append((n, ts, out)))
+    total = len(steps)
+    for number, (n, ts, out) in enumerate(steps, 1):
+        if small or number <= _EDGE or number > total - _EDGE:
+            lines += _forward_step_lines(t, entry[n], ts, out, number, total)
+        elif number == _EDGE + 1:
+            lines.append(f"... ({total - 2 * _EDGE} steps not shown) ...")
+    got = {n: out for n, _, out in steps}
+    result = got.get(root, seeds.get(root))
+    lines += ["", f"Result: the tangent of {t.name(root)}, J v (its derivative along v): "
+              f"{'0 (no path)' if result is None else format_data(result)}"]
+    return "\n".join(lines)
+
+
+def _forward_step_lines(t: Tape, e: Entry, ts: list, out: Any, number: int, total: int
+                        ) -> list[str]:
+    lines = [f"step {number} of {total} (tape #{e.index}): {t.describe(e)}"]
+    arriving = [f"{t.name(a)}: {format_data(v)}" for a, v in zip(e.inputs, ts) if v is not None]
+    lines.append(f"    tangents arriving: {', '.join(arriving)}")
+    local = _local_forward(e.output)
+    terms = []
+    for a, v, d in zip(e.inputs, ts, local):
+        if v is None or d is None:
+            continue
+        terms.append(f"d/d{t.name(a)} = {format_data(d)}")
+    if len(terms) == sum(v is not None for v in ts) and terms:
+        lines.append(f"    local derivative{'s' if len(terms) > 1 else ''}: {'; '.join(terms)}")
+        how = "sum of tangent x local" if len(terms) > 1 else "tangent x local"
+    else:
+        how = f"the JVP of {e.op}"
+        if e.output._op.linear:
+            how += f" (linear: {e.op} of the tangents)"
+    lines.append(f"    tangent of {t.name(e.output)}: {how} = {format_data(out)}")
+    return lines

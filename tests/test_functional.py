@@ -855,14 +855,304 @@ def test_hvp_of_pytrees_is_differentiable_in_v():
     np.testing.assert_allclose(v.grad, 6.0 * p["w"])
 
 
-def test_one_helper_gives_pytrees_to_a_transform_under_its_own_name():
-    """How a new transform (jacfwd, jacrev) takes pytrees: one line around its flat version."""
-    from autograd.functional import _jacobian, _on_trees
+def test_jacfwd_and_jacrev_take_pytrees_under_their_own_names():
+    """The forward-mode transforms take trees as jacobian does (output structure outside)."""
+    from autograd import jacfwd, jacrev
 
-    def jacfwd(f, argnums=0):
-        return _on_trees(_jacobian, f, argnums, "jacfwd", kind="jacobian")
+    for jac in (jacfwd, jacrev):
+        J = jac(lambda p: {"y": p["w"] * 2.0, "z": (p["w"] * p["v"]).sum()})(
+            {"w": np.ones(2), "v": np.arange(2.0)})
+        np.testing.assert_array_equal(J["y"]["w"], 2.0 * np.eye(2))
+        np.testing.assert_array_equal(J["y"]["v"], np.zeros((2, 2)))
+        np.testing.assert_array_equal(J["z"]["w"], np.arange(2.0))
+        np.testing.assert_array_equal(J["z"]["v"], np.ones(2))
+        with pytest.raises(TypeError, match=rf"^{jac.__name__}: p\['s'\] is a str"):
+            jac(lambda p: p["w"])({"w": np.ones(2), "s": "x"})
 
-    J = jacfwd(lambda p: {"y": p["w"] * 2.0})({"w": np.ones(2)})
-    np.testing.assert_array_equal(J["y"]["w"], 2.0 * np.eye(2))
-    with pytest.raises(TypeError, match=r"^jacfwd: p\['s'\] is a str"):
-        jacfwd(lambda p: p["w"])({"w": np.ones(2), "s": "x"})
+
+# ----- forward mode: jvp, linearize, vjp, jacfwd, jacrev (issue 17) ------------------------------
+from autograd import jacfwd, jacrev, jvp, linearize, vjp  # noqa: E402
+
+# the derivative tables above, with the forward-mode transforms and vjp: chains of them compose
+FORWARD_SCALAR = SCALAR_DERIVATIVES | {
+    "jacfwd": (1, jacfwd),
+    "jacrev": (1, jacrev),
+    "jvp": (1, lambda f: lambda x: jvp(f, (x,), (1.0,))[1]),
+    "linearize": (1, lambda f: lambda x: linearize(f, x)[1](1.0)),
+    "vjp": (1, lambda f: lambda x: vjp(f, x)[1](1.0)[0]),
+}
+FORWARD_VECTOR = VECTOR_DERIVATIVES | {
+    "jacfwd": (1, lambda f: lambda x: diagonal(jacfwd(f)(x))),
+    "jacrev": (1, lambda f: lambda x: diagonal(jacrev(f)(x))),
+    "jvp": (1, lambda f: lambda x: jvp(f, (x,), (np.ones(x.shape),))[1]),
+    "linearize": (1, lambda f: lambda x: linearize(f, x)[1](np.ones(x.shape))),
+    "vjp": (1, lambda f: lambda x: vjp(f, x)[1](np.ones(x.shape))[0]),
+}
+
+
+@settings(max_examples=300)
+@given(family=family_params, x=st.floats(-2, 2),
+       chain=st.lists(st.sampled_from(sorted(FORWARD_SCALAR)), min_size=1, max_size=4))
+def test_forward_and_reverse_transforms_nest_in_any_order_on_scalars(family, chain, x):
+    """jacfwd(jacrev(f)), grad of a function that calls jvp, vjp of linearize, ... to depth 4
+    (up to fifth derivatives), against closed forms."""
+    name, params = family
+    make, derivative = FAMILIES[name]
+    f, order = nest(FORWARD_SCALAR, chain, make(params))
+    assume(order <= 5)
+    got = f(x)
+    assert type(got) in (float, np.ndarray) and np.shape(got) == ()
+    assert float(got) == pytest.approx(derivative(params, order, x), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=200)
+@given(family=family_params, x=arrays(st.sampled_from([(1,), (2,), (3,)]), low=-2, high=2),
+       chain=st.lists(st.sampled_from(sorted(FORWARD_VECTOR)), min_size=1, max_size=4))
+def test_forward_and_reverse_transforms_nest_in_any_order_on_arrays(family, chain, x):
+    name, params = family
+    make, derivative = FAMILIES[name]
+    f, order = nest(FORWARD_VECTOR, chain, make(params))
+    assume(order <= 4)
+    got = f(x)
+    assert type(got) is np.ndarray
+    np.testing.assert_allclose(got, derivative(params, order, x), rtol=1e-9, atol=1e-9)
+
+
+FORWARD_MIXED = {
+    "jacfwd, argnums a tuple": lambda F, i: lambda *a: jacfwd(F, argnums=(0, 1, 2))(*a)[i],
+    "jacrev": lambda F, i: lambda *a: jacrev(F, argnums=i)(*a),
+    "jvp along one axis": lambda F, i: lambda *a: jvp(F, a, tuple(float(j == i)
+                                                                 for j in range(3)))[1],
+    "vjp": lambda F, i: lambda *a: vjp(F, *a)[1](1.0)[i],
+}
+
+
+@settings(max_examples=200)
+@given(powers=st.tuples(*[st.integers(0, 4)] * 3),
+       steps=st.lists(st.tuples(st.sampled_from(sorted(MIXED | FORWARD_MIXED)),
+                                st.integers(0, 2)), min_size=1, max_size=3),
+       point=st.tuples(*[st.floats(-2, 2)] * 3))
+def test_mixed_partials_in_forward_and_reverse_mode(powers, steps, point):
+    F = lambda x, y, z: power(x, powers[0]) * power(y, powers[1]) * power(z, powers[2])
+    counts = [0, 0, 0]
+    for kind, i in steps:
+        F = (MIXED | FORWARD_MIXED)[kind](F, i)
+        counts[i] += 2 if kind.startswith("hessian") else 1
+    want = math.prod(falling(p, k) * v ** (p - k) if k <= p else 0.0
+                     for p, k, v in zip(powers, counts, point))
+    assert float(F(*point)) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda x: jacfwd(smooth)(x),
+    lambda x: jvp(smooth, (x,), (np.array([0.5, -2.0]),))[1],
+    lambda x: linearize(smooth, x)[1](np.array([0.5, -2.0])),
+    lambda x: vjp(smooth, x)[1](np.array([0.5, -2.0]))[0],
+    lambda x: jacfwd(jacrev(smooth))(x),
+    lambda x: jacrev(jacfwd(smooth))(x),
+    lambda x: jacfwd(jacfwd(smooth))(x),
+    lambda x: jvp(lambda t: grad(lambda u: smooth(u).sum())(t), (x,), (x * x,))[1],
+])
+@settings(max_examples=15)
+@given(x=arrays((2,), low=-1.5, high=1.5))
+def test_forward_mode_transforms_match_finite_differences_also_nested(transform, x):
+    assert gradcheck(transform, x, order=2)
+
+
+def wide_and_tall(x, y):
+    """Two outputs of two arguments: (4,) and (2, 3) from (3,) and ()."""
+    z = (x * y).sin() + x[::-1] * x
+    return concatenate_and_sum(z, y), (z[:, None] * z[None, :2]).T.tanh()
+
+
+def concatenate_and_sum(z, y):
+    return autograd.concatenate([z, (z * y).sum().reshape(1)])
+
+
+@settings(max_examples=30)
+@given(x=arrays((3,), low=-2, high=2), y=st.floats(-2, 2),
+       argnums=st.sampled_from([0, 1, (0, 1), (1, 0)]))
+def test_jacfwd_jacrev_and_jacobian_agree_with_argnums_and_tuple_outputs(x, y, argnums):
+    y = np.array(y)
+    fwd, rev, auto = (j(wide_and_tall, argnums)(x, y) for j in (jacfwd, jacrev, jacobian))
+    flat = lambda j: [np.asarray(b) for out in j for b in (out if isinstance(out, tuple)
+                                                             else (out,))]
+    for a, b, c in zip(flat(fwd), flat(rev), flat(auto)):
+        assert a.shape == b.shape == c.shape
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(c, b, rtol=1e-13, atol=1e-13)
+    if argnums == (0, 1):  # per output, per argument: out.shape + in.shape
+        assert [[b.shape for b in out] for out in fwd] == [[(4, 3), (4,)], [(2, 3, 3), (2, 3)]]
+
+
+@settings(max_examples=30)
+@given(x=arrays((3,), low=-1.5, high=1.5), v=arrays((3,)), w=arrays((3,)))
+def test_hvp_is_hessian_times_v_and_linearize_is_jvp_and_vjp_is_the_transpose(x, v, w):
+    f = lambda t: (smooth3(t) * t).sum()
+    H = hessian(f)(x)
+    np.testing.assert_allclose(hvp(f, x, v), H @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(H, jacrev(jacrev(f))(x), rtol=1e-12, atol=1e-12)
+    out, jv = jvp(smooth3, (x,), (v,))
+    out2, push = linearize(smooth3, x)
+    np.testing.assert_array_equal(out, out2)
+    np.testing.assert_array_equal(push(v), jv)  # the same sweep over the same tape
+    np.testing.assert_allclose(push(v) + push(w), push(v + w), rtol=1e-12, atol=1e-12)
+    out3, pull = vjp(smooth3, x)
+    np.testing.assert_array_equal(out3, out)
+    assert float(w @ jv) == pytest.approx(float(pull(w)[0] @ v), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(jacfwd(smooth3)(x) @ v, jv, rtol=1e-12, atol=1e-12)
+
+
+def smooth3(t):
+    return (t.sin() * t[::-1] + (t * 0.5).exp()).tanh()
+
+
+def test_jvp_and_friends_return_floats_arrays_or_nodes_as_the_reverse_transforms_do():
+    assert jvp(lambda x: x * x, (3.0,), (1.0,)) == (9.0, 6.0)
+    out, t = jvp(lambda x: x * x, (np.array([1.0, 2.0]),), ([1.0, 1.0],))
+    assert type(out) is np.ndarray and type(t) is np.ndarray and t.tolist() == [2.0, 4.0]
+    v = Value(3.0)
+    out, t = jvp(lambda x: x * x, (v,), (1.0,))
+    assert isinstance(out, Value) and isinstance(t, Value) and t.data == 6.0
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    _, push = linearize(lambda x: x * x, x)
+    assert isinstance(push(np.ones(2)), Tensor)
+    _, pull = vjp(lambda x, y: x * y, 2.0, 5.0)
+    assert pull(1.0) == (5.0, 2.0)
+    assert jacfwd(lambda x: x * x)(3.0) == 6.0 and type(jacfwd(lambda x: x * x)(3.0)) is \
+        type(jacrev(lambda x: x * x)(3.0)) is np.ndarray  # (jacobian's: shape ())
+    assert jvp(lambda x: Tensor([1.0, 2.0]), (np.ones(3),), (np.ones(3),))[1].tolist() == [0, 0]
+    # a float32 argument keeps its dtype through the sweep
+    out, t = jvp(lambda x: x * 2.0, (Tensor(np.ones(2, np.float32)),), (np.ones(2),))
+    assert t.dtype == np.float32
+
+
+def test_a_tangent_keeps_the_dependence_on_the_outer_variable():
+    # inside grad's f, a jvp of a float argument still depends on the outer x
+    assert grad(lambda x: jvp(lambda y: x * y * y, (2.0,), (1.0,))[1])(3.0) == 4.0
+    assert grad(lambda x: jacfwd(lambda y: x * y * y)(2.0))(3.0) == 4.0
+    # and on a tangent that is a node: d/dv of J v is J
+    assert grad(lambda v: jvp(lambda y: y * y, (2.0,), (v,))[1])(1.0) == 4.0
+    np.testing.assert_allclose(
+        jacrev(lambda v: hvp(lambda t: (t ** 3).sum(), np.array([1.0, 2.0]), v))(np.ones(2)),
+        np.diag([6.0, 12.0]))
+
+
+def test_jacobian_picks_forward_mode_for_wide_inputs_and_reverse_for_tall(monkeypatch):
+    from autograd import functional
+
+    sweeps = {"fwd": 0, "rev": 0}
+
+    def counted(mode, sweep):
+        def run(*a, **k):
+            sweeps[mode] += 1
+            return sweep(*a, **k)
+        return run
+
+    monkeypatch.setattr(functional, "push_tangents", counted("fwd", functional.push_tangents))
+    monkeypatch.setattr(functional, "backprop", counted("rev", functional.backprop))
+    jacobian(lambda x: (x[:, None] * np.ones(50)).sin())(np.ones(2))  # R^2 -> R^100
+    assert sweeps == {"fwd": 2, "rev": 0}
+    jacobian(lambda x: x.sum(0))(np.ones((50, 2)))  # R^100 -> R^2
+    assert sweeps == {"fwd": 2, "rev": 2}
+    assert "forward mode" in jacobian.__doc__ and "reverse mode" in jacobian.__doc__
+
+
+def test_forward_mode_argument_errors_name_the_transform_and_the_shapes():
+    f = lambda x: x * 2.0
+    with pytest.raises(ValueError, match=r"jvp: tangent 0 has shape \(2,\) but primal 0 has "
+                                         r"shape \(3,\)"):
+        jvp(f, (np.ones(3),), (np.ones(2),))
+    with pytest.raises(ValueError, match=r"jvp: 1 primals but tangents 2"):
+        jvp(f, (np.ones(3),), (np.ones(3), np.ones(3)))
+    with pytest.raises(TypeError, match=r"jvp: primals must be a tuple"):
+        jvp(f, np.ones(3), (np.ones(3),))
+    with pytest.raises(TypeError, match=r"jvp: tangent 0 is a str"):
+        jvp(f, (1.0,), ("1",))
+    with pytest.raises(TypeError, match=r"tangent 0 is a Tensor but primal 0 is a Value"):
+        jvp(f, (1.0,), (Tensor(1.0),))
+    _, pull = vjp(f, np.ones(3))
+    with pytest.raises(ValueError, match=r"vjp: the cotangent has shape \(2,\) but the output "
+                                         r"has shape \(3,\)"):
+        pull(np.ones(2))
+    _, push = linearize(f, np.ones(3))
+    with pytest.raises(ValueError, match=r"linearize: tangent 0 has shape \(\)"):
+        push(1.0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: jvp(lambda x: float(x ** 2), (2.0,), (1.0,)),
+    lambda: jacfwd(lambda x: (x * 2.0).data)(np.array([1.0, 2.0])),
+    lambda: linearize(lambda x: x.item(), np.array(1.0)),
+    lambda: vjp(lambda x: float(x), 1.0),
+])
+def test_forward_mode_of_a_function_that_left_the_tape_is_an_error(call):
+    with pytest.raises(RuntimeError, match=r"not connected to its arguments"):
+        call()
+
+
+def test_a_custom_primitive_without_a_jvp_is_an_error_in_forward_mode_only():
+    cube = autograd.primitive("cube_nojvp", lambda xp, x: x * x * x,
+                              lambda xp, g, out, x: (g * 3.0 * x * x,))
+    f = lambda x: cube(x).sum()
+    x = np.array([1.0, 2.0])
+    for call in (lambda: jvp(f, (x,), (x,)), lambda: jacfwd(f)(x),
+                 lambda: linearize(lambda t: cube(t) * 1.0, 2.0)[1](1.0)):
+        with pytest.raises(RuntimeError, match=r"custom primitive 'cube_nojvp', which has no "
+                                               r"JVP rule: .*jvp=\.\.\."):
+            call()
+    # the transforms that pick a mode fall back to reverse mode
+    np.testing.assert_allclose(jacobian(cube)(np.array([2.0])), [[12.0]])
+    np.testing.assert_allclose(hessian(lambda t: cube(t * t).sum())(x), np.diag([30.0, 480.0]))
+    np.testing.assert_allclose(hvp(lambda t: cube(t * t).sum(), x, np.ones(2)), [30.0, 480.0])
+
+
+def test_inside_another_transform_a_derivative_that_is_constant_is_a_node_not_a_float():
+    # grad(F, 0) of F = x + y is the constant 1: inside grad over y it was the float 1.0, and
+    # the outer grad refused it as having left the tape
+    assert grad(lambda y: grad(lambda x, y: x + y)(1.0, y))(2.0) == 0.0
+    assert grad(lambda y: jvp(lambda x: x * 3.0, (1.0,), (1.0,))[1] + y)(2.0) == 1.0
+    assert grad(lambda y: jacfwd(lambda x: x * 3.0)(1.0) * y)(2.0) == 3.0
+
+
+def test_a_tangent_sweep_over_a_tape_whose_saved_input_changed_in_place_is_an_error():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    x = Tensor([3.0, 4.0])
+    _, push = linearize(lambda w: (w * x).sum(), w)
+    assert push(np.ones(2)) == 7.0
+    from autograd import no_grad as _no_grad
+    with _no_grad():
+        x += 1.0  # mul's JVP reads x: the recording no longer holds
+    with pytest.raises(RuntimeError, match=r"mul: an input of shape \(2,\) that backward needs "
+                                           r"was modified in place"):
+        push(np.ones(2))
+
+
+def test_jvp_linearize_and_vjp_of_a_function_returning_a_tuple():
+    f = lambda x, y: (x.sin() * y, (x * x).sum() + y)
+    x, y = np.array([1.0, 2.0]), np.array(3.0)
+    v = (np.array([1.0, -1.0]), np.array(0.5))
+    values, tangents = jvp(f, (x, y), v)
+    _, push = linearize(f, x, y)
+    (jx0, jy0), (jx1, jy1) = jacrev(f, (0, 1))(x, y)
+    for t, p, jx, jy in zip(tangents, push(*v), (jx0, jx1), (jy0, jy1)):
+        np.testing.assert_allclose(t, jx @ v[0] + jy * v[1], rtol=1e-14)
+        np.testing.assert_array_equal(t, p)
+    _, pull = vjp(f, x, y)
+    u = (np.array([0.5, 2.0]), np.array(-1.0))
+    gx, gy = pull(u)
+    np.testing.assert_allclose(gx, u[0] @ jx0 + u[1] * jx1, rtol=1e-14)
+    np.testing.assert_allclose(gy, u[0] @ jy0 + u[1] * jy1, rtol=1e-14)
+    with pytest.raises(ValueError, match="vjp: f has 2 outputs but 1 cotangents"):
+        pull((u[0],))
+
+
+def test_the_same_node_as_two_primals_is_refused_in_forward_mode():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    f = lambda a, b: (a * b.exp()).sum()
+    with pytest.raises(ValueError, match=r"jvp: primals 0 and 1 are the same node.*x\.clone\(\)"):
+        jvp(f, (x, x), (np.ones(2), np.zeros(2)))
+    _, t = jvp(f, (x, x.clone()), (np.ones(2), np.zeros(2)))  # the partial derivative in a
+    assert float(t.data) == pytest.approx(float(np.exp([1.0, 2.0]).sum()), rel=1e-15)
+    with pytest.raises(ValueError, match=r"linearize: primals 0 and 1 are the same node"):
+        linearize(f, x, x)

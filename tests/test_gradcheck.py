@@ -346,3 +346,59 @@ def test_gradcheck_of_pytrees_names_the_failing_leaf_by_its_path():
     with pytest.raises(TypeError, match=r"gradcheck: input 0\['a'\] is a str"):
         gradcheck(lambda p: p["b"], {"a": "x", "b": C3})
 
+
+# ----- custom primitives with both rules: forward mode against reverse mode (issue 17) ----------
+def cube_with(jvp_factor=3.0, vjp_factor=3.0, name="cube_both"):
+    return primitive(name, lambda xp, x: x * x * x,
+                     lambda xp, g, out, x: (g * vjp_factor * x * x,),
+                     jvp=lambda xp, ts, out, x: ts[0] * jvp_factor * x * x)
+
+
+def test_a_custom_op_with_both_rules_passes_and_runs_in_forward_mode():
+    cube = cube_with()
+    for x in (np.array([1.0, -2.0, 0.5]), 1.5, Value(1.5), Tensor([0.5, 2.0])):
+        assert gradcheck(lambda t: cube(t) * 2.0, x, order=2)
+    assert gradcheck(lambda t: cube(t).sum() * t, np.arange(120.0) / 60, fast=True)
+    assert ag.jvp(cube, (2.0,), (1.0,)) == (8.0, 12.0)
+    assert ag.jacfwd(ag.jacfwd(ag.jacfwd(cube)))(2.0) == 6.0  # written with xp: it nests
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_jvp_that_disagrees_with_the_vjp_is_named_by_input_and_element(fast):
+    wrong = cube_with(jvp_factor=3.0000001)  # 1e-7 off: far inside finite differences' tolerance
+    x = np.array([[0.5, 1.0], [1.5, 2.0]])
+    pattern = (r"random projection 0: <u, J v> = .* by forward mode but <J\^T u, v> = .* by "
+               r"reverse mode" if fast else
+               r"input 1, element \(0, 0\) \(output element \(0, 0\)\): forward mode gives the "
+               r"derivative 0\.7500000\d*, reverse mode 0\.75;")
+    with pytest.raises(GradcheckError, match=pattern + r".*'cube_both'.* disagree"):
+        gradcheck(lambda a, b: wrong(b) + a, x, x, fast=fast)
+
+
+def test_a_slightly_wrong_vjp_passes_finite_differences_but_not_the_jvp():
+    wrong = cube_with(vjp_factor=3.0000001)
+    with pytest.raises(GradcheckError, match=r"input 0, element \(1,\).*forward mode gives the "
+                                             r"derivative 12\.0, reverse mode 12\.0000004"):
+        gradcheck(wrong, np.array([0.0, 2.0]))
+    from autograd.testing import arrays, check_gradients
+
+    with pytest.raises(GradcheckError, match="forward mode .* reverse mode"):
+        check_gradients(wrong, arrays((2,), low=1.0, high=2.0), max_examples=5)
+
+
+def test_a_custom_jvp_must_return_one_tangent_of_the_output_shape():
+    pair = primitive("pair_jvp", lambda xp, x: x * 2.0, lambda xp, g, out, x: (g * 2.0,),
+                     jvp=lambda xp, ts, out, x: (ts[0] * 2.0, ts[0]))
+    with pytest.raises(RuntimeError, match=r"pair_jvp: its JVP returned tuple; return the "
+                                           r"output's tangent"):
+        ag.jvp(pair, (1.0,), (1.0,))
+    bad = primitive("bad_shape_jvp", lambda xp, x: x.sum(), lambda xp, g, out, x: (g + 0 * x,),
+                    jvp=lambda xp, ts, out, x: ts[0])
+    with pytest.raises(RuntimeError, match=r"bad_shape_jvp: its JVP returned a tangent of shape "
+                                           r"\(3,\) for an output of shape \(\)"):
+        ag.jvp(bad, (np.ones(3),), (np.ones(3),))
+    scale = primitive("scale_jvp", lambda xp, x, *, k=2.0: x * k,
+                      lambda xp, g, out, x, *, k: (g * k,),
+                      jvp=lambda xp, ts, out, x, *, k: ts[0] * k)
+    assert ag.jvp(lambda x: scale(x, k=5.0), (1.0,), (2.0,)) == (5.0, 10.0)
+    assert gradcheck(lambda x: scale(x, k=5.0), np.ones(2))

@@ -567,3 +567,73 @@ def test_value_equals_a_0d_tensor_at_ieee_edges(name):
                 if isinstance(a, Value):
                     gb = 0.0 if b.grad is None else b.grad  # (a condition has no gradient)
                     assert _agree(a.grad, gb, exact), f"{case}: gradients {a.grad} and {gb}"
+
+
+# ----- forward mode: every JVP against its VJP, and at the kinks (issue 17) ---------------------
+def _transposed(f, xs, u, vs, data):
+    """<u, J v> and <J^T u, v> of f at xs, J v by forward mode and J^T u by reverse mode,
+    and the sum of the magnitudes of their terms (what rounding is relative to). Some inputs
+    (drawn) are constants, so that rules meet inputs without a tangent too."""
+    varied = data.draw(st.lists(st.booleans(), min_size=len(xs), max_size=len(xs)).filter(any))
+    const = list(xs)
+
+    def of_varied(*args):
+        it = iter(args)
+        return f(*[next(it) if v else c for v, c in zip(varied, const)])
+
+    xs = [x for x, v in zip(xs, varied) if v]
+    vs = [t for t, v in zip(vs, varied) if v]
+    _, jv = ag.jvp(of_varied, tuple(xs), tuple(vs))
+    _, pullback = ag.vjp(of_varied, *xs)
+    grads = pullback(u)
+    terms = [np.asarray(u * jv)] + [np.asarray(g * v) for g, v in zip(grads, vs)]
+    return float(np.sum(terms[0])), float(sum(np.sum(t) for t in terms[1:])), \
+        float(sum(np.sum(np.abs(t)) for t in terms))
+
+
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+@given(data=st.data())
+def test_every_jvp_is_the_transpose_of_its_vjp(name, data):
+    """<u, J v> == <J^T u, v> to rounding at random points, directions and parameters (axes,
+    shapes, repeated indices): no finite-difference noise, so a wrong rule cannot hide in a
+    tolerance."""
+    f, xs = data.draw(DOMAINS[name])
+    out = f(*[Tensor(x, requires_grad=True) for x in xs])
+    assert out.op == name  # the one op under test
+    u = data.draw(arrays(out.shape))
+    vs = [data.draw(arrays(np.shape(x))) for x in xs]
+    lhs, rhs, scale = _transposed(f, xs, u, vs, data)
+    assert abs(lhs - rhs) <= 1e-12 * scale + 1e-300, (lhs, rhs)  # (subnormals: no digits)
+
+
+@pytest.mark.parametrize("name", SCALAR_OPS)
+@given(data=st.data())
+def test_every_scalar_jvp_is_the_transpose_of_its_vjp(name, data):
+    f, xs = data.draw(DOMAINS[name])
+    xs = [float(np.asarray(x).reshape(-1)[0]) for x in xs]
+    assert isinstance(f(*[Value(x) for x in xs]), Value)
+    u = data.draw(st.floats(-3, 3))
+    vs = [data.draw(st.floats(-3, 3)) for _ in xs]
+    lhs, rhs, scale = _transposed(f, xs, u, vs, data)
+    assert abs(lhs - rhs) <= 1e-12 * scale + 1e-300, (lhs, rhs)  # (subnormals: no digits)
+
+
+def _forward_derivatives(f, x, kind, args):
+    """f's first three derivatives at x as ``_derivatives``, by forward mode: jacfwd,
+    jacfwd over grad (forward-over-reverse), jacfwd over jacfwd over jacfwd."""
+    d1 = ag.jacfwd(f)
+    chains = (d1, ag.jacfwd(ag.grad(f)), ag.jacfwd(ag.jacfwd(d1)))
+    nodes = [Value(a) if kind is Value else Tensor(a, requires_grad=True) for a in args]
+    x = float(x) if kind is Value else np.array(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silently IEEE
+        return tuple(float(np.asarray(d(x, *nodes))) for d in chains)
+
+
+@pytest.mark.parametrize("name, kind", [(name, kind) for name in sorted(KINKS)
+                                        for kind in (Value, Tensor)
+                                        if kind is Tensor or name in SCALAR_FORMS])
+def test_forward_mode_at_documented_kinks_agrees_with_reverse_mode(name, kind):
+    """The JVP makes the VJP's choice at every kink: the same f', f'' and f''' (inf included)."""
+    for i, (f, x, args, expected) in enumerate(KINKS[name]):
+        assert _forward_derivatives(f, x, kind, args) == expected, f"{name}, case {i}"

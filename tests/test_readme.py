@@ -86,3 +86,17 @@ def test_the_debugging_example_explains_the_trap_and_prints_the_summary(tmp_path
     assert "safe = where(cond, x, 1.0)\n    out = where(cond, safe.sqrt(), 0.0)" in out
     assert "[0.   0.5  0.25]" in out
     assert "  0 (Linear)  (16, 8)  " in out and "Total params: 41" in out
+
+
+# ----- forward mode (issue 17) ------------------------------------------------------------------
+def test_the_readmes_forward_mode_example_prints_what_its_comments_say(tmp_path, monkeypatch,
+                                                                        capsys):
+    block = next(b for b in BLOCKS if "linearize(" in b)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md forward mode block", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["1.080605", "[ 1.0806 -2.6146 -5.4668]", "True",
+                     "[ -2.285  10.802 -16.659]", "[ -2.285  10.802 -16.659]", "12.0",
+                     "Result: the tangent of %2, J v (its derivative along v): -0.002681901"]
+    assert "# 1.080605" in block and "# [ 1.0806 -2.6146 -5.4668]" in block
+    assert "# [ -2.285  10.802 -16.659]" in block and "-0.002681901" in block

@@ -258,3 +258,69 @@ def test_explain_prints_the_formula_of_each_non_elementwise_step():
     assert "VJP of" not in text
     text = explain((W.T @ x).sum())
     assert "    to %0: d%0 = g @ x.T = " in text and "    to W: dW = g.T = " in text
+
+
+# ----- explain(mode="forward"): the tangent sweep (issue 17) -------------------------------------
+def test_explain_forward_hand_checked():
+    """e = tanh(a * b + a) at a = 2, b = -3 along (1, 0): d(ab)/da = b = -3, then + 1, times
+    tanh' = 1 - tanh(-4)^2."""
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    e = (a * b + a).tanh()
+    text = autograd.explain(e, mode="forward", tangents={a: 1.0, b: 0.0})
+    lines = text.splitlines()
+    assert lines[0] == ("explain: forward mode of %2 = -0.9993293 (Value); 3 ops on the tape, "
+                        "2 leaves")
+    assert "Tangent sweep: the tape replayed forward, one JVP per step" in lines
+    i = lines.index("step 1 of 3 (tape #0): %0 = mul(a, b)")
+    assert lines[i + 1:i + 4] == ["    tangents arriving: a: 1, b: 0",
+                                  "    local derivatives: d/da = -3; d/db = 2",
+                                  "    tangent of %0: sum of tangent x local = -3"]
+    assert "    tangent of %1: sum of tangent x local = -2" in lines
+    assert "    local derivative: d/d%1 = 0.001340951" in lines
+    want = -2 * (1 - np.tanh(-4.0) ** 2)
+    assert lines[-1] == f"Result: the tangent of %2, J v (its derivative along v): {want:.7g}"
+    assert autograd.jvp(lambda a, b: (a * b + a).tanh(), (2.0, -3.0), (1.0, 0.0))[1] == \
+        pytest.approx(want, rel=1e-15)
+
+
+def test_explain_forward_of_tensors_seeds_ones_and_names_non_elementwise_jvps():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="x")
+    w = Tensor(np.ones((2, 3)), requires_grad=True, label="W")
+    root = (x @ w).relu().sum()
+    text = autograd.explain(root, mode="forward", tangents={w: np.zeros((2, 3))})
+    assert "  x: (2,) float64 [1, 1]" in text  # no tangent given: ones
+    assert "tangent of %0: the JVP of matmul = (3,) float64 [2, 2, 2]" in text
+    assert "tangent of %2: the JVP of sum (linear: sum of the tangents) = () float64 6" in text
+    assert text.endswith("J v (its derivative along v): () float64 6")
+    everywhere = autograd.explain(root, mode="forward")  # along ones: the sum of all partials
+    total = sum(float(g.sum()) for g in autograd.grad(lambda x, w: (x @ w).relu().sum(),
+                                                      (0, 1))(x, w))
+    assert everywhere.endswith(f"() float64 {total:.4g}")
+    assert x.grad is None and w.grad is None  # nothing written
+
+
+def test_explain_forward_summarises_large_graphs_and_takes_zero_tangents():
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(60):
+        y = (y * 0.9).tanh()
+    text = autograd.explain(y, mode="forward")
+    assert "... (110 steps not shown) ..." in text and "step 120 of 120" in text
+    c, k = Tensor([1.0, 2.0], requires_grad=True), Tensor(3.0, requires_grad=True, label="k")
+    z = (c * 2.0).sum() + (k * k)
+    z_text = autograd.explain(z, mode="forward", tangents={k: 0.0, c: np.zeros(2)})
+    assert z_text.endswith("() float64 0")
+
+
+def test_explain_forward_checks_its_arguments():
+    a = Value(1.0, label="a")
+    e = a * a
+    with pytest.raises(ValueError, match="explain: mode must be 'reverse' or 'forward', got 'fwd'"):
+        autograd.explain(e, mode="fwd")
+    with pytest.raises(ValueError, match="tangents are for mode='forward'"):
+        autograd.explain(e, tangents={a: 1.0})
+    with pytest.raises(ValueError, match="not leaves of this tape"):
+        autograd.explain(e, mode="forward", tangents={Value(2.0): 1.0})
+    t = Tensor([1.0, 2.0], requires_grad=True, label="t")
+    with pytest.raises(ValueError, match=r"the tangent of t has shape \(3,\), the leaf \(2,\)"):
+        autograd.explain((t * t).sum(), mode="forward", tangents={t: np.ones(3)})
