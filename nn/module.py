@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd import ScopePath, Tensor, current_scope, no_grad, set_scope
+from autograd import ScopePath, Tensor, current_scope, is_grad_enabled, no_grad, set_scope
+from autograd.engine import GradsHook, Hooks, Node, RemovableHandle, hook_result, hook_users
 
 from .serialization import castable
 
@@ -55,6 +56,146 @@ class Parameter(Tensor):
         return "Parameter" + super().__repr__()[len("Tensor"):]
 
 
+def _identity(t: Tensor) -> Tensor:
+    """A new node holding ``t``'s values, for a hook of its own (no calculus: a reshape)."""
+    return t.reshape(t.shape)
+
+
+class _BackwardHookCall:
+    """One module call's full backward hooks. The inputs that require grad pass through
+    identity nodes before forward, the outputs after it: the gradient at those nodes is this
+    call's own. Every consumer of an input's identity node is newer than the newest one, so
+    when backward reaches the newest all of ``grad_input`` is complete; likewise for the
+    outputs. It refers to those nodes weakly: a hook on a node must not keep it alive."""
+
+    __slots__ = ("module", "hooks", "n_inputs", "inputs", "n_outputs", "outputs",
+                 "grad_output")
+
+    def __init__(self, module: Module, hooks: Hooks, n_inputs: int) -> None:
+        self.module, self.hooks, self.n_inputs = module, hooks, n_inputs
+        self.inputs: list[tuple[int, weakref.ref]] = []
+        self.outputs: list[tuple[int, weakref.ref]] = []
+        self.n_outputs = 0
+        self.grad_output: tuple | None = None
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        new = list(args)
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and a.requires_grad:
+                new[i] = _identity(a)
+                self.inputs.append((i, weakref.ref(new[i])))
+        return tuple(new)
+
+    def wrap_outputs(self, out: Any) -> Any:
+        outs = list(out) if isinstance(out, tuple) else [out]
+        self.n_outputs = len(outs)
+        for i, o in enumerate(outs):
+            if isinstance(o, Tensor) and o.requires_grad:
+                outs[i] = _identity(o)
+                self.outputs.append((i, weakref.ref(outs[i])))
+        if not self.outputs:  # no gradient will come back through this call
+            return out
+        # on each wrapped node: the newest that a gradient reaches calls the hooks
+        output_stage = _OutputStage(self)
+        for i, _ in self.outputs:
+            _add_grads_hook(outs[i], output_stage)
+        input_stage = _InputStage(self)
+        for _, ref in self.inputs:
+            x = ref()
+            if x is not None:
+                _add_grads_hook(x, input_stage)
+        return tuple(outs) if isinstance(out, tuple) else outs[0]
+
+    @staticmethod
+    def first_reached(wrapped: list[tuple[int, weakref.ref]], n: Node, grads: dict) -> bool:
+        """Whether ``n`` is the newest of the wrapped nodes that got a gradient in this pass:
+        the first of them backward reaches."""
+        for _, ref in reversed(wrapped):
+            x = ref()
+            if x is not None and x in grads:
+                return x is n
+        return False
+
+    def grads_of(self, wrapped: list[tuple[int, weakref.ref]], n: Node, g: Any, grads: dict,
+                 size: int) -> list:
+        """One entry per position: the gradient at its wrapped node (``g`` at ``n``)."""
+        out: list = [None] * size
+        for i, ref in wrapped:
+            x = ref()
+            out[i] = g if x is n else None if x is None else grads.get(x)
+        return out
+
+
+def _add_grads_hook(node: Tensor, hook: GradsHook) -> None:
+    hooks = getattr(node, "_hooks", None)
+    if hooks is None:
+        hooks = node._hooks = Hooks()
+    RemovableHandle(hooks, hook, hook_users)  # (never removed: it dies with its node)
+
+
+class _OutputStage(GradsHook):
+    __slots__ = ("call",)
+
+    def __init__(self, call: _BackwardHookCall) -> None:
+        self.call = call
+
+    def __call__(self, n: Node, g: Any, grads: dict) -> Any:
+        call = self.call
+        if not call.first_reached(call.outputs, n, grads):
+            return g
+        grad_output = tuple(call.grads_of(call.outputs, n, g, grads, call.n_outputs))
+        if call.inputs:  # the input stage calls the hooks
+            call.grad_output = grad_output
+        else:
+            for fn in list(call.hooks.values()):
+                fn(call.module, (None,) * call.n_inputs, grad_output)
+        return g
+
+
+class _InputStage(GradsHook):
+    __slots__ = ("call",)
+
+    def __init__(self, call: _BackwardHookCall) -> None:
+        self.call = call
+
+    def __call__(self, n: Node, g: Any, grads: dict) -> Any:
+        call = self.call
+        if not call.first_reached(call.inputs, n, grads):
+            return g
+        before = call.grads_of(call.inputs, n, g, grads, call.n_inputs)
+        grad_input = tuple(before)
+        # (kept until now; under create_graph it is a graph that may lead back here)
+        grad_output, call.grad_output = call.grad_output, None
+        for fn in list(call.hooks.values()):
+            new = fn(call.module, grad_input, grad_output)
+            if new is None:
+                continue
+            new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+            if len(new) != call.n_inputs:
+                raise RuntimeError(
+                    f"full backward hook of {type(call.module).__name__}: returned "
+                    f"{len(new)} gradients for {call.n_inputs} inputs (grad_input has one "
+                    "per positional argument)")
+            grad_input = new
+        for i, ref in call.inputs:
+            x, gi = ref(), grad_input[i]
+            if x is None or gi is before[i]:
+                continue
+            if before[i] is None:
+                raise RuntimeError(
+                    f"full backward hook of {type(call.module).__name__}: returned a "
+                    f"gradient for input {i}, which forward did not use")
+            if gi is None:  # PyTorch: None is a zero gradient
+                gi = np.zeros_like(x.data)
+            gi = hook_result(x, gi, isinstance(g, Node),
+                             f"of {type(call.module).__name__} (input {i})")
+            if x is n:
+                g = gi
+            else:
+                grads[x] = gi
+        return g
+
+
 class IncompatibleKeys(NamedTuple):
     """What ``load_state_dict(strict=False)`` ignored."""
 
@@ -85,9 +226,13 @@ class _CallContext(threading.local):
     # while an outermost call runs: id(module) -> its dotted path, under the scope the call
     # was made in
     call: dict[int, str] | None = None
+    hooked: Module | None = None  # the module whose hooks are running around its call
 
 
 _ctx = _CallContext()
+# how many module hooks were registered and not removed (an upper bound): while none is, a
+# module call does not look for them
+_hook_users = [0]
 _structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
 # root -> (gen, its modules' paths, {(base, its titles): those paths under base})
 _paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -131,6 +276,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _hook_users[0] and self.__dict__.get("_module_hooks"):
+            if _ctx.hooked is self:  # the call _call_with_hooks makes: its hooks have run
+                _ctx.hooked = None
+            else:
+                return self._call_with_hooks(args, kwargs)
         paths = _ctx.call
         if paths is None:  # the outermost call: it names the scopes of the modules inside
             # (its own is named by its class), under the scope it was called in
@@ -149,6 +299,64 @@ class Module:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         finally:
             set_scope(prev)
+
+    # ----- hooks (PyTorch's) --------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward`` (``args``: the positional
+        arguments as a tuple); a result that is not None replaces them (a non-tuple is one
+        argument). Hooks run in registration order. Returns a handle with ``remove()``."""
+        return self._add_hook("pre", hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``; a result that is not
+        None replaces the output. Returns a handle with ``remove()``."""
+        return self._add_hook("forward", hook, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` during backward, once the gradients
+        with respect to this call's positional inputs are computed: ``grad_input`` has one
+        entry per positional argument (None for one that is not a tensor requiring grad),
+        ``grad_output`` one per output tensor (None where no gradient reached it); both hold
+        arrays (Tensors under ``create_graph``). A result that is not None is a tuple like
+        ``grad_input`` that replaces it and flows on to the inputs. When no input requires
+        grad, it is called with ``grad_input`` all None once ``grad_output`` is known. As in
+        PyTorch, each call in grad mode wraps the inputs and outputs that require grad in an
+        identity op (a ``reshape``) while such a hook is registered. Returns a handle with
+        ``remove()``."""
+        return self._add_hook("backward", hook, "register_full_backward_hook")
+
+    def _add_hook(self, kind: str, hook: Any, what: str) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{what}: hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.get("_module_hooks")
+        if hooks is None:  # not through __setattr__: hooks are not structure
+            hooks = {"pre": Hooks(), "forward": Hooks(), "backward": Hooks()}
+            object.__setattr__(self, "_module_hooks", hooks)
+        return RemovableHandle(hooks[kind], hook, _hook_users)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """A call with its hooks, in PyTorch's order: forward pre hooks, the inputs wrapped
+        for backward hooks, forward, forward hooks, the outputs wrapped."""
+        hooks = self.__dict__["_module_hooks"]
+        for fn in list(hooks["pre"].values()):
+            new = fn(self, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+        backward_hooks = hooks["backward"]
+        call: _BackwardHookCall | None = None
+        if backward_hooks and is_grad_enabled():
+            call = _BackwardHookCall(self, backward_hooks, len(args))
+            args = call.wrap_inputs(args)
+        _ctx.hooked = self
+        try:
+            out = self(*args, **kwargs)
+        finally:
+            _ctx.hooked = None
+        for fn in list(hooks["forward"].values()):
+            new = fn(self, args, out)
+            if new is not None:
+                out = new
+        return out if call is None else call.wrap_outputs(out)
 
     def _call_paths(self, base: str | None = None) -> dict[int, str]:
         """id(module) -> the dotted path of every sub-module under ``base`` (the scope the
