@@ -19,6 +19,7 @@ import numpy as np
 
 from autograd import ScopePath, Tensor, current_scope, is_grad_enabled, no_grad, set_scope
 from autograd.engine import GradsHook, Hooks, Node, RemovableHandle, hook_result, hook_users
+from autograd.recompute import replay_state
 
 from .serialization import castable
 
@@ -230,6 +231,23 @@ class _CallContext(threading.local):
 
 
 _ctx = _CallContext()
+
+
+def _save_call_context() -> Any:
+    """For ``autograd.checkpoint``: the call context now, so that modules recomputed during
+    backward are named (scopes, labels) as in the forward they replay."""
+    saved = _ctx.call
+
+    def restore() -> Any:
+        now, _ctx.call = _ctx.call, saved
+
+        def undo() -> None:
+            _ctx.call = now
+        return undo
+    return restore
+
+
+replay_state(_save_call_context)
 # how many module hooks were registered and not removed (an upper bound): while none is, a
 # module call does not look for them
 _hook_users = [0]
