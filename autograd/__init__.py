@@ -15,7 +15,7 @@ from .engine import (
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .recompute import checkpoint
-from .tape import explain, tape
+from .tape import Memory, explain, memory, tape
 from .tensor import (
     Tensor,
     class_labels,
@@ -44,5 +44,6 @@ __all__ = [
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
     "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
-    "TraceError", "records_step", "ScopePath", "checkpoint",
+    "TraceError", "records_step", "ScopePath", "checkpoint", "memory",
+    "Memory",
 ]
