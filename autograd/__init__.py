@@ -1,6 +1,7 @@
 """tapegrad's autograd: scalar ``Value`` and array ``Tensor`` nodes on one tape."""
 
 from .engine import (
+    RemovableHandle,
     ScopePath,
     current_scope,
     detect_anomaly,
@@ -14,7 +15,8 @@ from .engine import (
 )
 from .functional import grad, hessian, hvp, jacobian, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
-from .recompute import checkpoint
+from .hooks import BackwardHook
+from .recompute import checkpoint, replay_state
 from .tape import Memory, explain, memory, tape
 from .tensor import (
     Tensor,
@@ -45,5 +47,5 @@ __all__ = [
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
     "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
     "TraceError", "records_step", "ScopePath", "checkpoint", "memory",
-    "Memory",
+    "Memory", "replay_state", "RemovableHandle", "BackwardHook",
 ]

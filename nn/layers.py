@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, linear
-from autograd.recompute import replay_state
+from autograd import Tensor, linear, replay_state
 
 from . import functional as F
 from .module import Module, Parameter, _flatten, _structure, layer_input
