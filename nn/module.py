@@ -125,6 +125,8 @@ class _Hooks(dict):
     """One kind of a module's hooks, by handle id (a dict a handle can refer to weakly)."""
 
     __slots__ = ("__weakref__",)
+
+
 _structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
 # root -> (gen, its modules' paths, {(base, its titles): those paths under base})
 _paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
