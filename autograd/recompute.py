@@ -35,7 +35,10 @@ def checkpoint(f: Callable[..., Any], *args: Any, preserve_rng_state: bool = Tru
     shows how much per module).
 
     The gradients are those of plain backward, bit for bit (the same operations on the same
-    values), also under ``create_graph`` (higher order through the recomputation). With
+    values), also under ``create_graph`` (higher order through the recomputation); one
+    exception: an input used both inside ``f`` and after it gets its parts summed in another
+    order (``f``'s parts first, as PyTorch's checkpoint does), which may change the last bit
+    (an nn layer's input and parameters are used once, inside it). With
     ``preserve_rng_state`` (PyTorch's name and default) randomness is replayed: the random
     state registered with ``replay_state`` (nn's ``Dropout`` generators) is saved before ``f``
     runs and restored for the recomputation, so the same elements are dropped; afterwards it is

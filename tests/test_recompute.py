@@ -134,3 +134,16 @@ def test_modules_recomputed_in_backward_keep_their_names():
     m(Tensor(np.ones((2, 3)), requires_grad=True)).sum().backward()
     assert [p.label for p in m.parameters()] == ["blocks.0.weight", "blocks.0.bias",
                                                  "blocks.2.weight", "blocks.2.bias"]
+
+
+def test_an_input_used_inside_and_after_f_gets_its_parts_summed_in_another_order():
+    rng = np.random.default_rng(1)
+    f = lambda t: (t.sin() * t.exp() + t * 0.3).tanh()  # noqa: E731
+    for _ in range(20):
+        x0 = rng.standard_normal(7)
+        grads = []
+        for run in (f, lambda t: checkpoint(f, t)):
+            x = Tensor(x0, requires_grad=True)
+            (run(x) * x.cos() + x * x).sum().backward()
+            grads.append(x.grad)
+        np.testing.assert_allclose(grads[1], grads[0], rtol=4e-16, atol=4e-16)
