@@ -1,6 +1,7 @@
 """tapegrad's autograd: scalar ``Value`` and array ``Tensor`` nodes on one tape."""
 
 from .engine import (
+    RemovableHandle,
     ScopePath,
     current_scope,
     detect_anomaly,
@@ -26,7 +27,9 @@ from .functional import (
     vjp,
 )
 from .gradcheck import GradcheckError, gradcheck
-from .tape import explain, tape
+from .hooks import BackwardHook
+from .recompute import checkpoint, replay_state
+from .tape import Memory, explain, memory, tape
 from .tensor import (
     Tensor,
     class_labels,
@@ -57,4 +60,6 @@ __all__ = [
     "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
     "TraceError", "records_step", "ScopePath", "thread_state",
     "jvp", "vjp", "linearize", "jacfwd", "jacrev",
+    "checkpoint", "memory",
+    "Memory", "replay_state", "RemovableHandle", "BackwardHook",
 ]

@@ -68,6 +68,9 @@ fingerprints = WeakIdTable()
 # not read the thread-local flag (a plain list read is several times cheaper)
 anomaly_users = [0, False]  # (and whether one ever was: only then can fingerprints exist)
 _anomaly_lock = threading.Lock()
+# how many tensor hooks were registered and not removed (an upper bound: a hook whose tensor
+# died is not subtracted): while none is, backward never looks for them
+hook_users = [0]
 
 
 class _State(threading.local):
@@ -507,7 +510,8 @@ class _At(int):
 
 def _slots(cls: type) -> list[str]:
     names = [k for c in cls.__mro__ for k in getattr(c, "__slots__", ())]
-    return [k for k in names if k not in ("__weakref__", "_args", "_x", "_y")]
+    return [k for k in names if k not in ("__weakref__", "_args", "_x", "_y", "_hooks",
+                                          "_post_hooks")]  # a copy has no hooks
 
 
 def _link(args: Any, at: dict[int, int]) -> Any:
@@ -683,6 +687,7 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     xp = node_ns if create_graph else root._ns
     anomaly = bool(anomaly_users[0]) and state.anomaly
     recorded_in_anomaly_mode = anomaly_users[1] and len(fingerprints) > 0  # in any mode
+    hooked = hook_users[0] > 0  # (only Tensors have hooks, so Value's fast loop ignores them)
     fast = root._fast_backprop  # a kind's own first-order loop (Value's: floats need less)
     if fast is not None and not (create_graph or anomaly or recorded_in_anomaly_mode
                                  or observe):
@@ -700,6 +705,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                 break  # everything left is older: it cannot lead to what was asked for
             op = n._op
             g = grads[n]
+            if hooked and getattr(n, "_hooks", None):  # its gradient is complete here
+                g = grads[n] = run_hooks(n, g, grads, create_graph)
             args = n._args
             if last_change[0] > n._id:
                 n._check_saved()
@@ -754,6 +761,10 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
                     sent.append((a, ga, old, grads[a]))
             if sent is not None:
                 observe(n, g, sent)  # type: ignore[misc]  # (sent exists only then)
+        if hooked:  # a leaf's gradient is complete only now: its hooks run before any use
+            for n in sorted([n for n in grads if n._op is None and getattr(n, "_hooks", None)],
+                            key=_creation, reverse=True):
+                grads[n] = run_hooks(n, grads[n], grads, create_graph)
     finally:
         backend.quiet_exit(token)
         if create_graph:
@@ -887,6 +898,97 @@ def backward(root: Node, seed: Any, create_graph: bool = False) -> None:
             if not (old is None or (type(old) is float and old == 0.0)):
                 g = _sum(old, g)
         n.grad = g
+    if hook_users[0]:  # PyTorch's post-accumulate-grad hooks: once each leaf's .grad is final
+        for n in sorted(grads, key=_creation, reverse=True):
+            post = getattr(n, "_post_hooks", None) if n._op is None else None
+            for fn in list(post.values()) if post else ():
+                fn(n)
+
+
+class Hooks(dict):
+    """The hooks registered on one node or module, by handle id, in registration order (a dict
+    a handle can refer to weakly: a handle never keeps a graph alive)."""
+
+    __slots__ = ("__weakref__",)
+
+
+_handle_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What registering a hook returns: ``remove()`` unregisters it (twice is harmless), and
+    as a context manager the hook is registered for the ``with`` block only (PyTorch's
+    ``RemovableHandle``)."""
+
+    __slots__ = ("_hooks", "id", "_counter")
+
+    def __init__(self, hooks: Hooks, fn: Callable, counter: list[int] | None = None) -> None:
+        self.id = next(_handle_ids)
+        hooks[self.id] = fn
+        self._hooks = weakref.ref(hooks)
+        self._counter = counter
+        if counter is not None:
+            counter[0] += 1
+
+    def remove(self) -> None:
+        """Unregister the hook."""
+        hooks = self._hooks()
+        if hooks is not None and hooks.pop(self.id, None) is not None \
+                and self._counter is not None:
+            self._counter[0] -= 1
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class GradsHook:
+    """An engine-side hook that reads and replaces the gradients of other nodes too (nn's full
+    backward hooks): called as ``hook(node, g, grads)`` with the pass's table of gradients,
+    it returns the node's gradient."""
+
+    __slots__ = ()
+
+    def __call__(self, n: Node, g: Any, grads: dict) -> Any:
+        raise NotImplementedError
+
+
+def run_hooks(n: Node, g: Any, grads: dict, create_graph: bool) -> Any:
+    """``n``'s gradient after its hooks (``register_hook``), each given the previous one's;
+    then the engine-side ones (``GradsHook``), as PyTorch runs a tensor's hooks before the
+    module hooks of its node."""
+    hooks = list(n._hooks.values())  # type: ignore[attr-defined]
+    for fn in hooks:
+        if isinstance(fn, GradsHook):
+            continue
+        if create_graph and not isinstance(g, Node):  # a hook under create_graph gets a node
+            g = n._kind(g)
+        new = fn(g)
+        if new is not None and new is not g:
+            g = hook_result(n, new, create_graph, getattr(fn, "__name__", repr(fn)))
+    for fn in hooks:
+        if isinstance(fn, GradsHook):
+            g = fn(n, g, grads)
+    return g
+
+
+def hook_result(n: Node, new: Any, create_graph: bool, name: str) -> Any:
+    """A gradient a hook returned for ``n``, checked: the shape and dtype of ``n``, an array
+    of its own (a node under create_graph)."""
+    if create_graph:
+        new = new if isinstance(new, Node) else n._kind(new)
+        data = new.data
+    else:
+        data = new = np.array(new.data if isinstance(new, Node) else new, copy=True)
+    shape, dtype = np.shape(n.data), getattr(n.data, "dtype", None)
+    if np.shape(data) != shape or getattr(data, "dtype", None) != dtype:
+        raise RuntimeError(f"hook {name}: returned a gradient of shape {np.shape(data)} and "
+                           f"dtype {getattr(data, 'dtype', type(data).__name__)} for a tensor "
+                           f"of shape {shape} and dtype {dtype}; return one like the gradient "
+                           "it was given")
+    return new
 
 
 def _sum(x: Any, y: Any) -> Any:

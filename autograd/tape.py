@@ -69,6 +69,14 @@ def format_params(params: dict | None, width: int = 30) -> str:
     return " ".join(parts)
 
 
+def format_bytes(n: int) -> str:
+    """A size in bytes, short: ``512 B``, ``1.5 kB``, ``24.4 MB`` (powers of 1000)."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s" if word == "op" else f"{n} leaves"
 
@@ -91,7 +99,11 @@ class Entry:
     """One recorded op: its position on the tape, its name, what it read and what it made.
 
     ``inputs`` holds nodes and plain constants as the op stored them; ``output`` is the node
-    the op produced; ``params`` its keyword parameters (axis, shape, ...) or None.
+    the op produced; ``params`` its keyword parameters (axis, shape, ...) or None. For a
+    ``Tensor`` tape, ``kept`` is the bytes of the arrays this entry holds alive until the
+    graph is dropped that no earlier entry or leaf holds (its output, a gradient left in its
+    ``.grad``, constants; a view counted by its base) and ``read`` the bytes of the values its
+    VJP reads (the op's ``reads`` fact); None for a ``Value`` tape.
     """
 
     index: int
@@ -99,6 +111,8 @@ class Entry:
     inputs: tuple
     output: Node
     params: dict | None = None
+    kept: int | None = None
+    read: int | None = None
 
 
 class Tape(list):
@@ -130,15 +144,20 @@ class Tape(list):
         args = ", ".join(self.name(a) for a in entry.inputs)
         return f"{self.name(entry.output)} = {entry.op}({args}{', ' + params if params else ''})"
 
-    def rows(self, entries: list[Entry]) -> list[str]:
-        """Table rows (without header) for some of the entries."""
+    def rows(self, entries: list[Entry], memory: bool = True) -> list[str]:
+        """Table rows (with the header) for some of the entries; with ``memory``, on a
+        ``Tensor`` tape, the columns ``kept`` and ``read`` (bytes, see ``Entry``)."""
+        memory = memory and bool(self) and self[0].kept is not None
         table = [(str(e.index), f"{e.op} {format_params(e.params)}".strip(),
-                  _clip(", ".join(self.name(a) for a in e.inputs), 60),
-                  f"{self.name(e.output)} = {_clip(format_data(e.output.data), 60)}")
+                  _clip(", ".join(self.name(a) for a in e.inputs), 60))
+                 + ((format_bytes(e.kept or 0), format_bytes(e.read or 0)) if memory else ())
+                 + (f"{self.name(e.output)} = {_clip(format_data(e.output.data), 60)}",)
                  for e in entries]
-        head = ("#", "op", "inputs", "output")
-        widths = [max([len(head[i])] + [len(r[i]) for r in table]) for i in range(3)]
-        return ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3]
+        head = ("#", "op", "inputs") + (("kept", "read") if memory else ()) + ("output",)
+        n = len(head) - 1
+        widths = [max([len(head[i])] + [len(r[i]) for r in table]) for i in range(n)]
+        return ["  ".join(c.rjust(w) if 3 <= i < n else c.ljust(w)
+                          for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[n]
                 for r in [head] + table]
 
     def leaf_lines(self) -> list[str]:
@@ -180,6 +199,8 @@ def tape(root: Node) -> Tape:
                 leaves.append(a)
     if root._op is None:
         leaves.append(root)
+    if isinstance(root.data, np.ndarray):
+        entries = _with_bytes(entries)
     names = {e.output: f"%{e.index}" for e in entries}
     names.update((n, f"leaf{k}") for k, n in enumerate(leaves))
     counts = Counter(n.label for n in names if n.label)
@@ -338,11 +359,11 @@ def explain(root: Node, mode: str = "reverse", tangents: dict | None = None) -> 
         if not small and len(t.leaves) > 20:
             lines.append(f"  ... and {len(t.leaves) - 20} more leaves")
     if small:
-        lines += t.rows(list(t))
+        lines += t.rows(list(t), memory=False)
     else:
         counts = Counter(e.op for e in t)
         lines.append("ops: " + ", ".join(f"{op} x{c}" for op, c in counts.most_common()))
-        rows = t.rows(t[:_EDGE] + t[-_EDGE:])
+        rows = t.rows(t[:_EDGE] + t[-_EDGE:], memory=False)
         lines += rows[: _EDGE + 1] + [f"... ({len(t) - 2 * _EDGE} more entries) ..."] + \
             rows[_EDGE + 1:]
     lines += ["", "Backward pass: the tape replayed in reverse, one VJP per step",
@@ -452,3 +473,157 @@ def _forward_step_lines(t: Tape, e: Entry, ts: list, out: Any, number: int, tota
             how += f" (linear: {e.op} of the tangents)"
     lines.append(f"    tangent of {t.name(e.output)}: {how} = {format_data(out)}")
     return lines
+
+
+# ----- memory: what the graph keeps alive until it is dropped ------------------------------------
+def _base(a: np.ndarray) -> np.ndarray:
+    """The array that owns a view's memory (the view itself when it owns it)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _held(n: Node) -> list[np.ndarray]:
+    """The arrays an entry's node holds: its output, its ``.grad``, its constants."""
+    held = [n.data]
+    if isinstance(n.grad, np.ndarray):
+        held.append(n.grad)
+    held += [a for a in n._args if isinstance(a, np.ndarray)]
+    held += [v for v in (n._params or {}).values() if isinstance(v, np.ndarray)]
+    return held
+
+
+def _read(n: Node) -> list[np.ndarray]:
+    """The arrays ``n``'s VJP reads, by its op's ``reads`` fact."""
+    reads = n._op.reads
+    vals = [a.data if isinstance(a, Node) else a for i, a in enumerate(n._args)
+            if "inputs" in reads or i in reads]
+    if "out" in reads:
+        vals.append(n.data)
+    return [v for v in vals if isinstance(v, np.ndarray)]
+
+
+def _unique_bytes(arrays: list[np.ndarray], skip: set[int]) -> int:
+    total = 0
+    for a in arrays:
+        b = _base(a)
+        if id(b) not in skip:
+            skip.add(id(b))
+            total += b.nbytes
+    return total
+
+
+def _leaf_bases(entries: list[Entry]) -> set[int]:
+    """The arrays the leaves hold: their owners keep them, not the graph."""
+    bases: set[int] = set()
+    for e in entries:
+        for a in e.inputs:
+            if isinstance(a, Node) and a._op is None:
+                bases.add(id(_base(a.data)))
+    return bases
+
+
+def _with_bytes(entries: list[Entry]) -> list[Entry]:
+    """The entries with ``kept`` and ``read`` filled in."""
+    seen = _leaf_bases(entries)
+    return [Entry(e.index, e.op, e.inputs, e.output, e.params,
+                  kept=_unique_bytes(_held(e.output), seen),
+                  read=_unique_bytes(_read(e.output), set()))
+            for e in entries]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What a graph keeps alive until it is dropped (``autograd.memory``), in bytes.
+
+    ``total``: every array its entries hold (outputs, gradients left in ``.grad``,
+    constants), each counted once, a view by its base; the leaves' arrays are not counted
+    (``leaves``: their owners keep them). ``read``: the part of ``total`` that the VJPs read
+    (by each op's ``reads`` fact), the least any engine must keep; the rest is kept because
+    each node holds its output. ``by_op`` and ``by_module`` split ``total`` (a module counts
+    what its sub-modules keep; entries outside any module are under ``""``).
+    ``checkpoint_frees``: per module, the bytes that running it under ``autograd.checkpoint``
+    would free (what it keeps that nothing outside it holds). ``entries``: the tape, with the
+    bytes of each entry (``Entry.kept``, ``Entry.read``).
+    """
+
+    total: int
+    read: int
+    leaves: int
+    by_op: dict[str, int]
+    by_module: dict[str, int]
+    checkpoint_frees: dict[str, int]
+    entries: Tape
+
+    def __repr__(self) -> str:
+        lines = [f"memory of {self.entries.name(self.entries.root)}: {format_bytes(self.total)} "
+                 f"kept by {_count(len(self.entries), 'op')} ({format_bytes(self.read)} read by "
+                 f"backward; leaves hold {format_bytes(self.leaves)} more)", "by op:"]
+        lines += [f"  {op:<16} {format_bytes(b):>9}" for op, b in
+                  sorted(self.by_op.items(), key=lambda kv: -kv[1])]
+        if self.by_module:
+            names = {m: m or "(outside modules)" for m in self.by_module}
+            width = max(len(v) for v in names.values())
+            lines.append(f"{'by module:':<{width + 5}}{'kept':>9}  checkpoint frees")
+            lines += [f"  {names[m]:<{width}}   {format_bytes(b):>9}  "
+                      f"{format_bytes(self.checkpoint_frees[m]) if m else '-':>9}"
+                      for m, b in self.by_module.items()]
+        return "\n".join(lines)
+
+
+def memory(root: Node) -> Memory:
+    """What backward will keep alive behind ``root``, in bytes, per op and per module, and
+    what checkpointing each module would free (``Memory``). A ``Tensor`` graph's report;
+    ``tape(root)`` shows the same bytes per entry (columns ``kept`` and ``read``)."""
+    if not isinstance(root, Node) or not isinstance(root.data, np.ndarray):
+        raise TypeError(f"memory: expected a Tensor, got {type(root).__name__}")
+    t = tape(root)
+    leaf_bases = _leaf_bases(list(t))
+    if root._op is None:
+        leaf_bases.add(id(_base(root.data)))
+    by_op: dict[str, int] = {}
+    by_module: dict[str, int] = {}
+    for e in t:
+        by_op[e.op] = by_op.get(e.op, 0) + (e.kept or 0)
+        for m in _scopes(e.output):
+            by_module[m] = by_module.get(m, 0) + (e.kept or 0)
+    # who holds each array: a module frees one only if all its holders are its own nodes and
+    # none of them is used outside it (an output)
+    holders: dict[int, list[Node]] = {}
+    sizes: dict[int, int] = {}
+    for e in t:
+        for a in _held(e.output):
+            b = _base(a)
+            if id(b) not in leaf_bases:
+                holders.setdefault(id(b), []).append(e.output)
+                sizes[id(b)] = b.nbytes
+    used_outside: dict[str, set[int]] = {m: set() for m in by_module}
+    for e in t:
+        inside = set(_scopes(e.output))
+        for a in e.inputs:
+            if isinstance(a, Node) and a._op is not None:
+                for m in _scopes(a):
+                    if m not in inside:
+                        used_outside[m].add(id(a))
+    for m in _scopes(root):
+        used_outside[m].add(id(root))
+    frees = {m: 0 for m in by_module}
+    for key, nodes in holders.items():
+        common = set(_scopes(nodes[0]))
+        for n in nodes[1:]:
+            common &= set(_scopes(n))
+        for m in common:
+            if m and not any(id(n) in used_outside[m] for n in nodes):
+                frees[m] += sizes[key]
+    read = _unique_bytes([a for e in t for a in _read(e.output)], set(leaf_bases))
+    leaves = _unique_bytes([n.data for n in t.leaves], set())
+    return Memory(sum(e.kept or 0 for e in t), read, leaves, by_op, by_module, frees, t)
+
+
+def _scopes(n: Node) -> list[str]:
+    """The module paths an entry was recorded in, outermost first (``""``: none)."""
+    path = n._scope
+    if not path:
+        return [""]
+    parts = str(path).split(".")
+    return [".".join(parts[:i + 1]) for i in range(len(parts))]

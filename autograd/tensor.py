@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,11 +14,14 @@ from numpy import ndarray
 from . import backend, ops
 from .backend import numpy_ns, quiet_enter, quiet_exit
 from .engine import (
+    Hooks,
     Node,
+    RemovableHandle,
     _counter,
     anomaly_users,
     apply,
     backward,
+    hook_users,
     kind_of,
     last_change,
     record_anomaly,
@@ -143,7 +146,10 @@ class Tensor(Operators, ArrayOperators, Node):
     cannot require grad.
     """
 
-    __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_scope")
+    # _hooks and _post_hooks are set only by registering a hook (read with getattr): the hot
+    # paths never touch them
+    __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_scope", "_hooks",
+                 "_post_hooks")
     _ns = backend.numpy_ns
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -558,6 +564,43 @@ class Tensor(Operators, ArrayOperators, Node):
                 f"backward: this tensor has shape {self.shape}; pass a gradient of that shape "
                 "(backward(grad)) or reduce it first (e.g. .sum())")
         backward(self, grad, create_graph)
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
+        """Call ``hook(grad)`` when backward reaches this tensor, with its complete gradient
+        (an array; a Tensor under ``create_graph``); a result that is not None replaces the
+        gradient and flows on (same shape and dtype). On a leaf it runs before the gradient
+        is accumulated into ``.grad``. Several hooks run in registration order, each given the
+        previous one's result. Returns a handle whose ``remove()`` unregisters it (PyTorch's
+        ``Tensor.register_hook``; it also runs in ``autograd.grad``)."""
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        if not self._rg:
+            raise RuntimeError(f"register_hook: this tensor of shape {self.shape} does not "
+                               "require grad, so no gradient will reach a hook on it")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = Hooks()
+        return RemovableHandle(hooks, hook, hook_users)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], Any]
+                                           ) -> RemovableHandle:
+        """Call ``hook(tensor)`` on this leaf after backward has updated its ``.grad`` (say,
+        to step an optimizer per parameter). Its result is ignored. RuntimeError on a tensor
+        that is not a leaf. Returns a handle whose ``remove()`` unregisters it."""
+        if not callable(hook):
+            raise TypeError("register_post_accumulate_grad_hook: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        if self._op is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               f"cannot be registered on a non-leaf tensor ('{self._op.name}' "
+                               f"of shape {self.shape}): it has no .grad to accumulate")
+        if not self._rg:
+            raise RuntimeError(f"register_post_accumulate_grad_hook: this tensor of shape "
+                               f"{self.shape} does not require grad, so its .grad never changes")
+        hooks = getattr(self, "_post_hooks", None)
+        if hooks is None:
+            hooks = self._post_hooks = Hooks()
+        return RemovableHandle(hooks, hook, hook_users)
 
     def _make_seed(self, seed: Any) -> np.ndarray:
         data = self.data

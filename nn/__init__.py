@@ -46,6 +46,7 @@ from .normalization import BatchNorm1d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
 from .serialization import LoadError
 from .summary import Summary, summary
+from .utils import checkpoint_sequential
 
 __all__ = [
     "Parameter", "Module", "Linear", "Sequential", "MLP", "ReLU", "Tanh", "Sigmoid", "Dropout",
@@ -59,6 +60,7 @@ __all__ = [
     "LambdaLR", "StepLR", "ExponentialLR", "CosineAnnealingLR", "OneCycleLR", "utils",
     "functional_call",
     "summary", "Summary",
+    "checkpoint_sequential",
 ]
 
 autograd.hide_frames(__name__)  # detect_anomaly reports the line that called nn, not nn's own

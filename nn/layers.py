@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, linear
+from autograd import Tensor, linear, replay_state
 
 from . import functional as F
 from .module import Module, Parameter, _flatten, _structure, layer_input
@@ -120,6 +121,28 @@ class Sigmoid(Module):
         return _tensor(x).sigmoid()
 
 
+_dropouts: weakref.WeakSet = weakref.WeakSet()  # every Dropout alive
+
+
+def _save_dropout_states() -> Any:
+    """For ``autograd.checkpoint``: every Dropout's generator state now, to replay."""
+    saved = [(m._rng, m._rng.bit_generator.state) for m in list(_dropouts)]
+
+    def restore() -> Any:
+        now = [(rng, rng.bit_generator.state) for rng, _ in saved]
+        for rng, st in saved:
+            rng.bit_generator.state = st
+
+        def undo() -> None:
+            for rng, st in now:
+                rng.bit_generator.state = st
+        return undo
+    return restore
+
+
+replay_state(_save_dropout_states)
+
+
 class Dropout(Module):
     """In training mode, zeroes each element with probability ``p`` and scales the rest by
     ``1 / (1 - p)`` (inverted dropout, so eval needs no rescaling); the identity in eval mode.
@@ -130,6 +153,7 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
         self._rng = np.random.default_rng(seed)
+        _dropouts.add(self)  # so that autograd.checkpoint replays its masks
 
     def forward(self, x: Any) -> Tensor:
         x = _tensor(x)

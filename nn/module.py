@@ -17,7 +17,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd import ScopePath, Tensor, no_grad
+from autograd import (
+    BackwardHook,
+    RemovableHandle,
+    ScopePath,
+    Tensor,
+    is_grad_enabled,
+    no_grad,
+    replay_state,
+)
 from autograd import thread_state as state
 
 from .serialization import castable
@@ -86,9 +94,38 @@ class _CallContext(threading.local):
     # while an outermost call runs: id(module) -> its dotted path, under the scope the call
     # was made in
     call: dict[int, str] | None = None
+    hooked: Module | None = None  # the module whose hooks are running around its call
 
 
 _ctx = _CallContext()
+
+
+def _save_call_context() -> Any:
+    """For ``autograd.checkpoint``: the call context now, so that modules recomputed during
+    backward are named (scopes, labels) as in the forward they replay."""
+    saved = _ctx.call
+
+    def restore() -> Any:
+        now, _ctx.call = _ctx.call, saved
+
+        def undo() -> None:
+            _ctx.call = now
+        return undo
+    return restore
+
+
+replay_state(_save_call_context)
+# how many module hooks were registered and not removed (an upper bound): while none is, a
+# module call does not look for them
+_hook_users = [0]
+
+
+class _Hooks(dict):
+    """One kind of a module's hooks, by handle id (a dict a handle can refer to weakly)."""
+
+    __slots__ = ("__weakref__",)
+
+
 _structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
 # root -> (gen, its modules' paths, {(base, its titles): those paths under base})
 _paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -132,6 +169,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _hook_users[0] and self.__dict__.get("_module_hooks"):
+            if _ctx.hooked is self:  # the call _call_with_hooks makes: its hooks have run
+                _ctx.hooked = None
+            else:
+                return self._call_with_hooks(args, kwargs)
         # autograd's thread state read and written directly, not through set_scope(): two
         # function calls fewer per module call (0.5% of a small MLP's training step)
         paths = _ctx.call
@@ -153,6 +195,64 @@ class Module:
             return self.forward(*args, **kwargs) if kwargs else self.forward(*args)
         finally:
             state.scope = prev
+
+    # ----- hooks (PyTorch's) --------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward`` (``args``: the positional
+        arguments as a tuple); a result that is not None replaces them (a non-tuple is one
+        argument). Hooks run in registration order. Returns a handle with ``remove()``."""
+        return self._add_hook("pre", hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``; a result that is not
+        None replaces the output. Returns a handle with ``remove()``."""
+        return self._add_hook("forward", hook, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` during backward, once the gradients
+        with respect to this call's positional inputs are computed: ``grad_input`` has one
+        entry per positional argument (None for one that is not a tensor requiring grad),
+        ``grad_output`` one per output tensor (None where no gradient reached it); both hold
+        arrays (Tensors under ``create_graph``). A result that is not None is a tuple like
+        ``grad_input`` that replaces it and flows on to the inputs. When no input requires
+        grad, it is called with ``grad_input`` all None once ``grad_output`` is known. As in
+        PyTorch, each call in grad mode wraps the inputs and outputs that require grad in an
+        identity op (a ``reshape``) while such a hook is registered. Returns a handle with
+        ``remove()``."""
+        return self._add_hook("backward", hook, "register_full_backward_hook")
+
+    def _add_hook(self, kind: str, hook: Any, what: str) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{what}: hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.get("_module_hooks")
+        if hooks is None:  # not through __setattr__: hooks are not structure
+            hooks = {"pre": _Hooks(), "forward": _Hooks(), "backward": _Hooks()}
+            object.__setattr__(self, "_module_hooks", hooks)
+        return RemovableHandle(hooks[kind], hook, _hook_users)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """A call with its hooks, in PyTorch's order: forward pre hooks, the inputs wrapped
+        for backward hooks, forward, forward hooks, the outputs wrapped."""
+        hooks = self.__dict__["_module_hooks"]
+        for fn in list(hooks["pre"].values()):
+            new = fn(self, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+        backward_hooks = hooks["backward"]
+        call: BackwardHook | None = None
+        if backward_hooks and is_grad_enabled():
+            call = BackwardHook(self, backward_hooks, len(args))
+            args = call.wrap_inputs(args)
+        _ctx.hooked = self
+        try:
+            out = self(*args, **kwargs)
+        finally:
+            _ctx.hooked = None
+        for fn in list(hooks["forward"].values()):
+            new = fn(self, args, out)
+            if new is not None:
+                out = new
+        return out if call is None else call.wrap_outputs(out)
 
     def _call_paths(self, base: str | None = None) -> dict[int, str]:
         """id(module) -> the dotted path of every sub-module under ``base`` (the scope the

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from autograd import Tensor
+from autograd import Tensor, checkpoint
 
-__all__ = ["clip_grad_norm_"]
+__all__ = ["clip_grad_norm_", "checkpoint_sequential"]
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
@@ -44,3 +45,33 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         for p in ps:
             p.grad = p.grad * coef  # a new array: never write into one the caller may hold
     return total
+
+
+def checkpoint_sequential(functions: Any, segments: int, input: Any, *,
+                          preserve_rng_state: bool = True) -> Any:
+    """Run a ``Sequential`` (or a list of modules) in ``segments`` runs of consecutive
+    modules, each but the last under ``autograd.checkpoint`` (PyTorch's
+    ``torch.utils.checkpoint.checkpoint_sequential``): backward keeps only each segment's
+    input and recomputes the rest, one more forward in all. Gradients are those of
+    ``functions(input)``, bit for bit."""
+    modules = list(functions)
+    if not isinstance(segments, int) or isinstance(segments, bool) or segments < 1:
+        raise ValueError(f"checkpoint_sequential: segments must be an int >= 1, got {segments!r}")
+    if segments > max(len(modules), 1):
+        raise ValueError(f"checkpoint_sequential: {segments} segments for {len(modules)} "
+                         "modules (at most one segment per module)")
+    size = len(modules) // segments
+    end = 0
+    for start in range(0, size * (segments - 1), size):
+        end = start + size
+        input = checkpoint(_run(modules[start:end]), input,
+                           preserve_rng_state=preserve_rng_state)
+    return _run(modules[end:])(input)
+
+
+def _run(modules: list) -> Any:
+    def run(x: Any) -> Any:  # (checkpoint finds the modules' parameters in this closure)
+        for m in modules:
+            x = m(x)
+        return x
+    return run

@@ -1031,3 +1031,36 @@ def test_bare_no_grad_decorates_functions_and_methods_and_keeps_their_names():
         no_grad()(3)
     with pytest.raises(TypeError, match="no_grad: can decorate a function, not 2 arguments"):
         no_grad()(f, f)
+
+
+# ----- hooks ---------------------------------------------------------------------------------
+def test_a_graph_with_hooks_is_freed_by_refcounting_after_backward():
+    gc.disable()
+    try:
+        model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Tanh(), nn.Linear(4, 1, seed=1))
+        for m in model.modules():
+            m.register_full_backward_hook(lambda mod, gi, go: None)
+            m.register_forward_hook(lambda mod, args, out: None)
+        x = Tensor(np.ones((2, 3)), requires_grad=True)
+        x.register_hook(lambda g: g)
+        h = model(x)
+        h.register_hook(lambda g: g * 1.0)
+        loss = (h * h).sum()
+        loss.backward()
+        refs = [weakref.ref(n) for n in autograd.engine.graph(loss) if n._op is not None]
+        assert len(refs) > 5
+        del h, loss
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+def test_removed_hooks_cost_nothing_and_the_counter_falls_back():
+    before = autograd.engine.hook_users[0]
+    x = Tensor([1.0], requires_grad=True)
+    handles = [x.register_hook(lambda g: g), x.register_post_accumulate_grad_hook(print)]
+    assert autograd.engine.hook_users[0] == before + 2
+    for h in handles:
+        h.remove()
+        h.remove()
+    assert autograd.engine.hook_users[0] == before

@@ -1,6 +1,8 @@
 """nn/module.py: buffers, dtype casts, requires_grad_, and the one dtype rule of
 load_state_dict (issue 15). The rest of Module is tested in test_nn.py."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,137 @@ def test_an_integer_buffer_takes_integers_only():
     with pytest.raises(TypeError, match="'count' has dtype float64; the model's is int64, so "
                                         "integer values are expected"):
         m.load_state_dict(dict(sd, count=np.array(4.0)))
+
+
+# ----- hooks ---------------------------------------------------------------------------------
+HOOKS = np.load(os.path.join(os.path.dirname(__file__), "fixtures", "hooks.npz"))
+
+
+def _hooked_model(events, seen):
+    """The model of fixtures/make_hooks.py with the same hooks, in tapegrad."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    for p, k in zip(model.parameters(), ("w1", "b1", "w2", "b2")):
+        p.data = HOOKS[k].copy()
+
+    def module_hooks(name, m):
+        m.register_forward_pre_hook(lambda mod, args: events.append(f"pre:{name}"))
+        m.register_forward_hook(lambda mod, args, out: events.append(f"fwd:{name}"))
+
+        def bwd(mod, grad_input, grad_output):
+            events.append(f"bwd:{name}")
+            seen[f"gi:{name}"], seen[f"go:{name}"] = grad_input[0].copy(), grad_output[0].copy()
+            return tuple(2.0 * g for g in grad_input) if name == "1" else None
+
+        m.register_full_backward_hook(bwd)
+
+    def post_hook(name):
+        def hook(t):
+            events.append(f"post:{name}")
+            seen[f"post:{name}"] = t.grad.copy()
+        return hook
+
+    for name, m in model.named_modules():
+        module_hooks(name, m)
+    for name, p in model.named_parameters():
+        p.register_post_accumulate_grad_hook(post_hook(name))
+    return model
+
+
+def test_hooks_run_in_pytorchs_order_and_see_and_change_what_pytorch_does():
+    events, seen = [], {}
+    model = _hooked_model(events, seen)
+    x = Tensor(HOOKS["x"], requires_grad=True)
+    x.register_hook(lambda g: events.append("tensor:x"))
+    y = model(x)
+    y.register_hook(lambda g: (events.append("tensor:y"), g * 0.5)[1])
+    loss = (y ** 2).sum()
+    loss.backward()
+    torch_events = [str(e) for e in HOOKS["events"]]
+    # module hooks and hooks on non-leaves in PyTorch's order; a leaf's hooks run once its
+    # gradient is complete, at the end here (PyTorch runs post-accumulate hooks as soon as a
+    # parameter's gradient is complete, interleaved): their own order is the same
+    assert [e for e in events if not e.startswith("post:")] == \
+        [e for e in torch_events if not e.startswith("post:")]
+    assert [e for e in events if e.startswith("post:")] == \
+        [e for e in torch_events if e.startswith("post:")]
+    assert events[-4:] == [e for e in torch_events if e.startswith("post:")]
+    np.testing.assert_allclose(loss.item(), HOOKS["loss"], rtol=1e-12)
+    for k in ("gi:", "go:", "gi:0", "go:0", "gi:1", "go:1", "gi:2", "go:2", "post:0.weight",
+              "post:0.bias", "post:2.weight", "post:2.bias"):
+        np.testing.assert_allclose(seen[k], HOOKS[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    np.testing.assert_allclose(x.grad, HOOKS["x_grad"], rtol=1e-12)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, HOOKS[f"grad:{name}"], rtol=1e-12, err_msg=name)
+
+
+def test_forward_hooks_replace_args_and_output_and_handles_remove_them():
+    lin = nn.Linear(2, 2, seed=0)
+    h1 = lin.register_forward_pre_hook(lambda m, args: args[0] * 0.0)  # a non-tuple: one arg
+    h2 = lin.register_forward_hook(lambda m, args, out: out + 1.0)
+    x = Tensor(np.ones((1, 2)))
+    np.testing.assert_allclose(lin(x).data, lin.bias.data[None] + 1.0)
+    h1.remove()
+    h1.remove()  # twice is harmless
+    with h2:  # a handle is a context manager too: removed at the end of the block
+        pass
+    np.testing.assert_allclose(lin(x).data, (x.data @ lin.weight.data + lin.bias.data))
+    with pytest.raises(TypeError, match="register_forward_hook: hook must be callable"):
+        lin.register_forward_hook(3)
+
+
+class TwoInputs(nn.Module):
+    def forward(self, a, k, b):
+        return a * b * k, a.sum()
+
+
+def test_full_backward_hook_gets_one_entry_per_argument_and_its_result_flows_on():
+    m, calls = TwoInputs(), []
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    c = Tensor([5.0, 6.0])  # needs no gradient: its grad_input entry is None
+
+    def hook(mod, grad_input, grad_output):
+        calls.append((grad_input, grad_output))
+        return (grad_input[0] * 10.0, None, None)  # None: a zero gradient for b
+
+    m.register_full_backward_hook(hook)
+    out, total = m(a, 2.0, b)
+    (out.sum() + a.sum() * 100.0).backward()  # a used outside the module: not in grad_input
+    (gi, go), = calls
+    np.testing.assert_allclose(gi[0], b.data * 2.0)
+    assert gi[1] is None and gi[2] is not None and len(gi) == 3
+    np.testing.assert_allclose(go[0], np.ones(2))
+    assert go[1] is None  # no gradient reached the second output
+    np.testing.assert_allclose(a.grad, b.data * 20.0 + 100.0)
+    np.testing.assert_allclose(b.grad, np.zeros(2))
+    out2, _ = m(c, 2.0, c)  # nothing requires grad: no hook call, no error
+    assert not out2.requires_grad and len(calls) == 1
+
+
+def test_full_backward_hook_without_inputs_that_require_grad_still_sees_grad_output():
+    lin, calls = nn.Linear(2, 1, seed=0), []
+    lin.register_full_backward_hook(lambda m, gi, go: calls.append((gi, go)))
+    lin(Tensor(np.ones((3, 2)))).sum().backward()
+    (gi, go), = calls
+    assert gi == (None,) and go[0].shape == (3, 1)
+
+
+def test_full_backward_hook_results_are_checked():
+    lin = nn.Linear(2, 1, seed=0)
+    x = Tensor(np.ones((3, 2)), requires_grad=True)
+    with lin.register_full_backward_hook(lambda m, gi, go: (gi[0], gi[0])):
+        with pytest.raises(RuntimeError, match=r"full backward hook of Linear: returned 2 "
+                                               r"gradients for 1 inputs"):
+            lin(x).sum().backward()
+    with lin.register_full_backward_hook(lambda m, gi, go: (np.ones(2),)):
+        with pytest.raises(RuntimeError, match=r"shape \(2,\).*shape \(3, 2\)"):
+            lin(x).sum().backward()
+
+
+def test_module_hooks_under_create_graph_get_tensors():
+    lin, got = nn.Linear(2, 1, seed=0), []
+    lin.register_full_backward_hook(lambda m, gi, go: got.append((gi[0], go[0])))
+    x = Tensor(np.ones((1, 2)), requires_grad=True)
+    (lin(x) ** 2).sum().backward(create_graph=True)
+    gi, go = got[0]
+    assert isinstance(gi, Tensor) and isinstance(go, Tensor) and gi.requires_grad

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import numpy as np
 import pytest
 from expressions import micrograd_readme
@@ -9,6 +12,7 @@ from hypothesis import find
 from test_ops import DOMAINS
 
 import autograd
+import nn
 from autograd import Tensor, Value, cross_entropy, explain, tape
 from autograd.engine import registry
 from autograd.tape import Entry, Tape, format_array
@@ -324,3 +328,81 @@ def test_explain_forward_checks_its_arguments():
     t = Tensor([1.0, 2.0], requires_grad=True, label="t")
     with pytest.raises(ValueError, match=r"the tangent of t has shape \(3,\), the leaf \(2,\)"):
         autograd.explain((t * t).sum(), mode="forward", tangents={t: np.ones(3)})
+
+
+# ----- memory ----------------------------------------------------------------------------------
+def test_tape_of_tensors_has_kept_and_read_columns_counting_each_array_once():
+    x = Tensor(np.ones((4, 8)), label="x")  # a leaf: its owner keeps it, not the graph
+    W = Tensor(np.ones((8, 16)), requires_grad=True, label="W")
+    h = x @ W  # kept: its output (512 B); read: x and W (256 + 1024)
+    v = h.reshape(16, 4)  # a view of h: nothing new kept; reshape reads nothing
+    y = (v * v).sum()  # mul keeps its output, reads v twice: the same array, counted once
+    t = tape(y)
+    assert [(e.op, e.kept, e.read) for e in t] == [
+        ("matmul", 512, 256 + 1024), ("reshape", 0, 0), ("mul", 512, 512), ("sum", 8, 0)]
+    lines = str(t).splitlines()
+    assert lines[4].split() == ["#", "op", "inputs", "kept", "read", "output"]
+    assert lines[5].split()[:6] == ["0", "matmul", "x,", "W", "512", "B"]
+    assert "1.28 kB" in lines[5]
+    assert tape(Value(1.0) * 2.0)[0].kept is None  # a Value tape has no such columns
+    h.backward(np.ones((4, 16)))  # a gradient left on an intermediate is kept too
+    assert tape(y)[0].kept == 1024
+
+
+class Block(nn.Module):
+    def __init__(self, n, seed):
+        self.a = nn.Linear(n, n, seed=seed)
+        self.b = nn.Linear(n, n, seed=seed + 1)
+
+    def forward(self, x):
+        return self.b(self.a(x).tanh()) + x
+
+
+def _blocks():
+    return nn.Sequential(Block(128, 0), Block(128, 2), nn.Linear(128, 1, seed=9))
+
+
+def test_memory_total_is_what_tracemalloc_sees_freed_when_the_graph_is_dropped():
+    model, x = _blocks(), Tensor(np.ones((256, 128)))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        loss = (model(x) ** 2).mean()
+        total = autograd.memory(loss).total
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        del loss
+        gc.collect()
+        freed = before - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert total > 2_000_000
+    assert abs(freed - total) < 0.03 * total, (freed, total)
+
+
+def test_memory_splits_by_op_and_module_and_says_what_checkpointing_frees():
+    model, x = _blocks(), Tensor(np.ones((256, 128)))
+    rep = autograd.memory((model(x) ** 2).mean())
+    act = 256 * 128 * 8  # one activation
+    assert rep.total == sum(rep.by_op.values()) == 8 * act + 2 * 256 * 8 + 8
+    assert rep.by_op == {"linear": 4 * act + 256 * 8, "tanh": 2 * act, "add": 2 * act,
+                         "pow": 256 * 8, "mean": 8}
+    assert rep.by_module["0"] == rep.by_module["1"] == 4 * act
+    assert rep.by_module["0.a"] == act and rep.by_module[""] == 256 * 8 + 8
+    assert rep.checkpoint_frees["0"] == 3 * act  # all but its output
+    assert rep.checkpoint_frees["0.a"] == 0  # one op: its output is all it keeps
+    assert rep.read == 4 * act + 256 * 8  # linear reads its input, tanh its output, pow x
+    assert rep.leaves == (2 * (2 * 128 * 128 + 2 * 128) + 128 + 1) * 8 + act
+    text = repr(rep)
+    assert text.startswith("memory of %")
+    assert "0.a" in text and "checkpoint frees" in text and "(outside modules)" in text
+    with pytest.raises(TypeError, match="memory: expected a Tensor, got Value"):
+        autograd.memory(Value(1.0))
+
+
+def test_checkpoint_frees_what_the_report_says():
+    model, x = _blocks(), Tensor(np.ones((256, 128)))
+    plain = autograd.memory((model(x) ** 2).mean())
+    y = autograd.checkpoint(model[0], x)
+    ck = autograd.memory((model[2](model[1](y)) ** 2).mean())
+    assert plain.total - ck.total == plain.checkpoint_frees["0"]

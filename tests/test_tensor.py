@@ -1460,3 +1460,70 @@ def test_pytorch_names_that_do_not_clash_with_numpys():
     np.testing.assert_array_equal(t.grad, 2 * t.data)
     u = Tensor([1.0], label="u").clone()
     assert not u.requires_grad and u.label == "u"
+
+
+# ----- hooks ---------------------------------------------------------------------------------
+def test_register_hook_sees_the_complete_gradient_and_may_replace_it():
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2.0
+    z = (y * y).sum() + y.sum()  # y used twice: its hook sees the sum of both
+    log = []
+    y.register_hook(lambda g: log.append(("y", g.copy())))
+    y.register_hook(lambda g: g * 10.0)  # hooks run in registration order ...
+    y.register_hook(lambda g: log.append(("y2", g.copy())))  # ... each given the last result
+    x.register_hook(lambda g: log.append(("x", g.copy())))  # a leaf: before accumulation
+    x.grad = np.ones(3)
+    z.backward()
+    np.testing.assert_allclose(log[0][1], 2.0 * y.data + 1.0)
+    np.testing.assert_allclose(log[1][1], 10.0 * (2.0 * y.data + 1.0))
+    assert [k for k, _ in log] == ["y", "y2", "x"]
+    np.testing.assert_allclose(log[2][1], 20.0 * (2.0 * y.data + 1.0))
+    np.testing.assert_allclose(x.grad, 1.0 + log[2][1])
+
+
+def test_a_hook_returning_another_shape_or_dtype_is_an_error():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    y.register_hook(lambda g: np.ones(3))
+    with pytest.raises(RuntimeError, match=r"hook <lambda>: returned a gradient of shape \(3,\) "
+                                           r"and dtype float64 for a tensor of shape \(2,\)"):
+        y.sum().backward()
+    z = x * 3.0
+    z.register_hook(lambda g: g.astype(np.float32))
+    with pytest.raises(RuntimeError, match="dtype float32 for a tensor of shape"):
+        z.sum().backward()
+
+
+def test_post_accumulate_grad_hook_runs_after_grad_is_updated_on_leaves_only():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    h = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.copy()))
+    (w * w).sum().backward()
+    (w * w).sum().backward()
+    np.testing.assert_allclose(seen, [2.0 * w.data, 4.0 * w.data])  # accumulated
+    h.remove()
+    (w * w).sum().backward()
+    assert len(seen) == 2
+    with pytest.raises(RuntimeError,
+                       match=r"cannot be registered on a non-leaf tensor \('mul' of shape"):
+        (w * 2.0).register_post_accumulate_grad_hook(print)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor([1.0]).register_hook(print)
+    with pytest.raises(TypeError, match="hook must be callable"):
+        w.register_hook(3)
+
+
+def test_hooks_run_in_grad_and_receive_tensors_under_create_graph():
+    x = Tensor(3.0, requires_grad=True)
+    y = x * x
+    got = []
+    y.register_hook(lambda g: got.append(g))
+    (gx,) = [ag.grad(lambda t: (t * t).sum())(x)]
+    assert got == []  # a hook belongs to its node: a new graph has none
+    y.backward(create_graph=True)
+    assert isinstance(got[0], Tensor)
+    with y.register_hook(lambda g: g * 2.0):  # a replacement under create_graph stays a graph
+        x.grad = None
+        y.backward(create_graph=True)
+    assert x.grad.item() == 12.0 and x.grad.requires_grad
+    assert gx.item() == 6.0
