@@ -35,7 +35,9 @@ def is_foreign(data: Any) -> bool:
 
 def library(xp: Any) -> str:
     """A namespace's library name: "numpy", "torch", "cupy", "array_api_strict", ..."""
-    name = getattr(xp, "library", None) or getattr(xp, "name", None) or xp.__name__
+    if isinstance(xp, SimpleNamespace):  # one of ours
+        return xp.library
+    name = xp.__name__
     return {"array_api_compat.torch": "torch", "array_api_compat.cupy": "cupy",
             "array_api_compat.numpy": "numpy"}.get(name, name.split(".")[0])
 
