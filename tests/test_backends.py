@@ -71,3 +71,63 @@ def test_primitive_matches_numpy_to_second_order(backend, name, data):
         close(a, b, f"{name}: gradient of input {i}")
     for i, (a, b) in enumerate(zip(got[2], want[2])):
         close(a, b, f"{name}: second order, input {i}")
+
+
+# ----- libraries meet: errors, moves, zero-copy exchange ------------------------------------
+def test_mixing_libraries_in_one_op_names_the_op_the_libraries_and_the_shapes(backend):
+    x = on(backend, np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"mul: cannot mix .*numpy \(3,\).*\(2, 3\)"):
+        Tensor(np.ones(3)) * x
+    with pytest.raises(TypeError, match=r"matmul: cannot mix"):
+        x @ Tensor(np.ones((3, 2)))
+    assert (x * np.ones(3))._xp is x._xp  # a host constant is moved to the tensor's library
+    with pytest.raises(TypeError, match="cannot mix"):
+        Tensor(np.ones(3)) * x.data  # a foreign array beside a numpy tensor is not
+
+
+def test_to_moves_values_into_a_new_leaf_and_back(backend):
+    a = np.arange(6.0).reshape(2, 3)
+    x = Tensor(a).to(backend.partition(":")[0])
+    assert x._xp is not None and x.shape == (2, 3) and not x.requires_grad
+    back = x.to("numpy")
+    assert type(back.data) is np.ndarray
+    np.testing.assert_array_equal(back.data, a)
+
+
+def test_from_dlpack_shares_memory_and_the_gradient_stays_in_the_library(backend):
+    mine = np.arange(4.0)
+    shared = ag.from_dlpack(mine)
+    mine[1] = 9.0
+    assert shared.data[1] == 9.0  # zero-copy: unseen by version counters (README)
+    x = on(backend, np.array([1.0, -2.0, 3.0]))
+    (x * x).sum().backward()
+    assert x.grad is not None and not isinstance(x.grad, np.ndarray)
+    np.testing.assert_array_equal(host(x.grad), [2.0, -4.0, 6.0])
+
+
+def test_repeated_indices_accumulate_on_every_backend(backend):
+    x = on(backend, np.arange(4.0))
+    x[[0, 0, 3, 0]].sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [3.0, 0.0, 0.0, 1.0])
+
+
+def test_a_training_step_matches_numpy(backend):
+    rng = np.random.default_rng(0)
+    data = [rng.standard_normal(s) for s in ((8, 5), (5, 4), (4,), (4, 3), (3,))]
+    labels = rng.integers(0, 3, 8)
+
+    def step(arrays):
+        x, *params = arrays
+        h = ag.linear(x, params[0], params[1]).relu()
+        loss = ag.cross_entropy(ag.linear(h, params[2], params[3]), labels).mean()
+        loss.backward()
+        with ag.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+        return loss, params
+
+    want = step([Tensor(data[0])] + [Tensor(a, requires_grad=True) for a in data[1:]])
+    got = step([Tensor(on(backend, data[0]).data)] + [on(backend, a) for a in data[1:]])
+    close(got[0], want[0], "loss")
+    for a, b in zip(got[1], want[1]):
+        close(a, b, "updated parameter")
