@@ -131,3 +131,13 @@ def test_a_training_step_matches_numpy(backend):
     close(got[0], want[0], "loss")
     for a, b in zip(got[1], want[1]):
         close(a, b, "updated parameter")
+
+
+def test_joins_along_a_leading_axis_split_their_gradient_back(backend):
+    # the VJPs index g along one axis of several: the standard wants the trailing ellipsis
+    a, b = on(backend, np.ones((2, 3))), on(backend, np.ones((1, 3)))
+    (ag.concatenate([a, b], axis=0) * 2.0).sum().backward()
+    c, d = on(backend, np.ones((2, 3))), on(backend, np.ones((2, 3)))
+    (ag.stack([c, d], axis=0) * 3.0).sum().backward()
+    np.testing.assert_array_equal(host(a.grad), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(host(d.grad), np.full((2, 3), 3.0))
