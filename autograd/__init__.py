@@ -42,7 +42,7 @@ __all__ = [
     "Value", "Tensor", "tensor", "zeros", "ones", "randn", "no_grad", "enable_grad",
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
-    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "from_dlpack", "scope",
-    "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
+    "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
+    "from_dlpack", "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
     "TraceError", "records_step", "ScopePath",
 ]
