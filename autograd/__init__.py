@@ -43,6 +43,7 @@ __all__ = [
     "is_grad_enabled", "detect_anomaly", "concatenate", "stack", "where", "maximum", "minimum",
     "primitive", "grad", "value_and_grad", "jacobian", "hessian", "hvp", "gradcheck",
     "GradcheckError", "tape", "explain", "linear", "cross_entropy", "class_labels", "scope",
-    "from_dlpack", "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
+    "from_dlpack",
+    "set_scope", "current_scope", "hide_frames", "pad", "windows", "trace", "compile", "Program",
     "TraceError", "records_step", "ScopePath",
 ]
