@@ -204,6 +204,14 @@ def time_step(spec: str, step, seconds: float, min_steps: int = 5) -> float:
     return statistics.median(times) * 1e3
 
 
+def check_loss(step) -> str:
+    """The loss of the third step from the initial parameters: every row of one workload and
+    dtype must agree (tapegrad with the hand-written steps)."""
+    for _ in range(3):
+        loss = step()
+    return f"{float(loss.item() if hasattr(loss, 'item') else loss):.10g}"
+
+
 def benchmark(specs: list[str], sizes: dict, seconds: float) -> list[tuple]:
     rows = []
     for name, (layer_sizes, batch) in sizes.items():
@@ -219,11 +227,12 @@ def benchmark(specs: list[str], sizes: dict, seconds: float) -> list[tuple]:
                     cases.append(("hand-written PyTorch", lambda s=spec, d=data: torch_step(s, d)))
                 for what, make in cases:
                     try:
+                        loss = check_loss(make())
                         ms = f"{time_step(spec, make(), seconds):.3f}"
                     except Exception as e:  # reported, not fatal: the other rows still count
                         traceback.print_exc(limit=3)
-                        ms = f"error: {type(e).__name__}: {str(e)[:80]}"
-                    rows.append((name, np.dtype(dtype).name, spec, what, ms))
+                        loss, ms = "", f"error: {type(e).__name__}: {str(e)[:80]}"
+                    rows.append((name, np.dtype(dtype).name, spec, what, ms, loss))
                     print("| " + " | ".join(rows[-1]) + " |", flush=True)
     return rows
 
@@ -231,8 +240,8 @@ def benchmark(specs: list[str], sizes: dict, seconds: float) -> list[tuple]:
 def table(suites: list, rows: list) -> str:
     lines = ["| backend | property suites (first and second order, vs numpy) |", "|---|---|"]
     lines += [f"| {s} | {v} |" for s, v in suites]
-    lines += ["", "| workload | dtype | backend | step | ms per step (median) |",
-              "|---|---|---|---|---|"]
+    lines += ["", "| workload | dtype | backend | step | ms per step (median) | loss, step 3 |",
+              "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
