@@ -306,8 +306,8 @@ def _pow(x, y):
 
 def count(x, axis) -> int:
     """How many elements a reduction over ``axis`` (None, an int or a tuple) takes together."""
-    if axis is None:
-        return x.size
+    if axis is None:  # (another library's size may be a method: torch's)
+        return x.size if type(x) is ndarray else math.prod(x.shape)
     return x.shape[axis] if isinstance(axis, int) else math.prod(x.shape[a] for a in axis)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy import ndarray
 
-from . import backend
+from . import array_api, backend
 
 _counter = itertools.count()  # creation numbers: later nodes never feed earlier ones
 # the creation number at the last in-place change of any tensor: a node created after it
@@ -548,6 +548,10 @@ def kind_of(args: Any) -> Any:
             if kind is None:
                 kind = k
             elif k is not kind:
+                if hasattr(k, "_xp") and hasattr(kind, "_xp"):  # two Tensors: libraries
+                    from .tensor import _mixing
+                    raise _mixing("operation", [b.data if isinstance(b, Node) else b
+                                                for b in args])
                 raise TypeError(
                     f"cannot combine {kind.__name__} and {k.__name__} in one operation: a Value "
                     "is a scalar node and a Tensor an array node; use Tensor(v.data) or t.item()"
@@ -566,6 +570,9 @@ def apply(op: Op, *args: Any, **params: Any) -> Any:
         if any(isinstance(a, (ndarray, np.generic)) for a in args):  # no numpy scalar in or out
             out = op.forward(backend.numpy_ns, *map(backend.as_array, args), **params)
             return backend.as_array(out)
+        for a in args:  # another library's arrays: its namespace
+            if array_api.is_foreign(a):
+                return op.forward(array_api.namespace_of(a), *args, **params)
         return op.forward(backend.scalar, *args, **params)
     return kind._apply(op, args, params or None)
 
@@ -682,6 +689,9 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             "only from constants); create its inputs with requires_grad=True and compute it "
             "in grad mode"
         )
+    if create_graph and root._ns is not backend.numpy_ns and root._ns is not backend.scalar \
+            and not isinstance(seed, Node):  # another library's arrays refuse a node on their
+        seed = root._kind(seed)  # right (numpy's defer to it): the seed is one, a constant
     grads = {root: seed}
     heap = [(-root._id, root)] if root._op is not None else []
     xp = node_ns if create_graph else root._ns

@@ -72,6 +72,8 @@ def _lift(x: Any, where: str) -> tuple[Node, bool]:
 
 
 def _zero_like(node: Any) -> Any:
+    if isinstance(node, Tensor) and node._xp is not None:  # another library's zeros
+        return node._xp.xp.zeros(node.shape, dtype=node.dtype, device=node._xp.device)
     return 0.0 if isinstance(node, Value) else np.zeros(node.shape, dtype=node.dtype)
 
 
@@ -81,6 +83,8 @@ def _as_node(x: Any, like: Any) -> Node:
         return x
     if isinstance(like, Value):
         return Value(float(np.asarray(x).reshape(())))
+    if like._xp is not None:
+        return Tensor(x)  # (already in like's library: a rule's gradient, or _zero_like's)
     return Tensor(np.asarray(x, dtype=like.dtype))
 
 
@@ -142,6 +146,8 @@ def _connected(x: Any) -> bool:
 
 
 def _seed_for(out: Any) -> Any:
+    if isinstance(out, Tensor) and out._xp is not None:
+        return out._make_seed(None)
     return np.ones(out.shape, dtype=out.dtype) if isinstance(out, Tensor) else 1.0
 
 
@@ -151,6 +157,8 @@ def _plain(g: Any, was_node: bool, arg: Node) -> Any:
         return _as_node(g, arg)
     if isinstance(g, Node):
         g = g.data
+    if isinstance(arg, Tensor) and arg._xp is not None:
+        return g
     return float(g) if isinstance(arg, Value) else np.asarray(g, dtype=np.float64)
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, engine
+from . import array_api, backend, engine
 from .engine import Node, apply, defop
 
 
@@ -354,7 +354,8 @@ def _concatenate_vjp(xp, g, out, need, *xs, axis):
     grads, start = [], 0
     for x, nd in zip(xs, need):
         stop = start + x.shape[axis]
-        grads.append(g[(slice(None),) * axis + (slice(start, stop),)] if nd else None)
+        # (the ellipsis: the standard does not pad a short multi-axis index, as numpy does)
+        grads.append(g[(slice(None),) * axis + (slice(start, stop), ...)] if nd else None)
         start = stop
     return tuple(grads)
 
@@ -364,7 +365,8 @@ CONCATENATE = defop("concatenate", lambda xp, *xs, axis: xp.concatenate(*xs, axi
                     code=lambda p, a: f"np.concatenate(({_seq(len(a))}), axis={p['axis']})")
 STACK = defop("stack", lambda xp, *xs, axis: xp.stack(*xs, axis=axis),
               lambda xp, g, out, need, *xs, axis: tuple(
-                  g[(slice(None),) * axis + (i,)] if nd else None for i, nd in enumerate(need)),
+                  g[(slice(None),) * axis + (i, ...)] if nd else None
+                  for i, nd in enumerate(need)),
               reads=(), linear=True,
               code=lambda p, a: f"np.stack(({_seq(len(a))}), axis={p['axis']})")
 
@@ -417,16 +419,17 @@ LINEAR = defop("linear", lambda xp, x, w, b: xp.matmul(x, w) + b,
 # to z's precision: float32 logits [1e8, 1e8] gave [0, 1], not [0.5, 0.5]).
 def _cross_entropy(xp, z, labels):
     zs = z - xp.max(z, 1, True)
-    return xp.log(xp.sum(xp.exp(zs), 1, False)) - zs[xp.arange(len(labels)), labels]
+    # (shape[0], not len(): the standard's arrays need not have a len)
+    return xp.log(xp.sum(xp.exp(zs), 1, False)) - zs[xp.arange(labels.shape[0]), labels]
 
 
 def _cross_entropy_local(xp, z, labels):
     """d out_n / d z_n: softmax(z_n) - onehot(label_n)."""
-    return xp.minus_onehot(xp.softmax(z, 1), (xp.arange(len(labels)), labels))
+    return xp.minus_onehot(xp.softmax(z, 1), (xp.arange(labels.shape[0]), labels))
 
 
 def _cross_entropy_vjp(xp, g, out, need, z, labels):
-    return (xp.reshape(g, (len(labels), 1)) * _cross_entropy_local(xp, z, labels), None)
+    return (xp.reshape(g, (labels.shape[0], 1)) * _cross_entropy_local(xp, z, labels), None)
 
 
 def _cross_entropy_jvp(xp, ts, out, z, labels):
@@ -465,7 +468,12 @@ def _raw(x):
 
 def _ns_of(*xs):
     numpy = any(isinstance(x, (np.ndarray, np.generic)) for x in xs)  # (see backend.as_array)
-    return backend.numpy_ns if numpy else backend.scalar
+    if numpy:
+        return backend.numpy_ns
+    for x in xs:
+        if array_api.is_foreign(x):
+            return array_api.namespace_of(x)
+    return backend.scalar
 
 
 def _const(name):
@@ -510,11 +518,23 @@ def _softmax(x: Any, axis: Any) -> Any:
 
 def _broadcast_to(x: Any, shape: tuple) -> Any:
     if not isinstance(x, Node):
-        return np.broadcast_to(x, shape)
-    if x.data.shape == tuple(shape):
+        return _ns_of(x).broadcast_to(x, shape) if array_api.is_foreign(x) \
+            else np.broadcast_to(x, shape)
+    if tuple(x.data.shape) == tuple(shape):
         return x
+    ns = getattr(x, "_xp", None)
+    zeros = np.zeros(shape, dtype=x.data.dtype) if ns is None else \
+        ns.xp.zeros(tuple(shape), dtype=x.data.dtype, device=ns.device)
     # add's VJP sums back over the broadcast axes
-    return apply(ADD, x, np.zeros(shape, dtype=x.data.dtype))
+    return apply(ADD, x, zeros)
+
+
+def _minus_onehot(p: Any, at: Any) -> Any:
+    ns = getattr(p, "_xp", None)
+    if ns is None:
+        return p - backend.onehot(at[1], p.shape[1], p.dtype)
+    zeros = ns.xp.zeros(tuple(p.shape), dtype=p.data.dtype, device=ns.device)
+    return p + ns.minus_onehot(zeros, at)  # (0 - onehot, in the logits' library)
 
 
 # over nodes: one function per op, recording it; and the few non-differentiable helpers
@@ -524,7 +544,7 @@ node_ns = SimpleNamespace(
     broadcast_to=_broadcast_to,
     softmax=_softmax,
     sign=_const("sign"), equal=_const("equal"), greater=_const("greater"), less=_const("less"),
-    minus_onehot=lambda p, at: p - backend.onehot(at[1], p.shape[1], p.dtype),
+    minus_onehot=_minus_onehot,
     arange=np.arange,
 )
 engine.node_ns = node_ns  # what higher-order rules receive as xp

@@ -6,12 +6,12 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy import ndarray
 
-from . import backend, ops
+from . import array_api, backend, ops
 from .backend import numpy_ns, quiet_enter, quiet_exit
 from .engine import (
     Hooks,
@@ -42,6 +42,10 @@ def _const(c: Any, what: str) -> Any:
         return c.item()  # np.float64 is a float subclass, but numpy would keep it float64
     if isinstance(c, (bool, int, float)):
         return c
+    if array_api.is_foreign(c):
+        raise TypeError(f"{what}: cannot mix a {type(c).__module__.split('.')[0]} array of "
+                        f"shape {tuple(c.shape)} with numpy tensors; make it a Tensor and move "
+                        "one of them with Tensor.to(...)")
     if isinstance(c, (np.ndarray, list, tuple)):
         arr = np.asarray(c)
         if arr.dtype.kind not in "biuf":
@@ -78,6 +82,8 @@ def _keep_float(op: Any, vals: Sequence) -> Sequence:
     """Integer and bool arrays beside float ones take the float dtype: they never widen a
     float tensor (PyTorch's rule; numpy would make float32 * int64 float64). Inputs that carry
     no gradient (a mask, labels) and custom ops' inputs are left as they are."""
+    if any(array_api.is_foreign(v) for v in vals):  # (a foreign array beside numpy ones)
+        raise _mixing(op, vals)
     floats = [v.dtype for v in vals if type(v) is ndarray and v.dtype.kind == "f"]
     if not floats or op.custom:
         return vals
@@ -151,6 +157,13 @@ class Tensor(Operators, ArrayOperators, Node):
     __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_scope", "_hooks",
                  "_post_hooks")
     _ns = backend.numpy_ns
+    _xp: Any = None  # a foreign array's namespace (a slot of the classes made for them)
+
+    def __new__(cls, data: Any = None, *args: Any, **kw: Any) -> Any:
+        # another library's array: the class made for it (its ops run in its namespace)
+        if array_api.is_foreign(data.data if isinstance(data, Tensor) else data):
+            return object.__new__(_foreign_class(cls))
+        return object.__new__(cls)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  label: str = "") -> None:
@@ -158,6 +171,9 @@ class Tensor(Operators, ArrayOperators, Node):
             if not isinstance(data, Tensor):
                 raise TypeError("Tensor: got a Value; use Tensor(v.data)")
             data = data.data
+        if isinstance(self, _Foreign):
+            self._init_foreign(data, requires_grad, dtype, label)
+            return
         try:
             arr = np.array(data, dtype=dtype, copy=True)
         except (TypeError, ValueError) as e:
@@ -178,6 +194,34 @@ class Tensor(Operators, ArrayOperators, Node):
     @staticmethod
     def _const(c: Any, what: str) -> Any:
         return _const(c, what)
+
+    def _init_foreign(self, data: Any, requires_grad: bool, dtype: Any, label: str) -> None:
+        ns = array_api.namespace_of(data)
+        xp = ns.xp
+        arr = xp.asarray(data, dtype=None if dtype is None else ns.dtype_of(dtype), copy=True)
+        if not xp.isdtype(arr.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (numbers expected)")
+        self._init_node(arr, label=label)
+        self._xp = ns
+        self._params = None
+        self._version = [0]
+        self._saved = None
+        self._scope = None
+        self._rg = False
+        self.requires_grad = requires_grad
+
+    def to(self, target: Any) -> Tensor:
+        """This tensor's values in another array library or on another device, as a new
+        leaf: "numpy", "torch", "cupy", "array_api_strict", a namespace module, or a device
+        of the tensor's library ("cuda", "cpu"); a numpy dtype casts (``astype``)."""
+        return _to(self, target)
+
+    def __dlpack__(self, **kw: Any) -> Any:
+        # zero-copy export of the data: writes through it bypass the version counter
+        return self.data.__dlpack__(**kw)
+
+    def __dlpack_device__(self) -> Any:
+        return self.data.__dlpack_device__()
 
     @staticmethod
     def _apply(op, args, params=None):
@@ -218,6 +262,8 @@ class Tensor(Operators, ArrayOperators, Node):
             else:
                 data = op.forward(numpy_ns, *vals)
         except (TypeError, ValueError) as e:  # numpy's words, with the op and the shapes
+            if any(array_api.is_foreign(v) for v in vals):  # CuPy beside numpy (same dtypes)
+                raise _mixing(op, vals) from None
             if op.custom and isinstance(e, TypeError):
                 raise  # most likely a bug in the user's forward: keep its traceback
             msg = str(e) if str(e).startswith(f"{op.name}:") else f"{op.name}: {e}"
@@ -741,7 +787,11 @@ def _log_softmax(x: Tensor, axes: tuple[int, ...] | None) -> Tensor:
     """x - logsumexp(x) over ``axes`` (already checked)."""
     # shifted by the (constant) maximum first, as PyTorch does: exact for equal large rows
     shifted = x
-    if x.size:  # (an empty tensor has no maximum, and needs no shift)
+    if x._xp is not None:  # another library: the same shift in its namespace
+        xp = x._xp.xp
+        m = xp.max(x.data, axis=axes, keepdims=True)
+        shifted = x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    elif x.size:  # (an empty tensor has no maximum, and needs no shift)
         m = np.max(x.data, axis=axes, keepdims=True)
         shifted = x - np.where(np.isfinite(m), m, 0.0)
     return shifted - shifted.logsumexp(axes, keepdims=True)
@@ -794,6 +844,10 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
         c = condition if condition.dtype == bool else condition.astype(bool)  # recorded, as is
         return _as_tensor(apply(ops.WHERE, c, x, y))  # any op on a traced tensor
     c = condition.data if isinstance(condition, Tensor) else condition
+    if array_api.is_foreign(c):  # (the tensors' library: copied there, into its namespace)
+        ns = array_api.namespace_of(c)
+        return _as_tensor(apply(ops.WHERE, ns.xp.asarray(c != 0 if c.dtype != ns.xp.bool
+                                                         else c, copy=True), x, y))
     # a copy: the tape keeps the condition as it is now, whatever happens to the caller's array
     return _as_tensor(apply(ops.WHERE, np.array(c, dtype=bool), x, y))
 
@@ -812,9 +866,10 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     """``x @ w + b``, recorded as one ``linear`` node (matmul's rule and add's, one tape entry);
     ``x @ w`` when ``b`` is None. ``w`` has shape ``(in, out)``, so this is the formula written
     by hand: PyTorch's ``F.linear`` takes the transpose, a weight of shape ``(out, in)``."""
+    run = x._apply if isinstance(x, Tensor) else Tensor._apply  # (a foreign tensor's own)
     if b is None:
-        return Tensor._apply(ops.MATMUL, (x, w))
-    return Tensor._apply(ops.LINEAR, (x, w, b))
+        return run(ops.MATMUL, (x, w))
+    return run(ops.LINEAR, (x, w, b))
 
 
 def _ints(v: Any, n: int, low: int, name: str, what: str, shape: tuple) -> tuple[int, ...]:
@@ -916,7 +971,20 @@ def cross_entropy(z: Any, labels: Any) -> Tensor:
     z = _as_tensor(z)
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
+    if z._xp is not None:
+        return z._apply(ops.CROSS_ENTROPY, (z, _foreign_labels(z, labels)))
     return Tensor._apply(ops.CROSS_ENTROPY, (z, _labels(labels, *z.shape)))
+
+
+def _foreign_labels(z: Tensor, labels: Any) -> Any:
+    """Class labels for a foreign tensor's logits: checked on the host (a copy), kept in the
+    logits' library and device."""
+    lab = labels.data if isinstance(labels, Tensor) else labels
+    _label_range(class_labels(_host(lab) if array_api.is_foreign(lab) else lab, z.shape),
+                 z.shape[1])
+    xp = z._xp.xp
+    return xp.astype(z._xp.asarray(lab) if not array_api.is_foreign(lab) else lab, xp.int64,
+                     copy=True)
 
 
 class _Size(int):
@@ -955,3 +1023,385 @@ _NUMPY_FUNCTIONS[np.amin] = _NUMPY_FUNCTIONS[np.min]
 # numpy's functions that read only shapes and dtypes: they run on any tensor
 _SHAPE_ONLY = {np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like,
                np.full_like, np.result_type}
+
+
+# ----- tensors of other array libraries ----------------------------------------------------------
+# A Tensor made from a foreign array (PyTorch, CuPy, array-api-strict, ...) is an instance of a
+# subclass made here: its ops run in the namespace of autograd.array_api, chosen once from its
+# data and kept in the ``_xp`` slot. numpy tensors never see this code (no work on their path).
+_VIEWS = frozenset({"reshape", "transpose", "getitem"})  # outputs that may share their input
+
+
+def _describe(vals: Sequence) -> str:
+    """The libraries, devices and shapes of an op's array operands."""
+    out = []
+    for v in vals:
+        if isinstance(v, ndarray):
+            out.append(f"numpy {v.shape}")
+        elif array_api.is_foreign(v):
+            out.append(f"{array_api.library(array_api._compat().array_namespace(v))} on "
+                       f"{array_api.device_of(v)} {tuple(v.shape)}")
+    return ", ".join(out)
+
+
+def _mixing(op: Any, vals: Sequence) -> TypeError:
+    """The error for an op (or its name) given arrays of several libraries or devices."""
+    return TypeError(f"{getattr(op, 'name', op)}: cannot mix arrays of different libraries or "
+                     f"devices in one operation ({_describe(vals)}); move them with "
+                     "Tensor.to(...) first")
+
+
+def _foreign_index(ns: Any, index: Any, shape: tuple) -> Any:
+    """An index for a foreign array of ``shape``, as the standard takes it: basic indices end
+    with an ellipsis (it does not pad a short one, as numpy does); any index with arrays in
+    it (numpy's rules: masks, repeats, arrays beside slices) becomes one integer array per
+    axis, the coordinates of the elements numpy's index picks (worked out on the host)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(i.data if isinstance(i, Tensor) else i for i in parts)
+    if all(isinstance(i, backend._BASIC) for i in parts):
+        return parts if any(i is Ellipsis for i in parts) else parts + (Ellipsis,)
+    host = tuple(_host(i) if array_api.is_foreign(i) else i for i in parts)
+    picked = np.arange(math.prod(shape)).reshape(shape)[host]
+    return tuple(ns.asarray(c) for c in np.unravel_index(picked, shape))
+
+
+if TYPE_CHECKING:  # for mypy, the mixin is a Tensor (it is only ever mixed into one)
+    _Base = Tensor
+else:
+    _Base = object
+
+
+class _Foreign(_Base):
+    """The methods of a Tensor over a foreign array that differ from numpy's."""
+
+    __slots__ = ()
+    _xp: Any
+
+    @staticmethod
+    def _apply(op: Any, args: tuple, params: Any = None) -> Tensor:
+        ns: Any = None
+        vals: list = []
+        saved: list = []
+        rg = False
+        for a in args:
+            if isinstance(a, Tensor):
+                if a._xp is None or (ns is not None and a._xp is not ns):
+                    raise _mixing(op, [_raw(b) for b in args])
+                ns = a._xp
+                vals.append(a.data)
+                saved.append(a._version[0])
+                rg = rg or a._rg
+            else:
+                vals.append(a)
+                saved.append(None)
+        xp = ns.xp
+        for i, v in enumerate(vals):  # constants: numbers stay; host arrays are moved over
+            if saved[i] is None and not isinstance(v, (bool, int, float)):
+                if isinstance(v, np.generic):
+                    vals[i] = v.item()
+                elif isinstance(v, (ndarray, list, tuple)):
+                    vals[i] = ns.asarray(v)
+                elif not array_api.is_foreign(v):
+                    raise TypeError(f"{op.name}: unsupported operand type {type(v).__name__}")
+                elif array_api.namespace_of(v) is not ns:
+                    raise _mixing(op, vals)
+        floats = [v.dtype for v in vals if hasattr(v, "dtype") and xp.isdtype(v.dtype,
+                                                                            "real floating")]
+        if floats and not op.custom:  # integers beside floats take the float dtype (PyTorch)
+            ft = xp.result_type(*floats)
+            vals = [xp.astype(v, ft) if hasattr(v, "dtype") and i not in op.nondiff
+                    and not xp.isdtype(v.dtype, "real floating") else v
+                    for i, v in enumerate(vals)]
+        if params and "index" in params:
+            shape = params.get("shape") or tuple(vals[0].shape)
+            params = {**params, "index": _foreign_index(ns, params["index"], shape)}
+        args = tuple(a if s is not None else v for a, s, v in zip(args, saved, vals))
+        try:
+            data = op.forward(ns, *vals, **(params or {}))
+        except (TypeError, ValueError, IndexError, RuntimeError) as e:
+            if op.custom and isinstance(e, TypeError):
+                raise
+            msg = str(e) if str(e).startswith(f"{op.name}:") else f"{op.name}: {e}"
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"{msg} (inputs {_describe(vals)})") from None
+        if not hasattr(data, "dtype"):
+            data = ns.asarray(data)
+        out: Any = _new(_foreign_class(Tensor))
+        out.data = data
+        out.grad = None
+        out.label = ""
+        out._xp = ns
+        if op.name in _VIEWS and isinstance(args[0], Tensor):  # maybe a view: PyTorch's rule
+            out._version = args[0]._version
+            if out._version[0]:
+                saved.append(out._version[0])
+        else:
+            out._version = [0]
+        out._id = next(_counter)
+        if rg and state.grad_enabled and xp.isdtype(data.dtype, "real floating"):
+            out._op, out._args, out._params, out._rg = op, args, params, True
+            out._saved = tuple(saved)
+            out._scope = state.scope
+        else:
+            out._op, out._args, out._params, out._rg = None, (), None, False
+            out._saved = out._scope = None
+        return out
+
+    _ns = property(lambda self: self._xp)  # (a class attribute of numpy tensors)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if flag and not self._xp.xp.isdtype(self.data.dtype, "real floating"):
+            raise TypeError(f"only floating-point tensors can require grad, not {self.dtype}")
+        if not flag and self._op is not None:
+            raise RuntimeError("requires_grad can only be turned off on a leaf; use detach()")
+        self._rg = bool(flag)
+
+    shape = property(lambda self: tuple(self.data.shape))
+    size = property(lambda self: _Size(math.prod(self.data.shape)))
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return math.prod(self.data.shape)
+
+    @property
+    def device(self) -> Any:
+        """The device the data lives on."""
+        return self._xp.device
+
+    def item(self) -> float | int | bool:
+        """The single element as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item: the tensor has {self.size} elements (size must be 1)")
+        return _host(self.data).item()
+
+    def tolist(self) -> Any:
+        """The values as (nested lists of) Python numbers."""
+        return _host(self.data).tolist()
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of {self.size} elements is "
+                             "ambiguous (size must be 1)")
+        return bool(self.item())
+
+    def numpy(self) -> np.ndarray:
+        """The values as a read-only host numpy array (a copy where the data is not on the
+        CPU)."""
+        view = _host(self.data)
+        view.flags.writeable = False
+        return view
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if self._rg:
+            raise TypeError(f"np.asarray: this Tensor of shape {self.shape} requires grad; use "
+                            "t.detach().numpy() for its values")
+        arr = _host(self.data)
+        return arr.astype(dtype) if dtype is not None else arr.copy() if copy else arr
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing data and version counter, outside the graph."""
+        out: Any = _new(_foreign_class(Tensor))
+        out._init_node(self.data, label=self.label)
+        out._params = None
+        out._rg, out._saved, out._scope = False, None, None
+        out._version = self._version
+        out._xp = self._xp
+        return out
+
+    def argmax(self, axis: int | None = None) -> Any:
+        """Indices of the maxima (an array of this tensor's library)."""
+        return self._xp.xp.argmax(self.data, axis=axis)
+
+    def argmin(self, axis: int | None = None) -> Any:
+        """Indices of the minima (an array of this tensor's library)."""
+        return self._xp.xp.argmin(self.data, axis=axis)
+
+    def clip(self, low: float | None = None, high: float | None = None) -> Tensor:
+        """Values limited to [low, high]; the gradient passes inside and at the bounds."""
+        xp, d = self._xp.xp, self.data
+        inside = xp.ones(d.shape, dtype=xp.bool, device=self._xp.device)
+        if low is not None:
+            inside = inside & (d >= low)
+        if high is not None:
+            inside = inside & (d <= high)
+        return where(inside, self, xp.clip(d, low, high))
+
+    def _scaled_var(self, axis: Axis, keepdims: bool, ddof: int, what: str) -> tuple:
+        # no overflow guard here (numpy's frexp has no standard twin): the plain formula
+        axes = _axes(axis, self.shape, what)
+        n = math.prod(self.shape) if axes is None else math.prod(self.shape[a] for a in axes)
+        d = self - self.mean(axes, keepdims=True)
+        q = (d * d).sum(axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.inf)
+        return q, 1.0
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return self._apply(ops.GETITEM, (self,), {"index": index})  # (converted in _apply)
+
+    def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor | None:
+        if isinstance(other, Node):
+            kind_of((self, other))
+        if state.grad_enabled:
+            if self._rg and self._op is None:
+                raise RuntimeError(
+                    f"{name}: in-place change of a leaf tensor that requires grad; update it "
+                    "inside `with autograd.no_grad():` (as optimizers do), or rebind the name")
+            if self._rg or (isinstance(other, Tensor) and other._rg):
+                return None
+        o = other.data if isinstance(other, Tensor) else other
+        if isinstance(o, (ndarray, list)):
+            o = self._xp.asarray(o)
+        data = self.data
+        {"+=": data.__iadd__, "-=": data.__isub__, "*=": data.__imul__,
+         "/=": data.__itruediv__}[name](o)  # the library's own in-place operator
+        self.mark_changed()
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(value, Node):
+            kind_of((self, value))
+        if state.grad_enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
+            raise RuntimeError("setitem: in grad mode, assigning into a tensor that requires "
+                               "grad (or from one) is not recorded; assign inside "
+                               "`with autograd.no_grad():`")
+        v = value.data if isinstance(value, Tensor) else value
+        if isinstance(v, (ndarray, list)):
+            v = self._xp.asarray(v)
+        self.data[_foreign_index(self._xp, index, self.shape)] = v
+        self.mark_changed()
+
+    def backward(self, grad: Any = None, *, create_graph: bool = False) -> None:
+        """Fill ``.grad`` of every tensor this one depends on."""
+        if grad is None and self.size != 1:
+            raise RuntimeError(f"backward: this tensor has shape {self.shape}; pass a gradient "
+                               "of that shape (backward(grad)) or reduce it first")
+        backward(self, grad, create_graph)
+
+    def _make_seed(self, seed: Any) -> Any:
+        ns, data = self._xp, self.data
+        if seed is None:
+            return ns.xp.ones(data.shape, dtype=data.dtype, device=ns.device)
+        seed = seed.data if isinstance(seed, Tensor) else seed
+        seed = ns.asarray(seed) if isinstance(seed, (ndarray, list, float, int)) else seed
+        if tuple(seed.shape) != self.shape:
+            raise ValueError(f"backward: the gradient has shape {tuple(seed.shape)} but the "
+                             f"tensor has shape {self.shape}; they must match exactly")
+        return ns.xp.astype(seed, data.dtype, copy=True)
+
+    def _fix_grad(self, ga: Any, op: Any, g: Any, xp: Any) -> Any:
+        """Sum a rule's gradient back to this tensor's shape, check it, cast it, own it."""
+        ns, data = self._xp, self.data
+        gshape = tuple(_raw(g).shape) if hasattr(_raw(g), "shape") else ()
+        if isinstance(ga, Node):
+            if not isinstance(ga, Tensor):
+                raise RuntimeError(f"{op.name}: its VJP returned a Value for a Tensor input")
+            ga = _unbroadcast(xp, ga, self.shape, gshape, op)
+            return ga if ga.dtype == data.dtype else ga.astype(np.dtype(str(data.dtype)
+                                                                       .split(".")[-1]))
+        if not hasattr(ga, "shape"):  # a number: the same everywhere
+            ga = ns.xp.full(data.shape, ga, dtype=data.dtype, device=ns.device)
+        owned = ga is not g
+        if tuple(ga.shape) != self.shape:
+            ga = _unbroadcast(ns, ga, self.shape, gshape, op)
+            owned = True
+        if ga.dtype != data.dtype:
+            return ns.xp.astype(ga, data.dtype)
+        return ga if owned else ns.xp.asarray(ga, copy=True)
+
+    def to(self, target: Any) -> Tensor:
+        """This tensor's values in another library or on another device (a new leaf, outside
+        the graph): "numpy", "torch", "cupy", "array_api_strict", a namespace module, or a
+        device of this tensor's library ("cuda", "cpu", a device object)."""
+        return _to(self, target)
+
+    def __dlpack__(self, **kw: Any) -> Any:
+        return self.data.__dlpack__(**kw)
+
+    def __dlpack_device__(self) -> Any:
+        return self.data.__dlpack_device__()
+
+    def __repr__(self) -> str:
+        body = np.array2string(_host(self.data), separator=", ", prefix="Tensor(",
+                               threshold=20)
+        extra = f", library={self._xp.library!r}, device={str(self._xp.device)!r}"
+        if self._op is not None:
+            extra += f", op={self._op.name}"
+        elif self._rg:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}, dtype={self.dtype}{extra})"
+
+
+def _host(data: Any) -> np.ndarray:
+    """A foreign array's values as a host numpy array (zero-copy where DLPack allows)."""
+    try:
+        return np.from_dlpack(data)
+    except (RuntimeError, TypeError, BufferError, ValueError):  # on a GPU: copy it over
+        get = getattr(data, "get", None)  # CuPy
+        if get is not None:
+            return get()
+        return data.cpu().numpy() if hasattr(data, "cpu") else np.asarray(data)
+
+
+_foreign_classes: dict[type, type] = {}
+
+
+def _foreign_class(cls: type) -> type:
+    """The subclass of ``cls`` (Tensor, nn.Parameter, ...) for foreign arrays, made once."""
+    if issubclass(cls, _Foreign):
+        return cls
+    fc = _foreign_classes.get(cls)
+    if fc is None:
+        fc = type(cls.__name__, (_Foreign, cls), {"__slots__": ("_xp",),
+                                                  "__module__": cls.__module__,
+                                                  "__qualname__": cls.__qualname__})
+        _foreign_classes[cls] = fc
+        fc._kind = _foreign_class(Tensor) if cls is not Tensor else fc  # type: ignore[attr-defined]
+    return fc
+
+
+def _to(t: Tensor, target: Any) -> Tensor:
+    """``t.to(target)``: see ``Tensor.to``."""
+    if isinstance(target, np.dtype) or (isinstance(target, type) and issubclass(target,
+                                                                               np.generic)):
+        return t.astype(target)
+    ns = t._xp
+    if target == "numpy" or target is np:
+        return Tensor(_host(t.data) if ns is not None else t.data, label=t.label)
+    lib = target if isinstance(target, str) else getattr(target, "__name__", None)
+    if isinstance(lib, str) and lib.split(".")[-1] in ("torch", "cupy", "array_api_strict",
+                                                       "jax.numpy", "numpy"):
+        dst = array_api.namespace_for(target)
+    elif ns is not None:  # a device of this tensor's library
+        dst = array_api.namespace_for(ns.xp, target)
+    else:
+        raise ValueError(f"to: unknown library or device {target!r} for a numpy tensor "
+                         "(use 'torch', 'cupy', 'array_api_strict' or a namespace module)")
+    data = t.data
+    if dst.library == (ns.library if ns is not None else "numpy"):
+        moved = dst.xp.asarray(data, device=dst.device, copy=True) if ns is not None \
+            else dst.asarray(data)
+    else:
+        try:  # across libraries: DLPack, then a copy to the target device
+            moved = dst.xp.from_dlpack(data)
+            moved = dst.xp.asarray(moved, device=dst.device, copy=True)
+        except (RuntimeError, TypeError, BufferError, ValueError, AttributeError):
+            moved = dst.asarray(_host(data))
+    return Tensor(moved, label=t.label)
+
+
+def from_dlpack(x: Any) -> Tensor:
+    """A Tensor over any DLPack-exporting array (zero-copy where the library allows): its
+    data is ``x``'s own memory, so a write to ``x`` changes it, unseen by version counters."""
+    if isinstance(x, ndarray) or type(x).__module__ == "numpy":
+        arr = np.from_dlpack(x)
+    else:
+        ns = array_api.namespace_of(x)
+        arr = ns.xp.from_dlpack(x)
+    out = Tensor.__new__(Tensor, arr)
+    Tensor.__init__(out, arr)
+    out.data = arr  # no copy: DLPack's promise
+    return out
