@@ -152,6 +152,7 @@ class _Tracer:
                 v = self.var("cell", t, (), _F64, scalar=True)
             else:
                 data = _DATA.__get__(t)
+                _numpy_only(data)
                 v = self.var("cell", t, data.shape, data.dtype)
             self.cells.append(t)
             self.cell_vars.append(v)
@@ -745,8 +746,17 @@ def records_step(method: Callable) -> Callable:
 
 
 # ----- arguments: structure, shapes and dtypes --------------------------------------------------
+def _numpy_only(data: Any) -> None:
+    if type(data) is not ndarray:  # the program is numpy source: another library's arrays
+        raise TypeError(  # would be copied to the host, or fail inside numpy
+            f"trace/compile: a tensor holds a {type(data).__module__}.{type(data).__name__}; "
+            "programs are numpy code, so only numpy tensors are traced (run the function "
+            "without autograd.compile: it runs eagerly in that array's library)")
+
+
 def _flatten(x: Any, leaves: list, key: list) -> None:
     if isinstance(x, Tensor):
+        _numpy_only(x.data)
         leaves.append(x)
         key.append(("T", x.shape, x.dtype.str, x.requires_grad))
     elif isinstance(x, ndarray):

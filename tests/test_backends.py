@@ -141,3 +141,13 @@ def test_joins_along_a_leading_axis_split_their_gradient_back(backend):
     (ag.stack([c, d], axis=0) * 3.0).sum().backward()
     np.testing.assert_array_equal(host(a.grad), np.full((2, 3), 2.0))
     np.testing.assert_array_equal(host(d.grad), np.full((2, 3), 3.0))
+
+
+def test_compile_refuses_another_librarys_tensors_clearly(backend):
+    """A program is numpy source: a foreign tensor, as an argument or as state, is a TypeError
+    naming its type, not an AttributeError from inside the tracer."""
+    x, w = on(backend, np.ones(3)), on(backend, np.ones(3))
+    with pytest.raises(TypeError, match=r"trace/compile: a tensor holds a .*only numpy tensors"):
+        ag.compile(lambda a: (a * 2.0).sum())(x)
+    with pytest.raises(TypeError, match=r"trace/compile: a tensor holds a .*only numpy tensors"):
+        ag.compile(lambda a: (a * w).sum())(Tensor(np.ones(3)))
