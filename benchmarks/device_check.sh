@@ -16,10 +16,10 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 { nproc; python3 -c "import numpy, sys; print(sys.version.split()[0], 'numpy', numpy.__version__)"
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1; } | tee "$OUT/machine.txt"
 if [ -f benchmarks/gpu_check.py ]; then
-  timeout 330 python3 benchmarks/gpu_check.py 2>&1 | tee "$OUT/gpu_log.txt"
+  timeout 260 python3 benchmarks/gpu_check.py --suite-budget 120 --seconds 1.5 2>&1 | tee "$OUT/gpu_log.txt"
 fi
 if [ -f .base/ab.py ]; then
-  timeout 150 python3 .base/ab.py .base/repo "$PWD" 5 2>&1 | tee "$OUT/ab.txt"
+  timeout 110 python3 .base/ab.py .base/repo "$PWD" 4 2>&1 | tee "$OUT/ab.txt"
 fi
 mkdir -p /tmp/pe/torch/bin /tmp/pe/jax/bin
 for peer in torch jax; do  # (a wrapper, not a link: a venv's python finds its venv by its path)
@@ -27,7 +27,7 @@ for peer in torch jax; do  # (a wrapper, not a link: a venv's python finds its v
   printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > /tmp/pe/$peer/bin/python
   chmod +x /tmp/pe/$peer/bin/python
 done
-JAX_PLATFORMS=cpu CUDA_VISIBLE_DEVICES= timeout 240 python3 benchmarks/run.py \
+JAX_PLATFORMS=cpu CUDA_VISIBLE_DEVICES= timeout 170 python3 benchmarks/run.py \
   --only seed_linreg,mlp_small,mlp_large --engines numpy,tapegrad,compiled,torch,jax \
-  --torch /tmp/pe/torch --jax /tmp/pe/jax --repeats 3 --output "$OUT/results_cpu.md" 2>&1 \
+  --torch /tmp/pe/torch --jax /tmp/pe/jax --repeats 2 --output "$OUT/results_cpu.md" 2>&1 \
   | tail -40 | tee "$OUT/run_log.txt"
