@@ -506,14 +506,24 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     sweep of the tangents (JAX's ``jvp``, ``torch.func.jvp``). Floats and arrays give a float
     or an ndarray, nodes give nodes (so it nests, and ``grad`` of a function that calls ``jvp``
     works); an ``f`` returning a tuple of nodes gives tuples. ``f`` returns nodes (see the
-    module)."""
-    return _jvp(f, primals, tangents, "jvp")
+    module). Primals, tangents and outputs may be pytrees: each tangent has its primal's
+    structure, and the output's tangent comes back in the output's."""
+    if _all_leaves(primals) and _all_leaves(tangents):
+        return _jvp(f, primals, tangents, "jvp")
+    flat_f, leaves, defs, out_def = _tree_function(f, primals, "jvp")
+    out, ts = _jvp(flat_f, leaves, _tree_tangents(tangents, defs, "jvp"), "jvp")
+    return tree_unflatten(out_def[0], list(out)), tree_unflatten(out_def[0], list(ts))
 
 
 def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(f(*primals), jvp_fn)``: ``f`` is recorded once, and ``jvp_fn(*tangents)`` pushes
     tangents (one per primal) through that recording, so each J v costs one forward sweep and
-    no new run of ``f`` (JAX's ``linearize``). Results as ``jvp``'s."""
+    no new run of ``f`` (JAX's ``linearize``). Results as ``jvp``'s (pytrees too)."""
+    if not _all_leaves(primals):
+        flat_f, leaves, defs, out_def = _tree_function(f, primals, "linearize")
+        value, flat_jvp = linearize(flat_f, *leaves)
+        return tree_unflatten(out_def[0], list(value)), lambda *tangents: tree_unflatten(
+            out_def[0], list(flat_jvp(*_tree_tangents(tangents, defs, "linearize"))))
     out, outs, wrt, order, any_node, outer = _linearized(f, primals, "linearize")
     values = [_result(o, any_node or outer, o) for o in outs]
 
@@ -528,7 +538,24 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """Reverse mode: ``(f(*primals), vjp_fn)``, where ``vjp_fn(u)`` gives ``u^T J``, a tuple
     with one gradient per primal (JAX's ``vjp``, ``torch.func.vjp``). ``u`` has the output's
     shape (a tuple of those for an ``f`` returning a tuple). ``f`` is recorded once; each call
-    is one backward pass. Results as ``jvp``'s."""
+    is one backward pass. Results as ``jvp``'s; with pytrees, ``u`` has the output's structure
+    and each gradient its primal's."""
+    if not _all_leaves(primals):
+        flat_f, leaves, defs, out_def = _tree_function(f, primals, "vjp")
+        value, flat_vjp = vjp(flat_f, *leaves)
+
+        def tree_vjp(cotangent: Any) -> tuple[Any, ...]:
+            us, udef = _flatten(cotangent, _is_plain, "the cotangent", "vjp")[:2]
+            if udef != out_def[0]:
+                raise ValueError(f"vjp: the cotangent has the structure {udef}, the output "
+                                 f"{out_def[0]}; they must be the same")
+            gs, k, trees = flat_vjp(tuple(us)), 0, []
+            for treedef in defs:
+                trees.append(tree_unflatten(treedef, list(gs[k:k + treedef.num_leaves])))
+                k += treedef.num_leaves
+            return tuple(trees)
+
+        return tree_unflatten(out_def[0], list(value)), tree_vjp
     _, lifted, wrt, was_node = _prepare(f, tuple(range(len(primals))), primals, "vjp")
     outer = state.transform_depth > 0
     state.transform_depth += 1
@@ -690,3 +717,50 @@ def _tree_hvp(f: Callable, x: Any, v: Any) -> Any:
     hv = _grad(directional, nums, "hvp")(*xs)
     return tree_unflatten(xdef, [float(h) if p and isinstance(h, np.ndarray) else h
                                  for h, p in zip(hv, promoted)])
+
+
+def _all_leaves(xs: Any) -> bool:
+    return isinstance(xs, (tuple, list)) and all(_is_argument_leaf(x) for x in xs)
+
+
+def _tree_function(f: Callable, primals: Sequence, where: str
+                   ) -> tuple[Callable, list[Any], list[PyTreeDef], list[PyTreeDef]]:
+    """``f`` of pytree primals as a function of their leaves that returns its outputs' leaves
+    as a tuple; the output's structure is recorded in the returned list when it runs (the
+    forward-mode transforms and ``vjp`` differentiate it, then rebuild the trees)."""
+    if not isinstance(primals, (tuple, list)):
+        raise TypeError(f"{where}: primals must be a tuple of arguments, got "
+                        f"{type(primals).__name__}")
+    leaves: list[Any] = []
+    defs: list[PyTreeDef] = []
+    for i, x in enumerate(primals):
+        ls, treedef, _, _ = _arguments(x, f"primals[{i}]", where)
+        leaves += ls
+        defs.append(treedef)
+    out_def: list[PyTreeDef] = []
+
+    def flat_f(*xs: Any) -> tuple:
+        trees, k = [], 0
+        for treedef in defs:
+            trees.append(tree_unflatten(treedef, list(xs[k:k + treedef.num_leaves])))
+            k += treedef.num_leaves
+        outs, treedef, _ = _flatten(f(*trees), _is_plain, "the output", where)
+        out_def[:] = [treedef]
+        return tuple(outs)
+
+    return flat_f, leaves, defs, out_def
+
+
+def _tree_tangents(tangents: Any, defs: list[PyTreeDef], where: str) -> list[Any]:
+    """The tangents' leaves, each tangent of its primal's structure."""
+    if not isinstance(tangents, (tuple, list)) or len(tangents) != len(defs):
+        raise ValueError(f"{where}: {len(defs)} primals but tangents {tangents!r}; pass one "
+                         "tangent per primal, in a tuple")
+    leaves: list[Any] = []
+    for i, (t, treedef) in enumerate(zip(tangents, defs)):
+        ls, tdef, _, _ = _arguments(t, f"tangents[{i}]", where)
+        if tdef != treedef:
+            raise ValueError(f"{where}: tangent {i} has the structure {tdef}, its primal "
+                             f"{treedef}; they must be the same")
+        leaves += ls
+    return leaves
