@@ -443,6 +443,16 @@ def _outputs(out: Any, where: str) -> list[Node]:
     return [_output(o, where) for o in (out if isinstance(out, tuple) else (out,))]
 
 
+def _call_recorded(f: Callable, args: Sequence) -> Any:
+    """``f(*args)`` in grad mode, counted as a transform's ``f`` (see ``value_and_grad``)."""
+    state.transform_depth += 1
+    try:
+        with enable_grad():
+            return f(*args)
+    finally:
+        state.transform_depth -= 1
+
+
 def _linearized(f: Callable, primals: Sequence, where: str
                 ) -> tuple[Any, list[Node], list[Node], list[Node], bool, bool]:
     """Run ``f`` once at ``primals``, recording: what it returned, its output nodes, the
@@ -459,12 +469,7 @@ def _linearized(f: Callable, primals: Sequence, where: str
             raise ValueError(f"{where}: primals {j} and {i} are the same node, which can carry "
                              "one tangent only; pass a copy (x.clone()) as one of them")
     outer = state.transform_depth > 0
-    state.transform_depth += 1
-    try:
-        with enable_grad():
-            out = f(*lifted)
-    finally:
-        state.transform_depth -= 1
+    out = _call_recorded(f, lifted)
     outs = _outputs(out, where)
     order = forward_order(outs[0], wrt)
     if len(outs) > 1:  # the union of the outputs' tapes, in creation order
@@ -558,12 +563,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         return tree_unflatten(out_def[0], list(value)), tree_vjp
     _, lifted, wrt, was_node = _prepare(f, tuple(range(len(primals))), primals, "vjp")
     outer = state.transform_depth > 0
-    state.transform_depth += 1
-    try:
-        with enable_grad():
-            out = f(*lifted)
-    finally:
-        state.transform_depth -= 1
+    out = _call_recorded(f, lifted)
     outs = _outputs(out, "vjp")
     any_node = any(was_node)
     values = [_result(o, any_node or outer, o) for o in outs]
