@@ -96,11 +96,17 @@ def _add_grads_hook(node: Any, hook: GradsHook) -> None:
     RemovableHandle(hooks, hook, hook_users)  # (never removed: it dies with its node)
 
 
-class _OutputStage(GradsHook):
+class _Stage(GradsHook):
+    """A stage of one module call's backward hook, held by a node of that call."""
+
     __slots__ = ("call",)
 
     def __init__(self, call: BackwardHook) -> None:
         self.call = call
+
+
+class _OutputStage(_Stage):
+    __slots__ = ()
 
     def __call__(self, n: Node, g: Any, grads: dict) -> Any:
         call = self.call
@@ -115,11 +121,8 @@ class _OutputStage(GradsHook):
         return g
 
 
-class _InputStage(GradsHook):
-    __slots__ = ("call",)
-
-    def __init__(self, call: BackwardHook) -> None:
-        self.call = call
+class _InputStage(_Stage):
+    __slots__ = ()
 
     def __call__(self, n: Node, g: Any, grads: dict) -> Any:
         call = self.call

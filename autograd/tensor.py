@@ -144,6 +144,20 @@ def _axes(axis: Axis, shape: tuple, what: str, ndim: int | None = None
     return tuple(out) if ndim else ()
 
 
+def _recorded_inplace(t: Any, name: str, other: Any) -> bool:
+    """The checks of ``t op= other``: True when grad mode records it as a new node instead
+    (the caller rebinds the name); a RuntimeError for a leaf that requires grad."""
+    if isinstance(other, Node):
+        kind_of((t, other))
+    if not state.grad_enabled:
+        return False
+    if t._rg and t._op is None:
+        raise RuntimeError(
+            f"{name}: in-place change of a leaf tensor that requires grad; update it "
+            "inside `with autograd.no_grad():` (as optimizers do), or rebind the name")
+    return bool(t._rg or (isinstance(other, Tensor) and other._rg))
+
+
 class Tensor(Operators, ArrayOperators, Node):
     """An array on the tape.
 
@@ -540,15 +554,9 @@ class Tensor(Operators, ArrayOperators, Node):
 
     # ----- in-place changes --------------------------------------------------------------------
     def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor | None:
-        if isinstance(other, Node):
-            kind_of((self, other))
-        if state.grad_enabled:
-            if self._rg and self._op is None:
-                raise RuntimeError(
-                    f"{name}: in-place change of a leaf tensor that requires grad; update it "
-                    "inside `with autograd.no_grad():` (as optimizers do), or rebind the name")
-            if self._rg or (isinstance(other, Tensor) and other._rg):
-                return None  # the caller records a new node and rebinds the name
+        if (state.grad_enabled or isinstance(other, Node)) and _recorded_inplace(self, name,
+                                                                                  other):
+            return None  # the caller records a new node and rebinds the name
         if type(other) is ndarray and other.dtype.kind in "biuf":  # the usual W -= lr * grad
             o = other
         else:
@@ -1243,15 +1251,8 @@ class _Foreign(_Base):
         return self._apply(ops.GETITEM, (self,), {"index": index})  # (converted in _apply)
 
     def _inplace(self, name: str, other: Any, ufunc: Any) -> Tensor | None:
-        if isinstance(other, Node):
-            kind_of((self, other))
-        if state.grad_enabled:
-            if self._rg and self._op is None:
-                raise RuntimeError(
-                    f"{name}: in-place change of a leaf tensor that requires grad; update it "
-                    "inside `with autograd.no_grad():` (as optimizers do), or rebind the name")
-            if self._rg or (isinstance(other, Tensor) and other._rg):
-                return None
+        if _recorded_inplace(self, name, other):
+            return None
         o = other.data if isinstance(other, Tensor) else other
         if isinstance(o, (ndarray, list)):
             o = self._xp.asarray(o)

@@ -494,11 +494,16 @@ def _derivatives(f, x, kind, args):
     d1 = ag.grad(f)
     d2 = ag.grad(lambda x, *a: d1(x, *a))
     d3 = ag.grad(lambda x, *a: d2(x, *a))
+    return _at(x, kind, args, (d1, d2, d3))
+
+
+def _at(x, kind, args, chains):
+    """Each derivative in ``chains`` at x, with ``args`` made nodes of ``kind``, as floats."""
     nodes = [Value(a) if kind is Value else Tensor(a, requires_grad=True) for a in args]
     x = float(x) if kind is Value else np.array(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # silently IEEE
-        return tuple(float(np.asarray(d(x, *nodes))) for d in (d1, d2, d3))
+        return tuple(float(np.asarray(d(x, *nodes))) for d in chains)
 
 
 def test_every_documented_kink_is_tested_at_higher_order():
@@ -622,12 +627,7 @@ def _forward_derivatives(f, x, kind, args):
     """f's first three derivatives at x as ``_derivatives``, by forward mode: jacfwd,
     jacfwd over grad (forward-over-reverse), jacfwd over jacfwd over jacfwd."""
     d1 = ag.jacfwd(f)
-    chains = (d1, ag.jacfwd(ag.grad(f)), ag.jacfwd(ag.jacfwd(d1)))
-    nodes = [Value(a) if kind is Value else Tensor(a, requires_grad=True) for a in args]
-    x = float(x) if kind is Value else np.array(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # silently IEEE
-        return tuple(float(np.asarray(d(x, *nodes))) for d in chains)
+    return _at(x, kind, args, (d1, ag.jacfwd(ag.grad(f)), ag.jacfwd(ag.jacfwd(d1))))
 
 
 @pytest.mark.parametrize("name, kind", [(name, kind) for name in sorted(KINKS)
