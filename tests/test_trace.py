@@ -71,11 +71,34 @@ def test_the_seed_steps_source_reads_like_the_hand_written_step():
     prog = autograd.trace(seed_step_for(W, b), x, y)
     src = prog.source
     assert src.startswith("def step(x, y, W, b):\n")
-    assert "dW = x.T @ " in src and "db = " in src
+    assert "np.dot(x, W) + b" in src  # the article's own np.dot (2-d: see below)
+    assert "dW = np.dot(x.T, " in src and "db = " in src
     assert "W -= 0.01 * dW" in src and "b -= 0.01 * db" in src
     assert "0.005 * (" in src  # d(mean)/dy_pred * d(u ** 2)/du: 1/100 * 2u, times 0.5
     assert "* 1.0" not in src and "+ 0.0" not in src and "0.5 *" not in src  # folded, dead
     assert "matmul" not in src and "transpose" not in src
+
+
+@pytest.mark.parametrize("xs, ws", [((4, 3), (3, 2)), ((2, 4, 3), (3, 2)), ((3,), (3, 2)),
+                                     ((4, 3), (3,)), ((2, 4, 3), (2, 3, 5))])
+def test_only_2d_products_print_as_np_dot(xs, ws):
+    """np.dot is matmul only for two 2-d arrays (on 3-d it pairs every batch with every
+    other): any other product keeps @, and every one replays eager's bits."""
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(xs), Tensor(rng.standard_normal(ws), requires_grad=True)
+
+    def f(x):
+        w.grad = None
+        y = x @ w
+        (y * y).sum().backward()
+        return y
+
+    eager = f(Tensor(x)), w.grad
+    src = autograd.trace(f, x).source
+    forward = src.splitlines()[1]  # (a VJP may reshape to 2-d and so print np.dot)
+    assert forward == ("    out = np.dot(x, p)" if len(xs) == len(ws) == 2 else "    out = x @ p")
+    got = autograd.compile(f)(x), w.grad
+    assert same(got[0], eager[0]) and same(got[1], eager[1])
 
 
 def test_the_source_runs_with_numpy_alone(tmp_path):
