@@ -219,6 +219,37 @@ def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Node) else x
 
 
+def _basis(like: Tensor, k: int) -> Any:
+    """The k-th one-hot array of ``like``'s shape and dtype, in its library."""
+    ns = like._xp
+    if ns is None:
+        seed = np.zeros(like.size, dtype=like.dtype)
+        seed[k] = 1.0
+        return seed.reshape(like.shape)
+    seed = ns.xp.zeros(like.size, dtype=like.dtype, device=ns.device)
+    seed[k] = 1.0
+    return ns.xp.reshape(seed, like.shape)
+
+
+def _library_of(*nodes: Node) -> Any:
+    """The namespace of the first node that holds another library's array (None: numpy)."""
+    return next((n._xp for n in nodes if isinstance(n, Tensor) and n._xp is not None), None)
+
+
+def _join(parts: list[Any], axis: int, shape: tuple, out: Node, w: Node, like: Node) -> Any:
+    """A Jacobian from its rows (``axis`` 0) or columns (``axis`` -1), as a raw array: an
+    ndarray of float64 for numpy, else in the library (and dtype) of ``like``."""
+    ns = _library_of(out, w)
+    if ns is None:
+        if not parts:
+            return np.zeros(shape)
+        return np.stack([np.asarray(_raw(g), dtype=np.float64) for g in parts],
+                        axis=axis).reshape(shape)
+    if not parts:
+        return ns.xp.zeros(shape, dtype=_raw(like).dtype, device=ns.device)
+    return ns.xp.reshape(ns.xp.stack([_raw(g) for g in parts], axis=axis), shape)
+
+
 def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
     """For each node in ``wrt``, the gradients of the elements of ``out`` (one backward pass
     per element)."""
@@ -227,9 +258,7 @@ def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
     for i in range(size):
         seed: Any
         if isinstance(out, Tensor):
-            seed = np.zeros(size, dtype=out.dtype)
-            seed[i] = 1.0
-            seed = seed.reshape(out.shape)
+            seed = _basis(out, i)
         else:
             seed = 1.0
         for r, g in zip(rows, _grads(out, wrt, seed, nested)):
@@ -243,11 +272,12 @@ def _assemble(rows: list[Any], out: Node, w: Node, as_node: bool) -> Any:
     and ``w`` are Values)."""
     shape = _shape(out) + _shape(w)
     if not as_node:
-        if not rows:
-            return np.zeros(shape)
-        return np.stack([np.asarray(_raw(g), dtype=np.float64) for g in rows]).reshape(shape)
+        return _join(rows, 0, shape, out, w, w)
     if isinstance(w, Value) and isinstance(out, Value):
         return _as_node(rows[0], w)
+    if _library_of(out, w) is not None:  # another library's: its rows as nodes
+        return stack([_as_node(g, w) for g in rows]).reshape(shape) if rows \
+            else Tensor(_join(rows, 0, shape, out, w, w))
     dtype = w.dtype if isinstance(w, Tensor) else np.float64
     if not rows:
         return Tensor(np.zeros(shape, dtype=dtype))
@@ -264,9 +294,7 @@ def _columns(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
         for k in range(w.size if isinstance(w, Tensor) else 1):
             seed: Any = 1.0
             if isinstance(w, Tensor):
-                seed = np.zeros(w.size, dtype=w.dtype)
-                seed[k] = 1.0
-                seed = seed.reshape(w.shape)
+                seed = _basis(w, k)
             t = push_tangents(order, {w: seed}, nested).get(out)
             c.append(_zero_like(out) if t is None else t)
     return cols
@@ -277,12 +305,13 @@ def _assemble_columns(cols: list[Any], out: Node, w: Node, as_node: bool) -> Any
     ``_assemble`` does from rows: shape ``out.shape + w.shape``."""
     shape = _shape(out) + _shape(w)
     if not as_node:
-        if not cols:
-            return np.zeros(shape)
-        return np.stack([np.asarray(_raw(c), dtype=np.float64) for c in cols],
-                        axis=-1).reshape(shape)
+        return _join(cols, -1, shape, out, w, out)
     if isinstance(w, Value) and isinstance(out, Value):
         return _as_node(cols[0], w)
+    axis = len(_shape(out))
+    if _library_of(out, w) is not None:  # another library's: its columns as nodes
+        return stack([_as_node(c, out) for c in cols], axis=axis).reshape(shape) if cols \
+            else Tensor(_join(cols, -1, shape, out, w, out))
     dtype = out.dtype if isinstance(out, Tensor) else np.float64
     if not cols:
         return Tensor(np.zeros(shape, dtype=dtype))

@@ -346,17 +346,16 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
         std = (var + eps).sqrt()
         with autograd.no_grad():  # (a buffer Tensor's version goes up: graphs that read it see)
-            for running, batch in ((running_mean, mean.data),
-                                   (running_var, var.data * (n / (n - 1)))):
-                if running is not None:
+            for running, batch in ((running_mean, mean), (running_var, var * (n / (n - 1)))):
+                if running is not None:  # (Tensor ops: the arrays may be any library's)
                     old = running.data if isinstance(running, Tensor) else running
-                    running[...] = old * (1.0 - momentum) + batch.reshape(-1) * momentum
+                    running[...] = old * (1.0 - momentum) + batch.reshape(-1).data * momentum
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) needs running_mean and "
                              "running_var")
         mean = _per_channel(running_mean, shape).data  # constants: no gradient reaches them
-        std = np.sqrt(_per_channel(running_var, shape).data + eps)
+        std = (_per_channel(running_var, shape) + eps).sqrt().data
     y = (x - mean) / std
     if weight is not None:
         y = y * _per_channel(weight, shape)
