@@ -842,7 +842,7 @@ def push_tangents(order: Sequence[Node], seeds: dict[Node, Any], nested: bool = 
             else:
                 vals = [a.data if isinstance(a, Node) else a for a in args]
                 t = op.jvp(n._ns, ts, n.data, *vals, **(n._params or {}))
-            t = _fix_tangent(t, n)
+            t = _fix_tangent(t, n, nested)
             tangents[n] = t
             if observe is not None:
                 observe(n, ts, t)
@@ -853,10 +853,11 @@ def push_tangents(order: Sequence[Node], seeds: dict[Node, Any], nested: bool = 
     return tangents
 
 
-def _fix_tangent(t: Any, n: Node) -> Any:
+def _fix_tangent(t: Any, n: Node, nested: bool = False) -> Any:
     """A rule's tangent made the output's: a float for a Value, an array (or a Tensor) of the
     output's shape and dtype for a Tensor; a broadcastable one is broadcast (a term of an
-    elementwise op may have an input's shape); anything else is a wrong rule."""
+    elementwise op may have an input's shape); anything else is a wrong rule. With
+    ``nested``, another library's raw tangent becomes a constant node."""
     data = n.data
     if type(t) is float if n._scalar else (type(t) is ndarray and t.shape == data.shape
                                              and t.dtype is data.dtype):
@@ -884,7 +885,8 @@ def _fix_tangent(t: Any, n: Node) -> Any:
         if tuple(t.shape) != tuple(data.shape):
             _check_broadcast(tuple(t.shape), tuple(data.shape), name)
             t = ns.broadcast_to(t, tuple(data.shape))
-        return t if t.dtype == data.dtype else ns.xp.astype(t, data.dtype)
+        t = t if t.dtype == data.dtype else ns.xp.astype(t, data.dtype)
+        return n._kind(t) if nested else t  # (a node beside nodes: see push_tangents)
     t = np.asarray(t)
     if t.shape != data.shape:
         _check_broadcast(t.shape, data.shape, name)

@@ -236,20 +236,6 @@ def _library_of(*nodes: Node) -> Any:
     return next((n._xp for n in nodes if isinstance(n, Tensor) and n._xp is not None), None)
 
 
-def _join(parts: list[Any], axis: int, shape: tuple, out: Node, w: Node, like: Node) -> Any:
-    """A Jacobian from its rows (``axis`` 0) or columns (``axis`` -1), as a raw array: an
-    ndarray of float64 for numpy, else in the library (and dtype) of ``like``."""
-    ns = _library_of(out, w)
-    if ns is None:
-        if not parts:
-            return np.zeros(shape)
-        return np.stack([np.asarray(_raw(g), dtype=np.float64) for g in parts],
-                        axis=axis).reshape(shape)
-    if not parts:
-        return ns.xp.zeros(shape, dtype=_raw(like).dtype, device=ns.device)
-    return ns.xp.reshape(ns.xp.stack([_raw(g) for g in parts], axis=axis), shape)
-
-
 def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
     """For each node in ``wrt``, the gradients of the elements of ``out`` (one backward pass
     per element)."""
@@ -272,12 +258,16 @@ def _assemble(rows: list[Any], out: Node, w: Node, as_node: bool) -> Any:
     and ``w`` are Values)."""
     shape = _shape(out) + _shape(w)
     if not as_node:
-        return _join(rows, 0, shape, out, w, w)
+        if not rows:
+            return np.zeros(shape)
+        return np.stack([np.asarray(_raw(g), dtype=np.float64) for g in rows]).reshape(shape)
     if isinstance(w, Value) and isinstance(out, Value):
         return _as_node(rows[0], w)
-    if _library_of(out, w) is not None:  # another library's: its rows as nodes
-        return stack([_as_node(g, w) for g in rows]).reshape(shape) if rows \
-            else Tensor(_join(rows, 0, shape, out, w, w))
+    ns = _library_of(out, w)
+    if ns is not None:  # another library's rows, as nodes (its arrays do not defer to them)
+        if not rows:
+            return Tensor(ns.xp.zeros(shape, dtype=_raw(w).dtype, device=ns.device))
+        return stack([_as_node(g, w) for g in rows]).reshape(shape)
     dtype = w.dtype if isinstance(w, Tensor) else np.float64
     if not rows:
         return Tensor(np.zeros(shape, dtype=dtype))
@@ -305,13 +295,17 @@ def _assemble_columns(cols: list[Any], out: Node, w: Node, as_node: bool) -> Any
     ``_assemble`` does from rows: shape ``out.shape + w.shape``."""
     shape = _shape(out) + _shape(w)
     if not as_node:
-        return _join(cols, -1, shape, out, w, out)
+        if not cols:
+            return np.zeros(shape)
+        return np.stack([np.asarray(_raw(c), dtype=np.float64) for c in cols],
+                        axis=-1).reshape(shape)
     if isinstance(w, Value) and isinstance(out, Value):
         return _as_node(cols[0], w)
-    axis = len(_shape(out))
-    if _library_of(out, w) is not None:  # another library's: its columns as nodes
-        return stack([_as_node(c, out) for c in cols], axis=axis).reshape(shape) if cols \
-            else Tensor(_join(cols, -1, shape, out, w, out))
+    ns = _library_of(out, w)
+    if ns is not None:  # another library's columns, as nodes (as _assemble's rows)
+        if not cols:
+            return Tensor(ns.xp.zeros(shape, dtype=_raw(out).dtype, device=ns.device))
+        return stack([_as_node(c, out) for c in cols], axis=len(_shape(out))).reshape(shape)
     dtype = out.dtype if isinstance(out, Tensor) else np.float64
     if not cols:
         return Tensor(np.zeros(shape, dtype=dtype))
