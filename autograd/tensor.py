@@ -1378,7 +1378,7 @@ def _foreign_class(cls: type) -> type:
 
 
 def set_data(t: Tensor, data: Any) -> None:
-    """Put ``data``, an array of any library, into the leaf ``t`` in place (PyTorch's
+    """Put ``data``, an array of any library, into ``t`` in place (PyTorch's
     ``p.data = new``): ``t`` keeps its identity, requires_grad, label and hooks, and its class
     switches between the numpy class and the library's twin. Only a class with an ``_xp`` slot
     of its own (such as ``nn.Parameter``) can switch; ``Module.to`` moves parameters with
@@ -1388,9 +1388,10 @@ def set_data(t: Tensor, data: Any) -> None:
     if not getattr(base, "_movable", False):
         raise TypeError(f"set_data: a {base.__name__} cannot change library in place (its "
                         "class has no _xp slot); make a new tensor with .to(...)")
-    if t._op is not None:
-        raise RuntimeError("set_data: only a leaf tensor can be moved in place")
     foreign = array_api.is_foreign(data)
+    if not foreign and type(data) is not ndarray:
+        raise TypeError(f"set_data: expected an array (numpy's or another library's), got "
+                        f"{type(data).__name__}")
     t.__class__ = _foreign_class(base) if foreign else base
     t._xp = array_api.namespace_of(data) if foreign else None
     t.data = data
