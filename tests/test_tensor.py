@@ -1536,6 +1536,7 @@ class Movable(Tensor):
 
 def test_set_data_replaces_the_array_in_place_and_refuses_what_cannot_move():
     t = Movable(np.ones(3), requires_grad=True, label="w")
+    assert t._xp is None  # numpy's, in its own slot (set by Tensor.__init__)
     pending = (t * t).sum()
     ag.set_data(t, np.arange(2.0))
     assert type(t) is Movable and t.label == "w" and t.requires_grad
@@ -1546,4 +1547,3 @@ def test_set_data_replaces_the_array_in_place_and_refuses_what_cannot_move():
         ag.set_data(Tensor(np.ones(3)), np.zeros(3))  # no _xp slot of its own
     with pytest.raises(TypeError, match=r"set_data: expected an array .* got list"):
         ag.set_data(t, [1.0, 2.0])
-    assert t._xp is None  # (numpy's: set by Tensor.__init__ in the slot)
