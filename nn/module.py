@@ -101,6 +101,12 @@ def _cast(a: Any, dtype: np.dtype) -> Any:
         return Tensor(a).astype(dtype).data
 
 
+def _same_place(t: Tensor, new: Tensor) -> bool:
+    """Whether ``new`` (``t.to(...)``) is in ``t``'s library and on its device."""
+    return type(new.data) is type(t.data) and (isinstance(t.data, np.ndarray) or getattr(
+        new, "device", None) == getattr(t, "device", None))
+
+
 class IncompatibleKeys(NamedTuple):
     """What ``load_state_dict(strict=False)`` ignored."""
 
@@ -481,7 +487,8 @@ class Module:
         return self
 
     def _move(self, target: Any) -> Module:
-        """``to(library or device)``: every new array made first, then all put in place."""
+        """``to(library or device)``: every new array made first, then all put in place;
+        tensors already there are left alone (their graphs stay valid), as in PyTorch."""
         params = list(self.parameters())
         owners = [(m, name, b) for m in self.modules() for name, b in m._own_buffers()]
         moved: dict[int, Tensor] = {}  # id(tensor) -> its values at the target
@@ -489,12 +496,15 @@ class Module:
             for t in [*params, *(b for _, _, b in owners)]:
                 if id(t) not in moved:
                     moved[id(t)] = t.to(target)
+            params = [p for p in params if not _same_place(p, moved[id(p)])]
             grads = [g if g is None else g.to(target) if isinstance(g, Tensor)
                      else Tensor(g).to(target).data for g in (p.grad for p in params)]
         except (TypeError, ValueError, RuntimeError) as e:  # (the library's own, for a device)
             raise (TypeError if isinstance(e, TypeError) else ValueError)(
                 f"Module.to: cannot move the model to {target!r}: {e}") from None
-        moves[0] += 1  # optimizers check their state before their next step
+        owners = [o for o in owners if not _same_place(o[2], moved[id(o[2])])]
+        if params or owners:
+            moves[0] += 1  # optimizers check their state before their next step
         for p, g in zip(params, grads):  # in place: the same objects, as in PyTorch
             set_data(p, moved[id(p)].data)
             p.grad = g

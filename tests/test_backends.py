@@ -331,6 +331,10 @@ def test_module_to_moves_in_place_and_back(backend):
     assert all(a is b and type(a.data) is np.ndarray for a, b in zip(m.parameters(), params))
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+    running = m[5].running_mean
+    version = params[0]._version[0]
+    m.to("numpy")  # already there: nothing changes, the graphs stay valid (PyTorch's no-op)
+    assert m[5].running_mean is running and params[0]._version[0] == version
     m.to(backend).to(np.float32)  # a numpy dtype casts on the backend
     assert m[3].weight._xp is not None and m[3].weight.dtype == ns.xp.float32
     assert m[5].num_batches_tracked.dtype == ns.xp.int64  # integer buffers stay integer
