@@ -912,7 +912,7 @@ def pad(x: Any, widths: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor
         raise ValueError(f"pad: widths must hold one (before, after) pair per axis of the "
                          f"input of shape {x.shape}, got {widths!r}")
     ws = tuple(_ints(w, 2, 0, "each width", "pad", x.shape) for w in ws)
-    return Tensor._apply(ops.PAD, (x,), {"widths": ws, "value": value})
+    return x._apply(ops.PAD, (x,), {"widths": ws, "value": value})
 
 
 def windows(x: Any, kernel: Sequence[int], stride: int | Sequence[int] = 1,
@@ -934,7 +934,7 @@ def windows(x: Any, kernel: Sequence[int], stride: int | Sequence[int] = 1,
     if any(s > n for s, n in zip(span, x.shape[x.ndim - d:])):
         raise ValueError(f"windows: the kernel {k} (dilated: {span}) is bigger than the last "
                          f"axes of the input of shape {x.shape}")
-    return Tensor._apply(ops.WINDOWS, (x,), {"kernel": k, "stride": st, "dilation": dil})
+    return x._apply(ops.WINDOWS, (x,), {"kernel": k, "stride": st, "dilation": dil})
 
 
 _INTP = np.dtype(np.intp)

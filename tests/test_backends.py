@@ -8,6 +8,7 @@ backends run from their own environments with ``TAPEGRAD_BACKENDS`` (``torch``),
 of the tape adds one test here that reuses ``DOMAINS`` and ``BACKENDS``, as forward mode did.
 """
 
+import copy
 import os
 
 import numpy as np
@@ -466,3 +467,60 @@ def test_save_on_a_backend_and_load_on_numpy_and_back(backend, tmp_path):
                                          r"\(6, 4\) \(nothing loaded\)"):
         back.load_state_dict(bad)
     np.testing.assert_array_equal(host(back[3].weight), on_numpy[3].weight.data)
+
+
+def _nn_cases():
+    F = nn.functional
+    rng = np.random.default_rng(1)
+    y01 = (rng.random((6, 4)) > 0.5) * 1.0
+    labels = rng.integers(0, 4, 6)
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+    return {  # name: (input shape, module or None, loss of (output, to_backend))
+        "mse": ((6, 4), None, lambda z, on: F.mse_loss(z, on(y01))),
+        "l1": ((6, 4), None, lambda z, on: F.l1_loss(z, on(y01))),
+        "huber": ((6, 4), None, lambda z, on: F.huber_loss(z, on(y01), delta=0.5)),
+        "bce_with_logits": ((6, 4), None,
+                            lambda z, on: F.binary_cross_entropy_with_logits(z, on(y01))),
+        "bce": ((6, 4), None, lambda z, on: F.binary_cross_entropy(z.sigmoid(), on(y01),
+                                                                   weight=w)),
+        "cross_entropy": ((6, 4), None, lambda z, on: nn.CrossEntropyLoss()(z, labels)),
+        "cross_entropy_options": ((6, 4), None, lambda z, on: nn.CrossEntropyLoss(
+            weight=w, ignore_index=2, label_smoothing=0.1)(z, labels)),
+        "nll": ((6, 4), None, lambda z, on: F.nll_loss(z.log_softmax(1), labels)),
+        "activations": ((6, 4), nn.Sequential(nn.GELU(), nn.LeakyReLU(0.1), nn.Tanh(),
+                                              nn.GELU("tanh"), nn.Sigmoid(), nn.Softmax(1)),
+                        lambda z, on: (z * on(y01)).sum()),
+        "dropout": ((6, 4), nn.Dropout(0.5, seed=0), lambda z, on: (z * on(y01)).sum()),
+        "batchnorm_eval": ((6, 4), nn.BatchNorm1d(4).eval(), lambda z, on: (z * on(y01)).sum()),
+        "conv_pool": ((2, 3, 7, 7), nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1, seed=0), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1),
+            nn.Conv2d(4, 2, 2, stride=2, groups=2, seed=1), nn.Flatten(),
+            nn.Linear(8, 3, seed=2)), lambda z, on: (z * z).sum()),
+        "avg_pool": ((2, 3, 5, 5), nn.AvgPool2d(3, 2, padding=1, count_include_pad=False),
+                     lambda z, on: (z * z).sum()),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_nn_cases()))
+def test_layers_and_losses_match_numpy(backend, case):
+    """Each layer and loss on the backend (a module moved with Module.to): the value and the
+    gradients of the input and of the parameters equal numpy's."""
+    shape, module, loss = _nn_cases()[case]
+    x = np.random.default_rng(0).standard_normal(shape)
+    ns = array_api.namespace_for(backend)
+    results = []
+    for target, on in ((None, Tensor), (backend, lambda a: Tensor(ns.asarray(a)))):
+        fresh = copy.deepcopy(module)
+        if fresh is not None and target is not None:
+            fresh.to(target)
+        xt = Tensor(on(x).data, requires_grad=True)
+        value = loss(xt if fresh is None else fresh(xt), on)
+        value.backward()
+        params = [] if fresh is None else list(fresh.parameters())
+        results.append((value, xt.grad, [p.grad for p in params]))
+    (got, got_g, got_ps), (want, want_g, want_ps) = results[1], results[0]
+    assert got._xp is ns, f"{case} left {backend}"
+    close(got, want, f"{case}: value")
+    close(got_g, want_g, f"{case}: gradient of the input")
+    for a, b in zip(got_ps, want_ps):
+        close(a, b, f"{case}: gradient of a parameter")
