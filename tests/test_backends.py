@@ -343,6 +343,17 @@ def test_module_to_moves_in_place_and_back(backend):
     assert m[3].weight.dtype == ns.xp.float64
 
 
+def test_a_copy_of_a_model_on_a_backend_stays_there_and_trains(backend):
+    """copy.deepcopy of a moved model (a snapshot, an EMA) shares the library's namespace:
+    its tensors mix with the original's inputs."""
+    m = model().to(backend)
+    twin = copy.deepcopy(m)
+    assert all(a._xp is b._xp for a, b in zip(twin.parameters(), m.parameters()))
+    data = batch(backend)
+    close(train(twin, nn.SGD(twin.parameters(), lr=0.1), data)[-1],
+          train(m, nn.SGD(m.parameters(), lr=0.1), data)[-1], "the copy's loss")
+
+
 def test_a_failed_move_leaves_the_model_unchanged(backend, monkeypatch):
     """Module.to moves every tensor before it changes any: a failure part way (here the
     fifth tensor) leaves every parameter and buffer where and as it was."""
