@@ -230,7 +230,7 @@ def make_namespace(xp: Any, dev: Any) -> SimpleNamespace:
     def scatter_add(out: Any, at: Any, values: Any) -> Any:
         return SCATTER_ADD.get(lib, _scatter_add_host)(xp, out, at, values)
 
-    ns = SimpleNamespace(
+    ns = _Namespace(
         name=lib,
         library=lib,
         device=dev,
@@ -274,6 +274,17 @@ def make_namespace(xp: Any, dev: Any) -> SimpleNamespace:
     from . import engine, ops
     ops._complete(ns, engine.registry.values())  # every other op, as its own forward
     return ns
+
+
+class _Namespace(SimpleNamespace):
+    """One library's namespace on one device, made once: tensors share it (``_apply`` tells
+    libraries apart by identity), so a copy of a tensor or a model keeps it."""
+
+    def __copy__(self) -> _Namespace:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Namespace:
+        return self
 
 
 class _Shape:

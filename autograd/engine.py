@@ -363,7 +363,14 @@ def _zero_tangent(x: Any, out: Any) -> Any:
     o = out.data if isinstance(out, Node) else out
     if type(o) is float:
         return 0.0
-    return np.zeros(np.shape(x.data if isinstance(x, Node) else x), dtype=o.dtype)
+    shape = np.shape(x.data if isinstance(x, Node) else x)
+    if array_api.is_foreign(o):  # in the output's library and on its device
+        ns = array_api.namespace_of(o)
+        z = ns.xp.zeros(shape, dtype=o.dtype, device=ns.device)
+        # beside tangents that are nodes, a constant node: unlike numpy's, another library's
+        # array does not defer to a node's operators
+        return out._kind(z) if isinstance(out, Node) else z
+    return np.zeros(shape, dtype=o.dtype)
 
 
 def _linear_jvp(op: Op) -> Callable:
@@ -809,6 +816,9 @@ def push_tangents(order: Sequence[Node], seeds: dict[Node, Any], nested: bool = 
     tangents = dict(seeds)
     get = tangents.get
     if nested:
+        for w, t in seeds.items():  # (another library's array does not defer to a node)
+            if array_api.is_foreign(t):
+                tangents[w] = w._kind(t)
         prev = state.grad_enabled
         state.grad_enabled = True
     token = backend.quiet_enter()
@@ -832,7 +842,7 @@ def push_tangents(order: Sequence[Node], seeds: dict[Node, Any], nested: bool = 
             else:
                 vals = [a.data if isinstance(a, Node) else a for a in args]
                 t = op.jvp(n._ns, ts, n.data, *vals, **(n._params or {}))
-            t = _fix_tangent(t, n)
+            t = _fix_tangent(t, n, nested)
             tangents[n] = t
             if observe is not None:
                 observe(n, ts, t)
@@ -843,10 +853,11 @@ def push_tangents(order: Sequence[Node], seeds: dict[Node, Any], nested: bool = 
     return tangents
 
 
-def _fix_tangent(t: Any, n: Node) -> Any:
+def _fix_tangent(t: Any, n: Node, nested: bool = False) -> Any:
     """A rule's tangent made the output's: a float for a Value, an array (or a Tensor) of the
     output's shape and dtype for a Tensor; a broadcastable one is broadcast (a term of an
-    elementwise op may have an input's shape); anything else is a wrong rule."""
+    elementwise op may have an input's shape); anything else is a wrong rule. With
+    ``nested``, another library's raw tangent becomes a constant node."""
     data = n.data
     if type(t) is float if n._scalar else (type(t) is ndarray and t.shape == data.shape
                                              and t.dtype is data.dtype):
@@ -867,6 +878,15 @@ def _fix_tangent(t: Any, n: Node) -> Any:
             _check_broadcast(t.data.shape, data.shape, name)
             t = node_ns.broadcast_to(t, data.shape)
         return t if t.data.dtype == data.dtype else t.astype(data.dtype)
+    if array_api.is_foreign(data):  # another library's: broadcast and cast in its namespace
+        ns = n._ns
+        if not hasattr(t, "shape") or not array_api.is_foreign(t):  # a number, a host array
+            t = ns.asarray(t, dtype=data.dtype)
+        if tuple(t.shape) != tuple(data.shape):
+            _check_broadcast(tuple(t.shape), tuple(data.shape), name)
+            t = ns.broadcast_to(t, tuple(data.shape))
+        t = t if t.dtype == data.dtype else ns.xp.astype(t, data.dtype)
+        return n._kind(t) if nested else t  # (a node beside nodes: see push_tangents)
     t = np.asarray(t)
     if t.shape != data.shape:
         _check_broadcast(t.shape, data.shape, name)

@@ -219,6 +219,23 @@ def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Node) else x
 
 
+def _basis(like: Tensor, k: int) -> Any:
+    """The k-th one-hot array of ``like``'s shape and dtype, in its library."""
+    ns = like._xp
+    if ns is None:
+        seed = np.zeros(like.size, dtype=like.dtype)
+        seed[k] = 1.0
+        return seed.reshape(like.shape)
+    seed = ns.xp.zeros(like.size, dtype=like.dtype, device=ns.device)
+    seed[k] = 1.0
+    return ns.xp.reshape(seed, like.shape)
+
+
+def _library_of(*nodes: Node) -> Any:
+    """The namespace of the first node that holds another library's array (None: numpy)."""
+    return next((n._xp for n in nodes if isinstance(n, Tensor) and n._xp is not None), None)
+
+
 def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
     """For each node in ``wrt``, the gradients of the elements of ``out`` (one backward pass
     per element)."""
@@ -227,9 +244,7 @@ def _rows(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
     for i in range(size):
         seed: Any
         if isinstance(out, Tensor):
-            seed = np.zeros(size, dtype=out.dtype)
-            seed[i] = 1.0
-            seed = seed.reshape(out.shape)
+            seed = _basis(out, i)
         else:
             seed = 1.0
         for r, g in zip(rows, _grads(out, wrt, seed, nested)):
@@ -248,6 +263,11 @@ def _assemble(rows: list[Any], out: Node, w: Node, as_node: bool) -> Any:
         return np.stack([np.asarray(_raw(g), dtype=np.float64) for g in rows]).reshape(shape)
     if isinstance(w, Value) and isinstance(out, Value):
         return _as_node(rows[0], w)
+    ns = _library_of(out, w)
+    if ns is not None:  # another library's rows, as nodes (its arrays do not defer to them)
+        if not rows:
+            return Tensor(ns.xp.zeros(shape, dtype=_raw(w).dtype, device=ns.device))
+        return stack([_as_node(g, w) for g in rows]).reshape(shape)
     dtype = w.dtype if isinstance(w, Tensor) else np.float64
     if not rows:
         return Tensor(np.zeros(shape, dtype=dtype))
@@ -264,9 +284,7 @@ def _columns(out: Node, wrt: list[Node], nested: bool) -> list[list[Any]]:
         for k in range(w.size if isinstance(w, Tensor) else 1):
             seed: Any = 1.0
             if isinstance(w, Tensor):
-                seed = np.zeros(w.size, dtype=w.dtype)
-                seed[k] = 1.0
-                seed = seed.reshape(w.shape)
+                seed = _basis(w, k)
             t = push_tangents(order, {w: seed}, nested).get(out)
             c.append(_zero_like(out) if t is None else t)
     return cols
@@ -283,6 +301,11 @@ def _assemble_columns(cols: list[Any], out: Node, w: Node, as_node: bool) -> Any
                         axis=-1).reshape(shape)
     if isinstance(w, Value) and isinstance(out, Value):
         return _as_node(cols[0], w)
+    ns = _library_of(out, w)
+    if ns is not None:  # another library's columns, as nodes (as _assemble's rows)
+        if not cols:
+            return Tensor(ns.xp.zeros(shape, dtype=_raw(out).dtype, device=ns.device))
+        return stack([_as_node(c, out) for c in cols], axis=len(_shape(out))).reshape(shape)
     dtype = out.dtype if isinstance(out, Tensor) else np.float64
     if not cols:
         return Tensor(np.zeros(shape, dtype=dtype))

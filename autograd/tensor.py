@@ -172,6 +172,14 @@ class Tensor(Operators, ArrayOperators, Node):
                  "_post_hooks")
     _ns = backend.numpy_ns
     _xp: Any = None  # a foreign array's namespace (a slot of the classes made for them)
+    # a subclass with an _xp slot of its own (nn.Parameter) has the layout of its foreign twin,
+    # so an object can switch between the two in place (set_data)
+    _movable = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "_xp" in cls.__dict__.get("__slots__", ()):
+            cls._movable = True
 
     def __new__(cls, data: Any = None, *args: Any, **kw: Any) -> Any:
         # another library's array: the class made for it (its ops run in its namespace)
@@ -203,6 +211,8 @@ class Tensor(Operators, ArrayOperators, Node):
         self._saved = None
         self._scope = None
         self._rg = False
+        if self._movable:  # its own _xp slot, empty for numpy
+            self._xp = None
         self.requires_grad = requires_grad
 
     @staticmethod
@@ -226,8 +236,9 @@ class Tensor(Operators, ArrayOperators, Node):
 
     def to(self, target: Any) -> Tensor:
         """This tensor's values in another array library or on another device, as a new
-        leaf: "numpy", "torch", "cupy", "array_api_strict", a namespace module, or a device
-        of the tensor's library ("cuda", "cpu"); a numpy dtype casts (``astype``)."""
+        leaf: "numpy", "torch", "cupy", "array_api_strict", a namespace module, a library
+        and device ("torch:cuda", "cupy:0"), or a device of the tensor's library ("cuda",
+        "cpu"); a numpy dtype casts (``astype``)."""
         return _to(self, target)
 
     def __dlpack__(self, **kw: Any) -> Any:
@@ -901,7 +912,7 @@ def pad(x: Any, widths: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor
         raise ValueError(f"pad: widths must hold one (before, after) pair per axis of the "
                          f"input of shape {x.shape}, got {widths!r}")
     ws = tuple(_ints(w, 2, 0, "each width", "pad", x.shape) for w in ws)
-    return Tensor._apply(ops.PAD, (x,), {"widths": ws, "value": value})
+    return x._apply(ops.PAD, (x,), {"widths": ws, "value": value})
 
 
 def windows(x: Any, kernel: Sequence[int], stride: int | Sequence[int] = 1,
@@ -923,7 +934,7 @@ def windows(x: Any, kernel: Sequence[int], stride: int | Sequence[int] = 1,
     if any(s > n for s, n in zip(span, x.shape[x.ndim - d:])):
         raise ValueError(f"windows: the kernel {k} (dilated: {span}) is bigger than the last "
                          f"axes of the input of shape {x.shape}")
-    return Tensor._apply(ops.WINDOWS, (x,), {"kernel": k, "stride": st, "dilation": dil})
+    return x._apply(ops.WINDOWS, (x,), {"kernel": k, "stride": st, "dilation": dil})
 
 
 _INTP = np.dtype(np.intp)
@@ -1315,8 +1326,9 @@ class _Foreign(_Base):
 
     def to(self, target: Any) -> Tensor:
         """This tensor's values in another library or on another device (a new leaf, outside
-        the graph): "numpy", "torch", "cupy", "array_api_strict", a namespace module, or a
-        device of this tensor's library ("cuda", "cpu", a device object)."""
+        the graph): "numpy", "torch", "cupy", "array_api_strict", a namespace module, a
+        library and device ("torch:cuda"), or a device of this tensor's library ("cuda",
+        "cpu", a device object)."""
         return _to(self, target)
 
     def __dlpack__(self, **kw: Any) -> Any:
@@ -1356,12 +1368,34 @@ def _foreign_class(cls: type) -> type:
         return cls
     fc = _foreign_classes.get(cls)
     if fc is None:
-        fc = type(cls.__name__, (_Foreign, cls), {"__slots__": ("_xp",),
+        slots = () if getattr(cls, "_movable", False) else ("_xp",)  # (set_data)
+        fc = type(cls.__name__, (_Foreign, cls), {"__slots__": slots,
                                                   "__module__": cls.__module__,
                                                   "__qualname__": cls.__qualname__})
         _foreign_classes[cls] = fc
         fc._kind = _foreign_class(Tensor) if cls is not Tensor else fc  # type: ignore[attr-defined]
     return fc
+
+
+def set_data(t: Tensor, data: Any) -> None:
+    """Put ``data``, an array of any library, into ``t`` in place (PyTorch's
+    ``p.data = new``): ``t`` keeps its identity, requires_grad, label and hooks, and its class
+    switches between the numpy class and the library's twin. Only a class with an ``_xp`` slot
+    of its own (such as ``nn.Parameter``) can switch; ``Module.to`` moves parameters with
+    this. Graphs that saved ``t`` refuse to backpropagate afterwards (its version goes up)."""
+    cls = type(t)
+    base = cls.__bases__[1] if issubclass(cls, _Foreign) else cls
+    if not getattr(base, "_movable", False):
+        raise TypeError(f"set_data: a {base.__name__} cannot change library in place (its "
+                        "class has no _xp slot); make a new tensor with .to(...)")
+    foreign = array_api.is_foreign(data)
+    if not foreign and type(data) is not ndarray:
+        raise TypeError(f"set_data: expected an array (numpy's or another library's), got "
+                        f"{type(data).__name__}")
+    t.__class__ = _foreign_class(base) if foreign else base
+    t._xp = array_api.namespace_of(data) if foreign else None
+    t.data = data
+    t.mark_changed()
 
 
 def _to(t: Tensor, target: Any) -> Tensor:
@@ -1373,8 +1407,8 @@ def _to(t: Tensor, target: Any) -> Tensor:
     if target == "numpy" or target is np:
         return Tensor(_host(t.data) if ns is not None else t.data, label=t.label)
     lib = target if isinstance(target, str) else getattr(target, "__name__", None)
-    if isinstance(lib, str) and lib.split(".")[-1] in ("torch", "cupy", "array_api_strict",
-                                                       "jax.numpy", "numpy"):
+    if isinstance(lib, str) and lib.partition(":")[0].split(".")[-1] in (
+            "torch", "cupy", "array_api_strict", "jax.numpy", "numpy"):
         dst = array_api.namespace_for(target)
     elif ns is not None:  # a device of this tensor's library
         dst = array_api.namespace_for(ns.xp, target)

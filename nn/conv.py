@@ -18,7 +18,7 @@ import numpy as np
 
 from autograd import Tensor, linear, pad, windows
 
-from .module import Module, Parameter, layer_input
+from .module import Module, Parameter, host_dtype, layer_input
 
 Pair = int | tuple[int, int]
 Seed = int | np.random.Generator | None
@@ -139,7 +139,8 @@ def max_pool2d(input: Any, kernel_size: Pair, stride: Pair | None = None, paddin
     gradient evenly."""
     x, unbatched = _batched(input, "max_pool2d")
     kernel, st, (ph, pw), dil = _pool_args(kernel_size, stride, padding, dilation, "max_pool2d")
-    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    dt = host_dtype(x)
+    low = -np.inf if dt.kind == "f" else np.iinfo(dt).min
     cols = _windows(x, kernel, st, ((ph, ph), (pw, pw)), dil, low, "max_pool2d")
     out = cols.max(axis=(2, 3))
     return out.reshape(out.shape[1:]) if unbatched else out
@@ -159,7 +160,7 @@ def avg_pool2d(input: Any, kernel_size: Pair, stride: Pair | None = None, paddin
     else:  # a constant: how many input pixels each window holds
         counts = _windows(Tensor(np.ones((1, 1) + x.shape[2:])), kernel, st, pad2, dil, 0.0,
                           "avg_pool2d").data.sum(axis=(2, 3))
-        out = cols.sum(axis=(2, 3)) * (1.0 / counts).astype(x.dtype)
+        out = cols.sum(axis=(2, 3)) * (1.0 / counts).astype(host_dtype(x))
     return out.reshape(out.shape[1:]) if unbatched else out
 
 

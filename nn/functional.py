@@ -14,6 +14,9 @@ import numpy as np
 import autograd
 from autograd import Tensor, stack, where
 
+from .module import host_dtype
+from .serialization import host_array
+
 __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy_with_logits", "nll_loss",
            "binary_cross_entropy", "l1_loss", "huber_loss"]
 
@@ -136,12 +139,13 @@ def _targets(x: Tensor, target: Any, weight: Any, ignore_index: int, what: str
         if isinstance(weight, Tensor) and weight.requires_grad:
             raise RuntimeError(f"{what}: weight carries no gradient (as in PyTorch); pass "
                                "weight.detach()")
-        w = np.array(weight.data if isinstance(weight, Tensor) else weight, dtype=x.dtype)
+        w = np.array(weight.data if isinstance(weight, Tensor) else weight,
+                     dtype=host_dtype(x))
         if w.shape != (c,):
             raise ValueError(f"{what}: weight must have shape {(c,)} for input of shape "
                              f"{x.shape}, got {w.shape}")
     safe = np.where(keep, t, 0).astype(np.intp)
-    wt = None if w is None else np.where(keep, w[safe], 0.0).astype(x.dtype)
+    wt = None if w is None else np.where(keep, w[safe], 0.0).astype(host_dtype(x))
     return x[np.arange(n), safe], keep, w, wt
 
 
@@ -195,7 +199,8 @@ def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean", *,
     what = "binary_cross_entropy"
     check_reduction(reduction, what)
     p, y = _input_and_target(input, target, what)
-    for name, a in (("input", p.data), ("target", y.data if isinstance(y, Tensor) else y)):
+    for name, v in (("input", p.data), ("target", y.data if isinstance(y, Tensor) else y)):
+        a = host_array(v)  # (checked on the host, whatever the library)
         outside = ~((a >= 0) & (a <= 1))  # (nan too)
         if outside.any():
             raise ValueError(f"{what}: every element of {name} must be in [0, 1], got "
@@ -205,7 +210,8 @@ def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean", *,
         if isinstance(weight, Tensor) and weight.requires_grad:
             raise RuntimeError(f"{what}: weight carries no gradient (as in PyTorch); pass "
                                "weight.detach()")
-        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=p.dtype)
+        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight,
+                       dtype=host_dtype(p))
         try:
             fits = np.broadcast_shapes(w.shape, p.shape) == p.shape
         except ValueError:
@@ -221,8 +227,9 @@ def _log_clamped(x: Tensor, one_plus: bool) -> Tensor:
     """``max(log(x), -100)`` (``log1p(x)`` if ``one_plus``), with a zero gradient where
     clamped. The log's input is masked there too, not only its output: at x = 0 its
     derivative is inf, and a zero times inf would be nan (the masked-where trap)."""
+    a = host_array(x.data)  # (the mask is made on the host, whatever the library)
     with np.errstate(divide="ignore"):
-        ok = (np.log1p(x.data) if one_plus else np.log(x.data)) >= -100.0
+        ok = (np.log1p(a) if one_plus else np.log(a)) >= -100.0
     if ok.all():
         return x.log1p() if one_plus else x.log()
     safe = where(ok, x, 0.0 if one_plus else 1.0)
@@ -346,17 +353,16 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
         std = (var + eps).sqrt()
         with autograd.no_grad():  # (a buffer Tensor's version goes up: graphs that read it see)
-            for running, batch in ((running_mean, mean.data),
-                                   (running_var, var.data * (n / (n - 1)))):
-                if running is not None:
+            for running, batch in ((running_mean, mean), (running_var, var * (n / (n - 1)))):
+                if running is not None:  # (Tensor ops: the arrays may be any library's)
                     old = running.data if isinstance(running, Tensor) else running
-                    running[...] = old * (1.0 - momentum) + batch.reshape(-1) * momentum
+                    running[...] = old * (1.0 - momentum) + batch.reshape(-1).data * momentum
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) needs running_mean and "
                              "running_var")
         mean = _per_channel(running_mean, shape).data  # constants: no gradient reaches them
-        std = np.sqrt(_per_channel(running_var, shape).data + eps)
+        std = (_per_channel(running_var, shape) + eps).sqrt().data
     y = (x - mean) / std
     if weight is not None:
         y = y * _per_channel(weight, shape)

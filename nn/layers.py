@@ -15,7 +15,7 @@ import numpy as np
 from autograd import Tensor, linear, replay_state
 
 from . import functional as F
-from .module import Module, Parameter, _flatten, _structure, layer_input
+from .module import Module, Parameter, _flatten, _structure, host_dtype, layer_input
 
 Seed = int | np.random.Generator | None
 
@@ -162,8 +162,9 @@ class Dropout(Module):
         if self.p == 1.0:
             return x * 0.0
         keep = self._rng.random(x.shape) >= self.p
-        # the scale is cast to x's dtype so that float32 activations stay float32
-        return x * (keep * (1.0 / (1.0 - self.p))).astype(x.dtype)
+        # the scale is cast to x's dtype so that float32 activations stay float32 (a host
+        # mask on any library: the same draws, the same results)
+        return x * (keep * (1.0 / (1.0 - self.p))).astype(host_dtype(x))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

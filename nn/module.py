@@ -25,10 +25,18 @@ from autograd import (
     is_grad_enabled,
     no_grad,
     replay_state,
+    set_data,
 )
 from autograd import thread_state as state
 
-from .serialization import castable
+from .serialization import castable, foreign_array, host_array
+
+
+def host_dtype(x: Any) -> np.dtype:
+    """The numpy dtype of an array or Tensor of any library (another library's by name:
+    torch.float32 is float32)."""
+    dt = x.dtype
+    return dt if isinstance(dt, np.dtype) else np.dtype(str(dt).split(".")[-1])
 
 
 def layer_input(x: Any, param: Tensor | None, what: str) -> Tensor:
@@ -38,12 +46,13 @@ def layer_input(x: Any, param: Tensor | None, what: str) -> Tensor:
     fed float64 would silently compute in float64."""
     if param is None:
         return x if isinstance(x, Tensor) else Tensor(x)
-    if not isinstance(x, (Tensor, np.ndarray, np.generic)):
-        return Tensor(x, dtype=param.dtype)
-    if x.dtype.kind == "f" and x.dtype != param.dtype:
-        raise TypeError(f"{what}: the input is {x.dtype} but the layer's parameters are "
-                        f"{param.dtype}; cast the input (x.astype(np.{param.dtype})) or the model "
-                        f"(model.to(np.{x.dtype}))")
+    if not isinstance(x, (Tensor, np.ndarray, np.generic)) and not foreign_array(x):
+        return Tensor(x, dtype=host_dtype(param))
+    xdt, pdt = host_dtype(x), host_dtype(param)
+    if xdt.kind == "f" and xdt != pdt:
+        raise TypeError(f"{what}: the input is {xdt} but the layer's parameters are "
+                        f"{pdt}; cast the input (x.astype(np.{pdt})) or the model "
+                        f"(model.to(np.{xdt}))")
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
@@ -54,7 +63,9 @@ class Parameter(Tensor):
     ``state_dict`` and its weight file, but receives no gradient.
     """
 
-    __slots__ = ()  # Tensor uses __slots__; a Parameter adds no per-object state
+    # its own _xp slot (a plain Tensor's is a class attribute) gives it the layout of its
+    # twin for other array libraries, so Module.to can move it in place (autograd.set_data)
+    __slots__ = ("_xp",)
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None,
                  label: str = "") -> None:
@@ -62,6 +73,38 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+def _floating_dtype(target: Any) -> np.dtype | None:
+    """``Module.to``'s target as a floating numpy dtype (another library's dtype, such as
+    torch.float32, by name), or None when it is no dtype (a library or a device)."""
+    try:
+        dt = np.dtype(target)
+    except TypeError:
+        name = str(target).split(".")[-1]
+        if isinstance(target, str) or not hasattr(np, name):
+            return None
+        try:
+            dt = np.dtype(name)
+        except TypeError:
+            return None
+    if dt.kind != "f":
+        raise TypeError(f"Module.to: only floating dtypes are supported, got {dt}")
+    return dt
+
+
+def _cast(a: Any, dtype: np.dtype) -> Any:
+    """A copy of an array of any library, cast to ``dtype``."""
+    if isinstance(a, np.ndarray):
+        return a.astype(dtype)
+    with no_grad():
+        return Tensor(a).astype(dtype).data
+
+
+def _same_place(t: Tensor, new: Tensor) -> bool:
+    """Whether ``new`` (``t.to(...)``) is in ``t``'s library and on its device."""
+    return type(new.data) is type(t.data) and (isinstance(t.data, np.ndarray) or getattr(
+        new, "device", None) == getattr(t, "device", None))
 
 
 class IncompatibleKeys(NamedTuple):
@@ -127,6 +170,7 @@ class _Hooks(dict):
 
 
 _structure = [0]  # bumped by every attribute assignment on a module: invalidates the cache
+moves = [0]  # bumped by every move of a model to another library or device (Module.to)
 # root -> (gen, its modules' paths, {(base, its titles): those paths under base})
 _paths_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -416,22 +460,56 @@ class Module:
             yield b
 
     # ----- dtype and requires_grad ---------------------------------------------------------------
-    def to(self, dtype: Any) -> Module:
-        """Cast every parameter and floating buffer to the floating ``dtype``, in place: the
-        Parameter objects stay the same, so an optimizer holding them stays valid (integer
-        buffers such as ``num_batches_tracked`` stay integer). Returns self."""
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"Module.to: expected a floating dtype, got {dtype!r}") from None
-        if dt.kind != "f":
-            raise TypeError(f"Module.to: only floating dtypes are supported, got {dt}")
+    def to(self, target: Any) -> Module:
+        """Cast or move every parameter and buffer, in place, as PyTorch's ``Module.to``;
+        returns self.
+
+        A floating dtype (``np.float32``, ``"float64"``) casts the parameters and floating
+        buffers (integer buffers such as ``num_batches_tracked`` stay integer). Anything else
+        is where the values go, as ``Tensor.to`` reads it: a library (``"torch"``,
+        ``"array_api_strict"``, ``"cupy"``, ``"numpy"``), a library and device
+        (``"torch:cuda"``), or a device of the model's library (``"cuda"``). Gradients go
+        along (cast or moved). The Parameter objects stay the same, so an optimizer made
+        before keeps them; its state does not move (PyTorch's rule: move the model before
+        the first step, or reload the state with ``opt.load_state_dict(opt.state_dict())``,
+        which puts it in each parameter's library). Buffers are replaced by moved tensors.
+        Everything is moved before anything changes: a failed move leaves the model as it was.
+        """
+        dt = _floating_dtype(target)
+        if dt is None:
+            return self._move(target)
         for t in [*self.parameters(), *self.buffers()]:
-            if t.dtype.kind == "f" and t.dtype != dt:
-                t.data = t.data.astype(dt)
-                if isinstance(t.grad, np.ndarray):
-                    t.grad = t.grad.astype(dt)
+            if host_dtype(t).kind == "f" and host_dtype(t) != dt:
+                t.data = _cast(t.data, dt)
+                if t.grad is not None and not isinstance(t.grad, Tensor):
+                    t.grad = _cast(t.grad, dt)
                 t.mark_changed()  # a graph that saved the old array must not use the new one
+        return self
+
+    def _move(self, target: Any) -> Module:
+        """``to(library or device)``: every new array made first, then all put in place;
+        tensors already there are left alone (their graphs stay valid), as in PyTorch."""
+        params = list(self.parameters())
+        owners = [(m, name, b) for m in self.modules() for name, b in m._own_buffers()]
+        moved: dict[int, Tensor] = {}  # id(tensor) -> its values at the target
+        try:
+            for t in [*params, *(b for _, _, b in owners)]:
+                if id(t) not in moved:
+                    moved[id(t)] = t.to(target)
+            params = [p for p in params if not _same_place(p, moved[id(p)])]
+            grads = [g if g is None else g.to(target) if isinstance(g, Tensor)
+                     else Tensor(g).to(target).data for g in (p.grad for p in params)]
+        except (TypeError, ValueError, RuntimeError) as e:  # (the library's own, for a device)
+            raise (TypeError if isinstance(e, TypeError) else ValueError)(
+                f"Module.to: cannot move the model to {target!r}: {e}") from None
+        owners = [o for o in owners if not _same_place(o[2], moved[id(o[2])])]
+        if params or owners:
+            moves[0] += 1  # optimizers check their state before their next step
+        for p, g in zip(params, grads):  # in place: the same objects, as in PyTorch
+            set_data(p, moved[id(p)].data)
+            p.grad = g
+        for m, name, b in owners:
+            setattr(m, name, moved[id(b)])
         return self
 
     def double(self) -> Module:
@@ -465,12 +543,16 @@ class Module:
         return self.train(False)
 
     # ----- state -------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Dotted name -> a copy of the array of each parameter and persistent buffer."""
-        return {name: t.data.copy() for name, t in self._named_tensors(buffers=True)}
+    def state_dict(self) -> dict[str, Any]:
+        """Dotted name -> a copy of the array of each parameter and persistent buffer, in its
+        library and on its device (as PyTorch's; ``save`` writes host arrays)."""
+        return {name: t.data.copy() if isinstance(t.data, np.ndarray) else Tensor(t.data).data
+                for name, t in self._named_tensors(buffers=True)}  # (Tensor() copies)
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters and persistent buffers by name, in place.
+        """Copy arrays into the parameters and persistent buffers by name, in place. Arrays
+        (or Tensors) of any library are taken; the values go into each tensor's own library
+        and device.
 
         The dtype rule (``load`` follows it too): values are cast to the model's dtype, as
         PyTorch's ``param.copy_(value)`` does (float64 into a float32 model, or float32 into a
@@ -492,15 +574,16 @@ class Module:
             if name not in state:
                 continue
             v = state[name]
-            arr = np.asarray(v.data if isinstance(v, Tensor) else v)
-            if not castable(arr.dtype, p.dtype):
-                kind = "floating" if p.dtype.kind == "f" else "integer"
+            arr = host_array(v.data if isinstance(v, Tensor) else v)
+            pdt = host_dtype(p)
+            if not castable(arr.dtype, pdt):
+                kind = "floating" if pdt.kind == "f" else "integer"
                 raise TypeError(f"load_state_dict: '{name}' has dtype {arr.dtype}; the model's "
-                                f"is {p.dtype}, so {kind} values are expected")
+                                f"is {pdt}, so {kind} values are expected")
             if arr.shape != p.shape:
                 problems.append(f"shape of '{name}': given {arr.shape}, model has {p.shape}")
                 continue
-            new[name] = arr.astype(p.dtype)  # a copy, so the caller's array is never shared
+            new[name] = arr.astype(pdt)  # a copy, so the caller's array is never shared
         if problems:
             raise ValueError("load_state_dict: " + "; ".join(problems) + " (nothing loaded)")
         with no_grad():  # in place, so the version counter tells pending graphs
@@ -510,9 +593,9 @@ class Module:
 
     def save(self, path: str | bytes | Any) -> None:
         """Write the ``state_dict()`` (parameters and persistent buffers) to exactly ``path``
-        (an ``.npz`` with JSON metadata), through a temporary file in the same directory and
-        an atomic rename. A directory that does not exist is an OSError naming it and
-        ``path``."""
+        (an ``.npz`` with JSON metadata; host arrays, whatever library the model is on),
+        through a temporary file in the same directory and an atomic rename. A directory
+        that does not exist is an OSError naming it and ``path``."""
         from .serialization import save
 
         save(self.state_dict(), path)
@@ -527,7 +610,8 @@ class Module:
         a shape that differs, is refused."""
         from .serialization import load
 
-        expected = {name: (p.shape, p.dtype) for name, p in self._named_tensors(buffers=True)}
+        expected = {name: (p.shape, host_dtype(p))
+                    for name, p in self._named_tensors(buffers=True)}
         self.load_state_dict(load(path, expected))  # checked in full: it writes all or nothing
         return self
 

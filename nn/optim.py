@@ -15,7 +15,9 @@ import numpy as np
 
 from autograd import Tensor, records_step
 
-from .module import Module
+from . import module as _module
+from .module import Module, host_dtype
+from .serialization import foreign_array, host_array
 from .utils import clip_grad_norm_
 
 clip_grad_norm = clip_grad_norm_  # the name before nn.utils existed; the same function
@@ -25,6 +27,29 @@ def _grad_array(p: Tensor) -> np.ndarray | None:
     """The gradient as an array (after ``backward(create_graph=True)`` it is a Tensor)."""
     g = p.grad
     return g.data if isinstance(g, Tensor) else g
+
+
+def _xp(w: Any) -> Any:
+    """The array functions for a parameter's array: numpy's own for numpy (its fast path),
+    the standard namespace of its library (array-api-compat's) for any other."""
+    if type(w) is np.ndarray:
+        return np
+    import array_api_compat  # (installed wherever another library's arrays are used)
+    return array_api_compat.array_namespace(w)
+
+
+def _device(x: Any) -> Any:
+    import array_api_compat
+    return array_api_compat.device(x)
+
+
+def _library(x: Any) -> str:
+    """An array's library and device, for messages."""
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if foreign_array(x):
+        return f"{type(x).__module__.split('.')[0]} on {_device(x)}"
+    return type(x).__name__
 
 
 def _not_a_module(m: Module, what: str) -> NoReturn:
@@ -49,7 +74,7 @@ def _group_params(params: Any, what: str) -> list[Tensor]:
             _not_a_module(p, what)
         if not isinstance(p, Tensor):
             raise TypeError(f"{what}: expected Tensors, got {type(p).__name__}")
-        if p.dtype.kind != "f":
+        if host_dtype(p).kind != "f":
             raise TypeError(f"{what}: parameters must be floating point, got {p.dtype}")
     if len({id(p) for p in out}) != len(out):
         raise ValueError(f"{what}: a parameter appears more than once")
@@ -74,6 +99,7 @@ class Optimizer:
         self.defaults: dict[str, Any] = dict(defaults or {})
         self.param_groups: list[dict[str, Any]] = []
         self.state: list[dict[str, Any]] = []
+        self._moves = _module.moves[0]  # Module.to calls seen (step checks the state after one)
         if isinstance(params, Tensor):  # a Tensor is iterable (over rows): refuse the mix-up
             raise TypeError(f"{what}: params must be an iterable of Tensors (e.g. "
                             "model.parameters()), got a single Tensor; wrap it in a list")
@@ -136,22 +162,51 @@ class Optimizer:
 
         Every gradient is checked before any parameter changes, so a bad one (wrong shape)
         raises and leaves the whole model as it was."""
-        grads: list[np.ndarray | None] = []
+        if self._moves != _module.moves[0]:  # a model was moved since the last step
+            self._check_state_libraries()
+        grads: list[Any] = []
+        ndarray = np.ndarray
         for group in self.param_groups:
             for p in group["params"]:
-                g = p.grad
-                if type(g) is not np.ndarray:
+                g: Any = p.grad
+                w = p.data
+                if type(g) is not ndarray or type(w) is not ndarray:
                     if g is None:
                         grads.append(None)
                         continue
                     g = _grad_array(p)  # a Tensor after backward(create_graph=True)
-                if not isinstance(g, np.ndarray) or g.shape != p.data.shape:
-                    i = [id(q) for q in self.params].index(id(p))
+                    if type(g) is not type(w) or (type(w) is not ndarray and
+                                                  _device(g) != _device(w)):
+                        raise TypeError(
+                            f"{type(self).__name__}.step: parameter {self._index(p)} is a "
+                            f"{_library(w)} array of shape {tuple(w.shape)} but its gradient "
+                            f"is a {_library(g)} array of shape {np.shape(g)}; they must be "
+                            "in the same library and on the same device")
+                if g.shape != w.shape:
                     raise ValueError(
-                        f"{type(self).__name__}.step: parameter {i} of shape {p.data.shape} "
-                        f"has a gradient of shape {np.shape(g)}; they must match")
+                        f"{type(self).__name__}.step: parameter {self._index(p)} of shape "
+                        f"{tuple(w.shape)} has a gradient of shape {tuple(g.shape)}; they "
+                        "must match")
                 grads.append(g)
         self._step_arrays(grads)
+
+    def _index(self, p: Tensor) -> int:
+        return [id(q) for q in self.params].index(id(p))
+
+    def _check_state_libraries(self) -> None:
+        """After a ``Module.to``: every state array must be in its parameter's library and on
+        its device (else TypeError, before anything changes)."""
+        for i, (p, st) in enumerate(zip(self.params, self.state)):
+            for k, v in st.items():
+                if hasattr(v, "shape") and (type(v) is not type(p.data) or _library(v)
+                                            != _library(p.data)):
+                    raise TypeError(
+                        f"{type(self).__name__}.step: the state '{k}' of parameter {i} is a "
+                        f"{_library(v)} array but the parameter is now a {_library(p.data)} "
+                        "array (the model was moved after the first step); move the model "
+                        "before making the optimizer, or move the state with "
+                        "opt.load_state_dict(opt.state_dict())")
+        self._moves = _module.moves[0]
 
     def _step_arrays(self, grads: Sequence[np.ndarray | None]) -> None:
         """The update itself, from one checked gradient array per parameter (None: skip it).
@@ -178,14 +233,15 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of the state and the groups' options, laid out as PyTorch's is:
         ``{"state": {index: {...}}, "param_groups": [{options, "params": [indices]}]}``,
-        parameters numbered group after group."""
+        parameters numbered group after group. Arrays are host (numpy) arrays, whatever the
+        parameters' library: ``load_state_dict`` puts them back in each parameter's."""
         groups, start = [], 0
         for group in self.param_groups:
             packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
             packed["params"] = list(range(start, start + len(group["params"])))
             start += len(group["params"])
             groups.append(packed)
-        return {"state": {i: copy.deepcopy(st) for i, st in enumerate(self.state) if st},
+        return {"state": {i: _host_state(st) for i, st in enumerate(self.state) if st},
                 "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -209,11 +265,15 @@ class Optimizer:
             if int(j) not in index:
                 raise ValueError(f"{what}: parameter index {j} is in no parameter group")
             i = index[int(j)]
-            for k, v in st.items():
+            host: dict[str, Any] = _host_state(st)
+            for name, v in host.items():
                 if isinstance(v, np.ndarray) and v.ndim and v.shape != params[i].shape:
-                    raise ValueError(f"{what}: '{k}' of parameter {i} has shape {v.shape}, "
+                    raise ValueError(f"{what}: '{name}' of parameter {i} has shape {v.shape}, "
                                      f"the parameter has {params[i].shape}")
-            new_state[i] = copy.deepcopy(st)
+            w = params[i].data
+            new_state[i] = host if type(w) is np.ndarray else {  # in the parameter's library
+                name: _xp(w).asarray(v, device=_device(w))
+                if isinstance(v, np.ndarray) else v for name, v in host.items()}
         groups = [{**copy.deepcopy({k: v for k, v in sg.items() if k != "params"}),
                    "params": group["params"]} for group, sg in zip(self.param_groups, saved)]
         for group in groups:
@@ -226,6 +286,12 @@ class Optimizer:
             + ", ".join(f"{k}={v!r}" for k, v in g.items() if k != "params")
             for i, g in enumerate(self.param_groups))
         return f"{type(self).__name__}({groups})"
+
+
+def _host_state(st: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of one parameter's state, its arrays on the host (numpy)."""
+    return {k: host_array(v) if foreign_array(v) else copy.deepcopy(v)
+            for k, v in st.items()}
 
 
 def _check(cond: bool, what: str, msg: str) -> None:
@@ -267,7 +333,8 @@ class SGD(Optimizer):
         if momentum:
             buf = st.get("momentum_buffer")
             if buf is None:
-                buf = st["momentum_buffer"] = g.copy()  # no dampening on the first step
+                # no dampening on the first step
+                buf = st["momentum_buffer"] = _xp(w).asarray(g, copy=True)
             else:
                 buf *= momentum
                 buf += (1.0 - group["dampening"]) * g
@@ -308,8 +375,8 @@ class Adam(Optimizer):
                 g = g + weight_decay * w  # Adam: L2 through the gradient
         if not st:
             st["step"] = 0
-            st["exp_avg"] = np.zeros_like(w)
-            st["exp_avg_sq"] = np.zeros_like(w)
+            st["exp_avg"] = _xp(w).zeros_like(w)
+            st["exp_avg_sq"] = _xp(w).zeros_like(w)
         st["step"] += 1
         t, m, v = st["step"], st["exp_avg"], st["exp_avg_sq"]
         m *= b1
@@ -318,7 +385,8 @@ class Adam(Optimizer):
         v += (1.0 - b2) * (g * g)
         m_hat = m / (1.0 - b1**t)
         v_hat = v / (1.0 - b2**t)
-        w -= lr * m_hat / (np.sqrt(v_hat) + group["eps"])
+        sqrt = np.sqrt if type(w) is np.ndarray else _xp(w).sqrt
+        w -= lr * m_hat / (sqrt(v_hat) + group["eps"])
 
 
 class AdamW(Adam):
@@ -361,20 +429,25 @@ class RMSprop(Optimizer):
             g = g + group["weight_decay"] * w
         if not st:
             st["step"] = 0
-            st["square_avg"] = np.zeros_like(w)
+            st["square_avg"] = _xp(w).zeros_like(w)
         st["step"] += 1
         v = st["square_avg"]
         v *= alpha
         v += (1.0 - alpha) * (g * g)
+        sqrt = np.sqrt if type(w) is np.ndarray else _xp(w).sqrt
         if group["centered"]:
-            a = st.setdefault("grad_avg", np.zeros_like(w))
+            a = st.get("grad_avg")
+            if a is None:
+                a = st["grad_avg"] = _xp(w).zeros_like(w)
             a += (1.0 - alpha) * (g - a)  # torch's lerp towards g
-            avg = np.sqrt(v - a * a)
+            avg = sqrt(v - a * a)
         else:
-            avg = np.sqrt(v)
+            avg = sqrt(v)
         avg += group["eps"]
         if momentum > 0:
-            buf = st.setdefault("momentum_buffer", np.zeros_like(w))
+            buf = st.get("momentum_buffer")
+            if buf is None:
+                buf = st["momentum_buffer"] = _xp(w).zeros_like(w)
             buf *= momentum
             buf += g / avg
             w -= group["lr"] * buf

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.lib.format as npy
 
+from autograd import Tensor
+
 META = "tapegrad.json"  # the metadata member
 FORMAT = "tapegrad.weights"
 VERSION = 1
@@ -62,10 +64,21 @@ def castable(given: np.dtype, model: np.dtype) -> bool:
     return given.kind in "iu" and model.kind in "iu"
 
 
-def save(state: Mapping[str, np.ndarray], path: str | bytes | os.PathLike) -> None:
-    """Write the named arrays ``state`` (a ``state_dict``) to exactly ``path`` (see
-    ``Module.save``)."""
+def foreign_array(x: Any) -> bool:
+    """Whether ``x`` is an array of a library other than numpy (torch, CuPy, ...)."""
+    return not isinstance(x, (np.ndarray, np.generic, Tensor)) and hasattr(x, "__dlpack__")
+
+
+def host_array(x: Any) -> np.ndarray:
+    """``x`` as a numpy array: another library's array (a GPU's too) is copied to the host."""
+    return Tensor(x).to("numpy").data if foreign_array(x) else np.asarray(x)
+
+
+def save(state: Mapping[str, Any], path: str | bytes | os.PathLike) -> None:
+    """Write the named arrays ``state`` (a ``state_dict``, arrays of any library) to exactly
+    ``path`` as host arrays (see ``Module.save``)."""
     path = os.fsdecode(path)
+    state = {k: host_array(v) for k, v in state.items()}
     meta = {"format": FORMAT, "version": VERSION,
             "arrays": [{"name": k, "shape": list(v.shape), "dtype": v.dtype.str}
                        for k, v in state.items()]}

@@ -1527,3 +1527,23 @@ def test_hooks_run_in_grad_and_receive_tensors_under_create_graph():
         y.backward(create_graph=True)
     assert x.grad.item() == 12.0 and x.grad.requires_grad
     assert gx.item() == 6.0
+
+
+# ----- set_data: a tensor's array replaced in place (Module.to) ----------------------------------
+class Movable(Tensor):
+    __slots__ = ("_xp",)  # its own _xp slot: the layout of its twin for other libraries
+
+
+def test_set_data_replaces_the_array_in_place_and_refuses_what_cannot_move():
+    t = Movable(np.ones(3), requires_grad=True, label="w")
+    assert t._xp is None  # numpy's, in its own slot (set by Tensor.__init__)
+    pending = (t * t).sum()
+    ag.set_data(t, np.arange(2.0))
+    assert type(t) is Movable and t.label == "w" and t.requires_grad
+    np.testing.assert_array_equal(t.data, [0.0, 1.0])
+    with pytest.raises(RuntimeError):
+        pending.backward()  # the graph saved the old array: its version went up
+    with pytest.raises(TypeError, match=r"set_data: a Tensor cannot change library in place"):
+        ag.set_data(Tensor(np.ones(3)), np.zeros(3))  # no _xp slot of its own
+    with pytest.raises(TypeError, match=r"set_data: expected an array .* got list"):
+        ag.set_data(t, [1.0, 2.0])
