@@ -704,10 +704,10 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
     xp = node_ns if create_graph else root._ns
     anomaly = bool(anomaly_users[0]) and state.anomaly
     recorded_in_anomaly_mode = anomaly_users[1] and len(fingerprints) > 0  # in any mode
-    hooked = hook_users[0] > 0  # (only Tensors have hooks, so Value's fast loop ignores them)
+    hooked = hook_users[0] > 0
     fast = root._fast_backprop  # a kind's own first-order loop (Value's: floats need less)
     if fast is not None and not (create_graph or anomaly or recorded_in_anomaly_mode
-                                 or observe):
+                                 or observe or hooked):
         fast(heap, grads, oldest)
         return grads
     if create_graph:  # the rules' own operations are recorded, also inside no_grad (built-in

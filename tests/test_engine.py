@@ -12,8 +12,9 @@ import weakref
 import numpy as np
 import pytest
 from expressions import TO_0D, leaf
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_ops import DOMAINS
 
 import autograd
 import nn
@@ -33,7 +34,8 @@ from autograd import (
     primitive,
     scope,
 )
-from autograd.engine import apply, graph
+from autograd.engine import apply, backprop, graph
+from autograd.testing import arrays
 from autograd.viz import draw_graph
 
 UNARY_F = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
@@ -1064,3 +1066,25 @@ def test_removed_hooks_cost_nothing_and_the_counter_falls_back():
         h.remove()
         h.remove()
     assert autograd.engine.hook_users[0] == before
+
+
+# ----- the two first-order loops ---------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(DOMAINS))
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_the_lean_loops_agree_with_the_general_loop_bit_for_bit(name, data):
+    """A first-order pass with nothing else asked of it runs its kind's own loop (Tensor's
+    ``_backprop_arrays``, Value's ``_backprop_floats``); an observer forces the general loop.
+    Both must give the same gradients, to the bit, for every primitive."""
+    f, xs = data.draw(DOMAINS[name])
+    ins = [Tensor(x, requires_grad=True) for x in xs]
+    out = f(*ins)
+    u = data.draw(arrays(out.shape, low=0.5, high=2.0))
+    loss = (out * u).sum()
+    lean = backprop(loss, np.array(1.0))
+    general = backprop(loss, np.array(1.0), observe=lambda *a: None)
+    assert lean.keys() == general.keys()
+    for t in ins:
+        if t in lean:
+            np.testing.assert_array_equal(lean[t], general[t], err_msg=name)
+            assert lean[t].dtype == general[t].dtype
