@@ -212,7 +212,7 @@ class Optimizer:
         """The update itself, from one checked gradient array per parameter (None: skip it).
         A compiled program calls it directly (``records_step``), with the gradients it
         computed: the same arithmetic as ``step``, without storing and re-checking ``.grad``."""
-        if len(grads) != sum(len(group["params"]) for group in self.param_groups):
+        if len(grads) != len(self.state):  # (one state per parameter, of every group)
             raise RuntimeError(f"{type(self).__name__}.step: {len(grads)} gradients for "
                                f"{len(self.params)} parameters (a parameter group was added "
                                "after the step was traced: compile the function again)")
