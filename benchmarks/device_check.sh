@@ -3,7 +3,8 @@
 # CuPy, torch and JAX, no network). Carry `.whl` (array-api-compat and array-api-strict wheels)
 # and `.base` (an older checkout to compare with, and ab.py) from the repository root:
 #   bash benchmarks/device_check.sh            (writes its reports under $OUT, or ./device_out)
-# 1. the GPU backend check (benchmarks/gpu_check.py), 2. CPU A/B of the eager engine against
+# 1. the GPU backend check (benchmarks/gpu_check.py) and a profile of mlp_large's step in both
+# dtypes (benchmarks/gpu_profile.py), 2. CPU A/B of the eager engine against
 # .base/repo, 3. the CPU benchmark suite (numpy, tapegrad, compiled, PyTorch, JAX jit) on a
 # quiet machine.
 set -u
@@ -18,8 +19,11 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 if [ -f benchmarks/gpu_check.py ]; then
   timeout 260 python3 benchmarks/gpu_check.py --suite-budget 120 --seconds 1.5 2>&1 | tee "$OUT/gpu_log.txt"
 fi
+if [ -f benchmarks/gpu_profile.py ]; then  # why float64 mlp_large is 2x PyTorch (syncs, top ops)
+  timeout 60 python3 benchmarks/gpu_profile.py --steps 10 2>&1 | tail -200 > "$OUT/gpu_profile_log.txt"
+fi
 if [ -f .base/ab.py ]; then
-  timeout 110 python3 .base/ab.py .base/repo "$PWD" 4 2>&1 | tee "$OUT/ab.txt"
+  timeout 90 python3 .base/ab.py .base/repo "$PWD" 4 2>&1 | tee "$OUT/ab.txt"
 fi
 mkdir -p /tmp/pe/torch/bin /tmp/pe/jax/bin
 for peer in torch jax; do  # (a wrapper, not a link: a venv's python finds its venv by its path)
