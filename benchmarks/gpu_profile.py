@@ -31,21 +31,24 @@ import gpu_check  # noqa: E402  (the same steps as the GPU table)
 def syncs(torch, step, where: str) -> list[str]:
     """The synchronisations of one step, as 'count  tapegrad file:line code' lines."""
     seen: collections.Counter = collections.Counter()
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+
+    def record(message, category, filename, lineno, file=None, line=None):  # at the warning
+        if "synchroniz" not in str(message):
+            return
+        ours = [f for f in traceback.extract_stack()[:-1]
+                if f.filename.startswith(ROOT) and "gpu_profile" not in f.filename]
+        f = ours[-1] if ours else None
+        seen[f"{os.path.relpath(f.filename, ROOT)}:{f.lineno} {f.line}" if f
+             else f"{filename}:{lineno}"] += 1
+
+    with warnings.catch_warnings():  # (restores showwarning)
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
             step()
-        for w in caught:
-            if "synchroniz" not in str(w.message):
-                continue
-            frames = [f for f in traceback.extract_stack() if ROOT in f.filename]
-            site = next((f"{os.path.relpath(f.filename, ROOT)}:{f.lineno} {f.line}"
-                         for f in reversed(frames) if "gpu_profile" not in f.filename),
-                        f"{w.filename}:{w.lineno}")
-            seen[site] += 1
-    finally:
-        torch.cuda.set_sync_debug_mode(0)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
     return [f"{n:4d}  {site}" for site, n in seen.most_common()] or [f"none ({where})"]
 
 
