@@ -8,7 +8,7 @@
     PYTHONPATH=<repo>:/tmp/site python3 benchmarks/gpu_profile.py         # on a GPU machine
     PYTHONPATH=<repo> python benchmarks/gpu_profile.py --cpu-smoke       # tiny, torch on CPU
 
-Writes the report to $OUT/gpu_profile.txt when OUT is set. About 30 s on an H200.
+Writes the report to $OUT/gpu_profile.txt when OUT is set.
 """
 
 from __future__ import annotations
