@@ -281,6 +281,12 @@ class Op:
     ``need`` says no one asks for it). The engine calls it with raw values and the raw
     namespace for a first-order backward, and with nodes and the differentiable namespace
     for higher order, so the same lines record their own derivative.
+    ``saves(xp, *inputs, **params)``, where an op has it, returns ``(out, residual)``: the
+    forward's output and values computed on the way that its VJP would compute again (PyTorch's
+    saved tensors, JAX's residuals). A recorded numpy ``Tensor`` op keeps them, and a
+    first-order backward passes them to the VJP as ``res=``; everywhere else (higher order,
+    whose rules differentiate their own recomputation; other libraries; ``autograd.trace``)
+    the VJP gets ``res=None`` and recomputes. Both give the same numbers.
     ``jvp(xp, tangents, out, *inputs, **params)`` returns the output's tangent (forward mode),
     ``tangents`` holding one per input (None for constants and inputs that carry none). Only
     the ops that are neither linear nor elementwise write one: a linear op's JVP is its forward
@@ -306,7 +312,7 @@ class Op:
 
     __slots__ = ("name", "forward", "vjp", "jvp", "symbol", "doc", "kinks", "custom", "reads",
                  "nondiff", "methods", "scalar", "elementwise", "linear", "commutative", "inputs",
-                 "variadic", "params", "numpy", "code")
+                 "variadic", "params", "numpy", "code", "saves")
 
     def __init__(self, name: str, forward: Callable, vjp: Callable, symbol: str | None = None,
                  doc: str = "", kinks: str = "", custom: bool = False,
@@ -314,8 +320,10 @@ class Op:
                  nondiff: tuple = (), methods: tuple = (), scalar: bool = False,
                  elementwise: bool = False, linear: bool = False,
                  commutative: bool = False, numpy: str = "",
-                 code: Any = None, jvp: Callable | None = None) -> None:
+                 code: Any = None, jvp: Callable | None = None,
+                 saves: Callable | None = None) -> None:
         self.name = name
+        self.saves = saves
         self.code = code
         self.forward = forward
         self.vjp = vjp
@@ -730,6 +738,8 @@ def backprop(root: Node, seed: Any, create_graph: bool = False, oldest: int = -1
             if recorded_in_anomaly_mode:
                 _check_fingerprints(n)
             params = n._params
+            if op.saves is not None and not create_graph:  # what its forward kept, if it did
+                params = {**(params or {}), "res": getattr(n, "_res", None)}
             need: Any
             if len(args) == 2 and not params:  # most ops: no lists, and no star call (2x)
                 a, b = args

@@ -484,12 +484,14 @@ def _base(a: np.ndarray) -> np.ndarray:
 
 
 def _held(n: Node) -> list[np.ndarray]:
-    """The arrays an entry's node holds: its output, its ``.grad``, its constants."""
+    """The arrays an entry's node holds: its output, its ``.grad``, its constants, what its
+    forward kept for its VJP."""
     held = [n.data]
     if isinstance(n.grad, np.ndarray):
         held.append(n.grad)
     held += [a for a in n._args if isinstance(a, np.ndarray)]
     held += [v for v in (n._params or {}).values() if isinstance(v, np.ndarray)]
+    held += [v for v in getattr(n, "_res", None) or () if isinstance(v, np.ndarray)]
     return held
 
 

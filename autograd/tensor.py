@@ -168,10 +168,11 @@ class Tensor(Operators, ArrayOperators, Node):
     cannot require grad.
     """
 
-    # _hooks and _post_hooks are set only by registering a hook (read with getattr): the hot
-    # paths never touch them
+    # _hooks and _post_hooks are set only by registering a hook, _res only by an op that
+    # saves a residual (all three read with getattr): the hot paths never touch them
     __slots__ = ("_args", "_params", "_rg", "_version", "_saved", "_scope", "_hooks",
-                 "_post_hooks")
+                 "_post_hooks", "_res")
+    _res: Any  # what an op's forward kept for its VJP (Op.saves)
     _ns = backend.numpy_ns
     _xp: Any = None  # a foreign array's namespace (a slot of the classes made for them)
     # a subclass with an _xp slot of its own (nn.Parameter) has the layout of its foreign twin,
@@ -282,7 +283,9 @@ class Tensor(Operators, ArrayOperators, Node):
             vals = _keep_float(op, vals)
         token = quiet_enter()
         try:
-            if params:
+            if op.saves is not None and rg and state.grad_enabled:  # recorded: keep its residual
+                data, res = op.saves(numpy_ns, *vals, **(params or {}))
+            elif params:
                 data = op.forward(numpy_ns, *vals, **params)
             elif len(vals) == 2:  # a star call costs twice as much
                 data = op.forward(numpy_ns, vals[0], vals[1])
@@ -315,6 +318,8 @@ class Tensor(Operators, ArrayOperators, Node):
             out._op, out._args, out._params, out._rg = op, args, params, True
             out._saved = saved
             out._scope = state.scope
+            if op.saves is not None:  # (recorded: so the residual was made above)
+                out._res = res
             if anomaly_users[0] and state.anomaly:
                 record_anomaly(out)
         else:
@@ -752,12 +757,18 @@ def _backprop_arrays(heap: list, grads: dict, oldest: int) -> None:
             if last_change[0] > n._id:
                 n._check_saved()
             params = n._params
-            if len(args) == 2 and not params:
+            if op.saves is not None:  # what its forward kept (the numbers its VJP needs)
+                params = {**(params or {}), "res": getattr(n, "_res", None)}
+            if len(args) == 2:
                 a, b = args
                 na, nb = isinstance(a, Node), isinstance(b, Node)
                 need = (na and a._rg, nb and b._rg)
-                vjps = op.vjp(numpy_ns, g, n.data, need, a.data if na else a,
-                              b.data if nb else b)
+                if params:  # (cross-entropy's residual)
+                    vjps = op.vjp(numpy_ns, g, n.data, need, a.data if na else a,
+                                  b.data if nb else b, **params)
+                else:
+                    vjps = op.vjp(numpy_ns, g, n.data, need, a.data if na else a,
+                                  b.data if nb else b)
             else:
                 if len(args) == 1:  # the input of a unary op is a node
                     need, vals = (args[0]._rg,), (args[0].data,)

@@ -1068,6 +1068,39 @@ def test_removed_hooks_cost_nothing_and_the_counter_falls_back():
     assert autograd.engine.hook_users[0] == before
 
 
+# ----- residuals -------------------------------------------------------------------------------
+def test_a_first_order_backward_hands_the_vjp_what_its_forward_kept(monkeypatch):
+    """Cross-entropy's forward keeps exp(z - max) and its row sums: both first-order loops
+    (the lean one, and the general one that a hook forces) pass them to the VJP; higher order
+    does not (its rule must differentiate its own recomputation), nor does a forward under
+    no_grad keep them; and they go with the graph."""
+    seen = []
+    vjp = ops.CROSS_ENTROPY.vjp
+
+    def spy(*args, res=None):
+        seen.append(res is not None)
+        return vjp(*args, res=res)
+
+    monkeypatch.setattr(ops.CROSS_ENTROPY, "vjp", spy)
+    z = Tensor(np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]), requires_grad=True)
+
+    def loss():
+        return autograd.cross_entropy(z, [2, 0]).sum()
+
+    loss().backward()
+    h = z.register_hook(lambda g: g)
+    loss().backward()
+    h.remove()
+    loss().backward(create_graph=True)
+    assert seen == [True, True, False]
+    with no_grad():
+        assert getattr(autograd.cross_entropy(z, [2, 0]), "_res", None) is None
+    out = autograd.cross_entropy(z, [2, 0])
+    kept = weakref.ref(out._res[0])
+    del out
+    assert kept() is None
+
+
 # ----- the two first-order loops ---------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 @settings(max_examples=10, deadline=None)

@@ -637,3 +637,37 @@ def test_forward_mode_at_documented_kinks_agrees_with_reverse_mode(name, kind):
     """The JVP makes the VJP's choice at every kink: the same f', f'' and f''' (inf included)."""
     for i, (f, x, args, expected) in enumerate(KINKS[name]):
         assert _forward_derivatives(f, x, kind, args) == expected, f"{name}, case {i}"
+
+
+# ----- residuals: what a forward keeps for its VJP ---------------------------------------------
+SAVING = sorted(name for name, op in registry.items() if op.saves is not None)
+
+
+def test_cross_entropy_keeps_its_softmax_parts():
+    assert "cross_entropy" in SAVING  # (so that the test below is not empty)
+
+
+@pytest.mark.parametrize("name", SAVING)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_a_kept_residual_gives_the_recomputed_gradient_bit_for_bit(name, data):
+    """``saves`` returns the forward's output, to the bit, and a residual with which the VJP
+    (first order) gives the same gradients, to the bit, as without it (higher order, other
+    libraries and ``autograd.trace``, where the VJP computes them again)."""
+    f, xs = data.draw(DOMAINS[name])
+    out = f(*[Tensor(x, requires_grad=True) for x in xs])
+    op, params = registry[name], out._params or {}
+    vals = [a.data if isinstance(a, Tensor) else a for a in out._args]
+    kept, res = op.saves(numpy_ns, *vals, **params)
+    np.testing.assert_array_equal(kept, op.forward(numpy_ns, *vals, **params))
+    np.testing.assert_array_equal(kept, out.data)
+    g = data.draw(arrays(out.shape))
+    need = tuple(isinstance(a, Tensor) for a in out._args)
+    with backend.quiet():
+        once = op.vjp(numpy_ns, g, out.data, need, *vals, **params, res=res)
+        again = op.vjp(numpy_ns, g, out.data, need, *vals, **params)
+    for a, b in zip(once, again):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+            assert a.dtype == b.dtype

@@ -406,3 +406,10 @@ def test_checkpoint_frees_what_the_report_says():
     y = autograd.checkpoint(model[0], x)
     ck = autograd.memory((model[2](model[1](y)) ** 2).mean())
     assert plain.total - ck.total == plain.checkpoint_frees["0"]
+
+
+def test_what_a_forward_keeps_for_its_vjp_counts_as_kept():
+    z = Tensor(np.ones((4, 3)), requires_grad=True)
+    [e] = tape(cross_entropy(z, [0, 1, 2, 0]))
+    # its output and labels (4 each), and cross-entropy's residual: exp(z - max) and row sums
+    assert e.kept == (4 + 4 + 4 * 3 + 4) * 8
