@@ -1093,6 +1093,9 @@ def test_a_first_order_backward_hands_the_vjp_what_its_forward_kept(monkeypatch)
     h.remove()
     loss().backward(create_graph=True)
     assert seen == [True, True, False]
+    again = loss()  # a second backward of one graph reads the same residual: never written
+    first = backprop(again, np.array(1.0))[z]
+    np.testing.assert_array_equal(backprop(again, np.array(1.0))[z], first)
     with no_grad():
         assert getattr(autograd.cross_entropy(z, [2, 0]), "_res", None) is None
     out = autograd.cross_entropy(z, [2, 0])
